@@ -1,0 +1,344 @@
+"""Resolve names and check types: the AST of all files becomes one checked `Model`.
+
+Every problem is reported (not just the first), each at the span of the offending name,
+value or clause, with a did-you-mean hint where a close name exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from dataclasses import dataclass, field
+
+from ..dsl import ast
+from ..dsl.diagnostics import DiagnosticBag, Span
+from ..runtime.fold import fold
+from ..runtime.kinds import BUILTIN, kind_for
+from . import model as m
+from .conditions import CondChecker
+from .patterns import check_regex, compile_extract, compile_template
+from .sources import Sources, read_word_file
+
+MAX_SCENES = 250_000
+MAX_LITERALS_PER_SCENE = 2_000
+CONTEXT_TYPES = ("str", "number", "bool")
+ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
+
+
+@dataclass
+class Symbols:
+    """Global definitions of a build, with where each was defined."""
+
+    words: dict[str, tuple[tuple[str, ...], Span]] = field(default_factory=dict)
+    slots: dict[str, tuple[str, Span]] = field(default_factory=dict)
+    enterprises: dict[str, tuple[ast.Enterprise, m.CSender]] = field(default_factory=dict)
+    context: dict[str, tuple[str, Span]] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
+
+
+def did_you_mean(name: str, known: list[str] | set[str] | dict) -> str | None:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
+    symbols = _collect(sources, diags)
+    model = m.Model(context={k: t for k, (t, _) in symbols.context.items()},
+                    enterprises={k: e.name.value for k, (e, _) in symbols.enterprises.items()})
+    seen: dict[str, Span] = {}
+    for f in sources.files:
+        for item in f.items:
+            if not isinstance(item, ast.Scene):
+                continue
+            if item.id.value in seen:
+                _duplicate(diags, "scene", item.id, seen[item.id.value])
+                continue
+            seen[item.id.value] = item.id.span
+            if len(model.scenes) >= MAX_SCENES:
+                diags.error("E904", f"more than {MAX_SCENES} scenes in one build", item.id.span,
+                            "split the rule set into several builds")
+                return model
+            scene = SceneChecker(symbols, diags).check(item, len(model.scenes))
+            if scene is not None:
+                model.scenes.append(scene)
+    _unused(symbols, diags)
+    return model
+
+
+def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
+    diags.error("E101", f"duplicate {what} '{name.value}'", name.span,
+                f"first defined at {first.file}:{first.line}:{first.col}")
+
+
+def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
+    sym = Symbols()
+    for f in sources.files:
+        for item in f.items:
+            if isinstance(item, ast.Words):
+                _collect_words(item, sym, diags)
+            elif isinstance(item, ast.Slot):
+                _collect_slot(item, sym, diags)
+            elif isinstance(item, ast.Context):
+                _collect_context(item, sym, diags)
+            elif isinstance(item, ast.Enterprise):
+                _collect_enterprise(item, sym, diags)
+    return sym
+
+
+def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag) -> None:
+    if item.name.value in sym.words:
+        _duplicate(diags, "word set", item.name, sym.words[item.name.value][1])
+        return
+    words: list[str] = []
+    if item.file is not None:
+        path = os.path.join(os.path.dirname(item.span.file), item.file.value)
+        if not os.path.isfile(path):
+            diags.error("E503", f"word file not found: {item.file.value}", item.file.span,
+                        f"paths are relative to {os.path.dirname(item.span.file) or '.'}")
+        else:
+            words = read_word_file(path, item.file.span, diags) or []
+    for w in item.words:
+        if not w.value:
+            diags.error("E004", "empty word", w.span, "remove it")
+        else:
+            words.append(w.value)
+    sym.words[item.name.value] = (tuple(dict.fromkeys(fold(w) for w in words)), item.name.span)
+
+
+def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
+    name = item.name.value
+    if name in BUILTIN:
+        diags.error("E101", f"slot kind '{name}' is built in", item.name.span,
+                    "choose another name for your kind")
+        return
+    if name in sym.slots:
+        _duplicate(diags, "slot kind", item.name, sym.slots[name][1])
+        return
+    pattern = check_regex(item.regex, diags)
+    if pattern is not None:
+        sym.slots[name] = (f"(?:{pattern})", item.name.span)
+
+
+def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> None:
+    for cf in item.fields:
+        if cf.type.value not in CONTEXT_TYPES:
+            diags.error("E204", f"unknown context type '{cf.type.value}'", cf.type.span,
+                        "context facts are str, number or bool")
+        elif cf.name.value in sym.context:
+            _duplicate(diags, "context fact", cf.name, sym.context[cf.name.value][1])
+        else:
+            sym.context[cf.name.value] = (cf.type.value, cf.name.span)
+
+
+def _collect_enterprise(item: ast.Enterprise, sym: Symbols, diags: DiagnosticBag) -> None:
+    if item.id.value in sym.enterprises:
+        _duplicate(diags, "enterprise", item.id, sym.enterprises[item.id.value][0].id.span)
+        return
+    sender = sender_set(item.senders, diags)
+    if not item.senders:
+        diags.error("E005", f"enterprise '{item.id.value}' has no sender", item.id.span,
+                    'add: sender "95555", "【招商银行】"')
+    sym.enterprises[item.id.value] = (item, sender)
+
+
+def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBag) -> m.CSender:
+    """`【…】` and `[…]` are signatures found in the text; anything else is a sender number."""
+    sigs: list[str] = []
+    nums: list[str] = []
+    for s in strings:
+        v = s.value.strip()
+        if not v:
+            diags.error("E004", "empty sender", s.span, "write a number or a 【signature】")
+        elif (v[0], v[-1]) in (("【", "】"), ("[", "]")) and len(v) > 2:
+            sigs.append(fold(v))
+        elif v[0] in "【[":
+            diags.error("E006", f"signature {v!r} is not closed", s.span,
+                        "a signature is written 【name】")
+        else:
+            nums.append(v)
+    return m.CSender(tuple(dict.fromkeys(sigs)), tuple(dict.fromkeys(nums)))
+
+
+def _unused(sym: Symbols, diags: DiagnosticBag) -> None:
+    for name, (_, span) in sym.words.items():
+        if f"words:{name}" not in sym.used:
+            diags.warning("W002", f"word set '{name}' is never used", span, "remove it or use it")
+    for name, (_, span) in sym.slots.items():
+        if f"slot:{name}" not in sym.used:
+            diags.warning("W003", f"slot kind '{name}' is never used", span, "remove it or use it")
+
+
+def parse_date(v: ast.Value, diags: DiagnosticBag) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(v.value))
+    except ValueError:
+        diags.error("E206", f"invalid date '{v.value}'", v.span, "dates are YYYY-MM-DD")
+        return None
+
+
+class SceneChecker:
+    """Checks one scene; the clauses are checked in an order where fields are known first."""
+
+    def __init__(self, symbols: Symbols, diags: DiagnosticBag) -> None:
+        self.sym = symbols
+        self.diags = diags
+        self.ok = True
+        self.fields: dict[str, str] = {}
+
+    def error(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
+        self.ok = False
+        self.diags.error(code, msg, span, hint)
+
+    def check(self, s: ast.Scene, order: int) -> m.Scene | None:
+        enterprise, sender = self._sender(s)
+        category = self._single(s.category, "category")
+        prio = self._single(s.priority, "priority")
+        priority = 50
+        if prio is not None:
+            priority = prio[0]
+            if not 0 <= priority <= 100:
+                self.error("E205", f"priority {priority} is outside 0..100", prio[1],
+                           "use 0 (lowest) to 100 (highest); the default is 50")
+        templates = self._templates(s)
+        extracts = self._extracts(s)
+        conds = CondChecker(self)
+        when_parts = [conds.check(e) for e in s.when]
+        when = None if not when_parts else when_parts[0] if len(when_parts) == 1 else m.CAnd(
+            tuple(when_parts))
+        require = self._field_list(s.require)
+        highlight = self._field_list(s.highlight)
+        actions = tuple(a for a in (self._action(a, conds) for a in s.actions) if a is not None)
+        valid = self._valid(s)
+        if not s.templates and not s.when:
+            self.error("E601", f"scene '{s.id.value}' has neither template nor when", s.id.span,
+                       "add a template \"…\" or a when condition")
+        if conds.literal_count + sum(len(t.parts) for t in templates) > MAX_LITERALS_PER_SCENE:
+            self.error("E903", f"scene uses more than {MAX_LITERALS_PER_SCENE} literals",
+                       s.id.span, "share word sets between scenes or split the scene")
+        examples = self._examples(s)
+        if not self.ok:
+            return None
+        return m.Scene(
+            id=s.id.value, name=s.name.value, span=s.id.span, order=order,
+            enterprise=enterprise, sender=sender, category=category.value if category else "",
+            priority=priority, tags=tuple(t.value for t in s.tags),
+            meta=self._meta(s), templates=templates, when=when, extracts=extracts,
+            require=require, highlight=highlight, actions=actions, valid=valid,
+            fields=dict(self.fields), examples=examples)
+
+    def _single(self, items: list, what: str):  # type: ignore[no-untyped-def]
+        for extra in items[1:]:
+            span = extra.span if hasattr(extra, "span") else extra[1]
+            self.error("E108", f"{what} given more than once", span, "keep one")
+        return items[0] if items else None
+
+    def _sender(self, s: ast.Scene) -> tuple[str | None, m.CSender | None]:
+        if s.enterprise and s.senders:
+            self.error("E602", "scene has both `enterprise` and `sender`", s.sender_spans[0],
+                       "use the enterprise's senders, or list the senders here, not both")
+        ref = self._single(s.enterprise, "enterprise")
+        if ref is not None:
+            ent = self.sym.enterprises.get(ref.value)
+            if ent is None:
+                self.error("E102", f"unknown enterprise '{ref.value}'", ref.span,
+                           did_you_mean(ref.value, self.sym.enterprises))
+                return None, None
+            return ref.value, ent[1]
+        if s.senders:
+            return None, sender_set(s.senders, self.diags)
+        return None, None
+
+    def _templates(self, s: ast.Scene) -> tuple[m.Template, ...]:
+        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        out = []
+        for t in s.templates:
+            tpl = compile_template(t, user, self.diags)
+            if tpl is None:
+                self.ok = False
+                continue
+            for name, kind in tpl.slots:
+                self.sym.used.add(f"slot:{kind}")
+                prev = self.fields.get(name)
+                if prev is not None and prev != kind:
+                    self.error("E302", f"field '{name}' is {prev} in another template, {kind} here",
+                               t.span, "use the same kind for a field in every template")
+                self.fields[name] = kind
+            out.append(tpl)
+        return tuple(out)
+
+    def _extracts(self, s: ast.Scene) -> tuple[m.Extractor, ...]:
+        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        out = []
+        for ex in s.extracts:
+            if ex.name.value in self.fields:
+                self.error("E302", f"field '{ex.name.value}' is already defined", ex.name.span,
+                           "give the extracted field another name")
+                continue
+            if ex.kind is not None:
+                self.sym.used.add(f"slot:{ex.kind.value}")
+            compiled = compile_extract(ex, user, self.diags)
+            if compiled is None:
+                self.ok = False
+                continue
+            self.fields[compiled.name] = compiled.kind
+            out.append(compiled)
+        return tuple(out)
+
+    def field_type(self, name: ast.Name) -> str | None:
+        kind = self.fields.get(name.value)
+        if kind is None:
+            self.error("E105", f"unknown field '{name.value}'", name.span,
+                       did_you_mean(name.value, self.fields) or (
+                           "fields come from template placeholders and extract clauses"))
+            return None
+        k = kind_for(kind, {})
+        return k.type if k is not None else "str"
+
+    def _field_list(self, names: list[ast.Name]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n.value for n in names if self.field_type(n) is not None))
+
+    def _action(self, a: ast.Action, conds: CondChecker) -> m.Action | None:
+        from .actions import check_action
+
+        return check_action(a, self, conds)
+
+    def _valid(self, s: ast.Scene) -> tuple[dt.date, dt.date] | None:
+        v = self._single(s.valid, "valid")
+        if v is None:
+            return None
+        a, b = parse_date(v[0], self.diags), parse_date(v[1], self.diags)
+        if a is None or b is None:
+            self.ok = False
+            return None
+        if a > b:
+            self.error("E206", "validity ends before it starts", v[2], "write valid FROM .. TO")
+            return None
+        return (a, b)
+
+    def _meta(self, s: ast.Scene) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, value in s.meta:
+            if key.value in out:
+                self.error("E108", f"meta '{key.value}' given more than once", key.span, "keep one")
+            out[key.value] = value.value
+        return out
+
+    def _examples(self, s: ast.Scene) -> tuple[m.Example, ...]:
+        out = []
+        for ex in s.examples:
+            for name, _ in ex.expect:
+                if name.value not in self.fields:
+                    self.error("E704", f"example expects unknown field '{name.value}'", name.span,
+                               did_you_mean(name.value, self.fields))
+            for name, _ in ex.ctx:
+                if name.value not in self.sym.context:
+                    self.error("E106", f"unknown context fact '{name.value}'", name.span,
+                               did_you_mean(name.value, self.sym.context) or
+                               "declare it in a context { … } block")
+            out.append(m.Example(
+                text=ex.text.value, sender=ex.sender.value if ex.sender else None,
+                ctx={n.value: v.value for n, v in ex.ctx},
+                expect={n.value: v.value for n, v in ex.expect}, counter=ex.counter,
+                span=ex.text.span))
+        return tuple(out)

@@ -1,0 +1,193 @@
+"""`scenec`: build, check, test and try scene rules from the command line.
+
+Exit status: 0 success; 1 the rules have errors or an example fails; 2 bad usage, an
+unreadable input or a refused artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from ..runtime import ArtifactError, Match, Ruleset, load
+from .pipeline import Compiled, build, compile_paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser, match_parser = _parser()
+    if argv[:1] == ["match"]:  # options may follow the message: `match rules.scb "…" --json`
+        args = match_parser.parse_intermixed_args(argv[1:])
+    else:
+        args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    p = argparse.ArgumentParser(prog="scenec", description="Compile and run smart-SMS scene rules.")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="check, run examples and write an artifact")
+    b.add_argument("paths", nargs="+", help=".scene files or folders")
+    b.add_argument("-o", "--output", required=True, help="artifact to write (e.g. rules.scb)")
+    b.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    b.add_argument("--no-examples", action="store_true", help="do not run inline examples")
+    b.set_defaults(run=_build)
+
+    c = sub.add_parser("check", help="report every error and warning; write nothing")
+    c.add_argument("paths", nargs="+")
+    c.add_argument("--strict", action="store_true")
+    c.set_defaults(run=_check)
+
+    t = sub.add_parser("test", help="run the inline examples, pass/fail per scene")
+    t.add_argument("paths", nargs="+")
+    t.add_argument("-v", "--verbose", action="store_true", help="list passing scenes too")
+    t.set_defaults(run=_test)
+
+    m = sub.add_parser("match", help="match messages against an artifact")
+    m.add_argument("artifact")
+    m.add_argument("text", nargs="?", help="the message (or use --file)")
+    m.add_argument("--file", help="one message per line ('-' for standard input)")
+    m.add_argument("--sender", help="the sending number, e.g. 95555")
+    m.add_argument("--ctx", action="append", default=[], metavar="KEY=VALUE",
+                   help="a context fact declared in the rules (repeatable)")
+    m.add_argument("--now", help="the date to match on (YYYY-MM-DD; default today)")
+    m.add_argument("--json", action="store_true", help="one JSON object per message")
+    m.add_argument("--best", action="store_true", help="only the best match")
+    m.set_defaults(run=_match)
+    return p, m
+
+
+def _print_diagnostics(result: Compiled) -> None:
+    for text in result.rendered():
+        print(text, file=sys.stderr)
+    errors, warnings = len(result.diagnostics.errors), len(result.diagnostics.warnings)
+    if errors or warnings:
+        print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+
+
+def _build(args: argparse.Namespace) -> int:
+    result = build(args.paths, args.output, strict=args.strict, run_examples=not args.no_examples)
+    _print_diagnostics(result)
+    if not result.ok:
+        print(f"build failed; {args.output} was not written", file=sys.stderr)
+        return 1
+    passed = sum(1 for e in result.examples if e.ok)
+    print(f"built {args.output}: {len(result.model.scenes)} scenes, "
+          f"{len(result.artifact or b'')} bytes; examples {passed}/{len(result.examples)} passed")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    result = compile_paths(args.paths, run_examples=False, strict=args.strict)
+    _print_diagnostics(result)
+    if result.ok:
+        print(f"ok: {len(result.model.scenes)} scenes")
+    return 0 if result.ok else 1
+
+
+def _test(args: argparse.Namespace) -> int:
+    result = compile_paths(args.paths, run_examples=True)
+    if result.ruleset is None:
+        _print_diagnostics(result)
+        return 1
+    by_scene: dict[str, list] = {}
+    for e in result.examples:
+        by_scene.setdefault(e.scene, []).append(e)
+    failed = 0
+    for scene in result.model.scenes:
+        runs = by_scene.get(scene.id, [])
+        bad = [e for e in runs if not e.ok]
+        failed += bool(bad)
+        if bad:
+            print(f"FAIL {scene.id} ({len(runs) - len(bad)}/{len(runs)})")
+            for e in bad:
+                loc = f"{e.example.span.file}:{e.example.span.line}:{e.example.span.col}"
+                print(f"     {loc}: {e.message}")
+        elif args.verbose or not runs:
+            print(f"{'ok  ' if runs else 'none'} {scene.id} ({len(runs)}/{len(runs)})")
+    total = len(result.model.scenes)
+    print(f"{total - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load(args.artifact)
+        ctx = _parse_ctx(args.ctx, ruleset)
+        now = dt.date.fromisoformat(args.now) if args.now else None
+        texts = _texts(args)
+    except (ArtifactError, ValueError, OSError) as exc:
+        print(f"scenec: error: {exc}", file=sys.stderr)
+        return 2
+    for text in texts:
+        found = ruleset.match(text, args.sender, ctx, now)
+        if args.best:
+            found = found[:1]
+        if args.json:
+            print(json.dumps({"text": text, "matches": [m.to_json() for m in found]},
+                             ensure_ascii=False))
+        else:
+            _print_human(text, found, many=len(texts) > 1)
+    return 0
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    if args.file:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with stream:
+            return [line.rstrip("\r\n") for line in stream if line.strip()]
+    if args.text is None:
+        raise ValueError("give a message, or --file")
+    return [args.text]
+
+
+def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
+    ctx: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--ctx takes KEY=VALUE, got {pair!r}")
+        typ = ruleset.context.get(key)
+        if typ is None:
+            known = ", ".join(sorted(ruleset.context)) or "none"
+            raise ValueError(f"unknown context fact {key!r} (declared: {known})")
+        if typ == "number":
+            ctx[key] = float(raw) if "." in raw else int(raw)
+        elif typ == "bool":
+            if raw not in ("true", "false"):
+                raise ValueError(f"--ctx {key} takes true or false")
+            ctx[key] = raw == "true"
+        else:
+            ctx[key] = raw
+    return ctx
+
+
+def _print_human(text: str, found: list[Match], many: bool) -> None:
+    if many:
+        print(f"> {text}")
+    if not found:
+        print("no scene matches")
+    for rank, m in enumerate(found, 1):
+        print(f"{rank}. {m.scene}  {m.name}  [{m.category or '-'}]  priority {m.priority}"
+              + (f"  enterprise {m.enterprise}" if m.enterprise else ""))
+        if m.fields:
+            print("   fields:  " + ", ".join(f"{k}={v!r}" for k, v in m.fields.items()))
+        if m.highlights:
+            print("   highlight: " + ", ".join(f"{f} {text[s:e]!r} [{s}:{e}]"
+                                               for f, s, e in m.highlights))
+        for a in m.actions:
+            extra = "".join(f"  {k}={v!r}" for k, v in a.params)
+            print(f"   {a.slot:<6} {a.label} -> {a.kind} {a.target}{extra}")
+    if many:
+        print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Check `when` and `if` expressions and turn them into model conditions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..dsl import ast
+from ..runtime.fold import fold
+from . import model as m
+from .patterns import check_regex
+
+if TYPE_CHECKING:
+    from .checker import SceneChecker
+
+_ORDERING = {"<", "<=", ">", ">="}
+
+
+def _value_type(v: str | float | int | bool) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return "str"
+
+
+class CondChecker:
+    """One per scene: knows the scene's fields and counts the literals it uses."""
+
+    def __init__(self, scene: SceneChecker) -> None:
+        self.scene = scene
+        self.literal_count = 0
+
+    def check(self, e: ast.Expr) -> m.Cond:
+        if isinstance(e, ast.Lit):
+            return self._lit(e.text)
+        if isinstance(e, ast.RegexCond):
+            pattern = check_regex(e.regex, self.scene.diags)
+            if pattern is None:
+                self.scene.ok = False
+                return m.CConst(False)
+            return m.CRegex(pattern)
+        if isinstance(e, ast.WordsFn):
+            return self._words(e)
+        if isinstance(e, ast.Near):
+            a, b = self._lit(e.a), self._lit(e.b)
+            if isinstance(a, m.CLit) and isinstance(b, m.CLit):
+                return m.CNear(a.text, b.text, e.distance)
+            return m.CConst(False)
+        if isinstance(e, ast.SenderIs):
+            ent = self.scene.sym.enterprises.get(e.enterprise.value)
+            if ent is None:
+                from .checker import did_you_mean
+
+                self.scene.error("E102", f"unknown enterprise '{e.enterprise.value}'",
+                                 e.enterprise.span,
+                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises))
+                return m.CConst(False)
+            return ent[1]
+        if isinstance(e, ast.Compare):
+            return self._compare(e)
+        if isinstance(e, ast.And):
+            return m.CAnd(tuple(self.check(x) for x in e.items))
+        if isinstance(e, ast.Or):
+            return m.COr(tuple(self.check(x) for x in e.items))
+        assert isinstance(e, ast.Not)
+        return m.CNot(self.check(e.item))
+
+    def _lit(self, s: ast.Str) -> m.Cond:
+        if not s.value:
+            self.scene.error("E004", "empty literal", s.span, "an empty string is in every message")
+            return m.CConst(False)
+        self.literal_count += 1
+        return m.CLit(fold(s.value))
+
+    def _words(self, e: ast.WordsFn) -> m.Cond:
+        lits: list[m.Cond] = []
+        for arg in e.args:
+            if isinstance(arg, ast.Str):
+                lits.append(self._lit(arg))
+                continue
+            words = self.scene.sym.words.get(arg.value)
+            if words is None:
+                from .checker import did_you_mean
+
+                self.scene.error("E103", f"unknown word set '{arg.value}'", arg.span,
+                                 did_you_mean(arg.value, self.scene.sym.words)
+                                 or "define it with: words NAME = \"…\", \"…\"")
+                continue
+            self.scene.sym.used.add(f"words:{arg.value}")
+            self.literal_count += len(words[0])
+            lits.extend(m.CLit(w) for w in words[0])
+        if e.fn == "any":
+            return m.COr(tuple(lits)) if lits else m.CConst(False)
+        if e.fn == "all":
+            return m.CAnd(tuple(lits)) if lits else m.CConst(True)
+        return m.CNot(m.COr(tuple(lits))) if lits else m.CConst(True)
+
+    def _compare(self, e: ast.Compare) -> m.Cond:
+        name = e.left.name
+        if e.left.is_ctx:
+            entry = self.scene.sym.context.get(name.value)
+            if entry is None:
+                from .checker import did_you_mean
+
+                self.scene.error("E106", f"unknown context fact 'ctx.{name.value}'", name.span,
+                                 did_you_mean(name.value, self.scene.sym.context)
+                                 or "declare it in a context { … } block")
+                return m.CConst(False)
+            typ: str | None = entry[0]
+        else:
+            typ = self.scene.field_type(name)
+            if typ is None:
+                return m.CConst(False)
+        assert typ is not None
+        if e.op in _ORDERING and typ != "number":
+            self.scene.error("E201", f"'{e.op}' needs a number, but "
+                             f"{'ctx.' if e.left.is_ctx else ''}{name.value} is {typ}", e.span,
+                             "compare text with == != or in")
+            return m.CConst(False)
+        want = "str" if typ in ("date", "time") else typ
+        for v in e.right:
+            if _value_type(v.value) != want:
+                self.scene.error("E201", f"cannot compare {typ} "
+                                 f"{'ctx.' if e.left.is_ctx else ''}{name.value} with "
+                                 f"{_value_type(v.value)} {v.value!r}", v.span,
+                                 f"write a {want} value")
+                return m.CConst(False)
+        return m.CCompare(name.value, e.left.is_ctx, e.op, tuple(v.value for v in e.right), typ)

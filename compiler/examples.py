@@ -1,0 +1,80 @@
+"""Run the inline `example` / `counterexample` clauses against the compiled rule set.
+
+An example must make its scene the best (top-ranked) match with the expected fields: that
+is what a user of the message sees. A counterexample must not match the scene at all.
+Examples run on a day inside the scene's validity, so a build does not start failing when
+a calendar date passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..dsl.diagnostics import DiagnosticBag
+from ..runtime import Ruleset
+from . import model as m
+from .reference import Reference, explain
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    scene: str
+    example: m.Example
+    ok: bool
+    message: str
+
+
+def example_day(scene: m.Scene) -> dt.date:
+    today = dt.date.today()
+    if scene.valid is None or scene.valid[0] <= today <= scene.valid[1]:
+        return today
+    return scene.valid[0]
+
+
+def run_examples(model: m.Model, ruleset: Ruleset, diags: DiagnosticBag) -> list[ExampleResult]:
+    ref = Reference(model)
+    results = []
+    for scene in model.scenes:
+        for ex in scene.examples:
+            problem = _check(ref, scene, ex, ruleset)
+            results.append(ExampleResult(scene.id, ex, problem is None, problem or "ok"))
+            if problem is not None:
+                code = "E703" if ex.counter else ("E702" if problem.startswith("field") else "E701")
+                what = "counterexample" if ex.counter else "example"
+                diags.error(code, f"{what} of scene '{scene.id}' fails: {problem}", ex.span,
+                            _hint(code))
+    return results
+
+
+def _hint(code: str) -> str:
+    return {
+        "E701": "adjust the template/when so the message matches, or fix the example",
+        "E702": "check the slot kind (money is a number, date is MM-DD) or the example",
+        "E703": "add a `not \"…\"` to the when condition to exclude this kind of message",
+    }[code]
+
+
+def _check(ref: Reference, scene: m.Scene, ex: m.Example, ruleset: Ruleset) -> str | None:
+    day = example_day(scene)
+    found = ruleset.match(ex.text, ex.sender, ex.ctx, now=day)
+    mine = next((x for x in found if x.scene == scene.id), None)
+    if ex.counter:
+        return "it matches this scene" if mine is not None else None
+    if mine is None:
+        target = next(s for s in ref.scenes if s.id == scene.id)
+        return "no match: " + explain(ref, target, ex.text, ex.sender, ex.ctx, day)
+    if found[0].scene != scene.id:
+        return f"it matches, but scene '{found[0].scene}' ranks first"
+    for name, want in ex.expect.items():
+        got = mine.fields.get(name)
+        if not _same(want, got):
+            return f"field {name}: expected {want!r}, got {got!r}"
+    return None
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return abs(float(want) - float(got)) < 1e-9
+    return bool(want == got)

@@ -1,0 +1,207 @@
+"""Regexes, templates and extractors, turned into RE2 patterns over folded text.
+
+Every user pattern is compiled here with RE2 at check time, so a pattern that would need
+backtracking (lookaround, backreferences) is a located error, never a slow match later.
+"""
+
+from __future__ import annotations
+
+import re
+
+import re2
+
+from ..dsl import ast
+from ..dsl.diagnostics import DiagnosticBag, Span
+from ..runtime.fold import FOLD_TABLE
+from ..runtime.kinds import Kind, kind_for
+from .model import Extractor, Template
+
+MAX_PATTERN_CHARS = 2000
+_META = set("\\.^$|?*+()[]{}-/")
+_UNSUPPORTED = [
+    (re.compile(r"\(\?<?[=!]"), "lookaround"),
+    (re.compile(r"\\[1-9]|\\k<|\(\?P="), "backreference"),
+    (re.compile(r"\(\?>"), "atomic group"),
+    (re.compile(r"\(\?\("), "conditional"),
+    (re.compile(r"(?<!\\)[*+?}]\+"), "possessive quantifier"),
+]
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_OPTIONS.max_mem = 64 << 20
+
+
+def re2_compile(pattern: str) -> re2._Regexp:
+    return re2.compile(pattern, _OPTIONS)
+
+
+def escape(text: str) -> str:
+    """Escape for RE2 (Python's re.escape output is not always valid RE2)."""
+    return "".join("\\" + ch if ch in _META else ch for ch in text)
+
+
+def fold_pattern(pattern: str) -> str:
+    """Fold full-width characters of a regex source without turning them into syntax:
+    `（` becomes `\\(`, a literal paren, never a group."""
+    out: list[str] = []
+    escaped = False
+    for ch in pattern:
+        mapped = FOLD_TABLE.get(ord(ch))
+        if mapped is not None:
+            a = chr(mapped)
+            out.append(a if escaped or a not in _META else "\\" + a)
+        else:
+            out.append(ch)
+        escaped = ch == "\\" and not escaped
+    return "".join(out)
+
+
+def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
+    """The folded RE2 source, or None after reporting why the pattern cannot be used."""
+    for probe, what in _UNSUPPORTED:
+        m = probe.search(rx.pattern)
+        if m:
+            diags.error("E402", f"{what} is not supported in regexes", _at(rx.span, m.start() + 1),
+                        "scenec runs regexes in linear time (RE2): rewrite without "
+                        "lookaround or backreferences, or use `when` with `not`")
+            return None
+    if len(rx.pattern) > MAX_PATTERN_CHARS:
+        diags.error("E905", f"regex longer than {MAX_PATTERN_CHARS} characters", rx.span,
+                    "split it, or use a word set")
+        return None
+    pattern = ("(?i)" if rx.ignore_case else "") + fold_pattern(rx.pattern)
+    try:
+        re2_compile(pattern)
+    except re2.error as exc:
+        msg = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        diags.error("E401", f"invalid regex: {msg}", rx.span,
+                    "regexes use RE2 syntax: https://github.com/google/re2/wiki/Syntax")
+        return None
+    return pattern
+
+
+def _at(span: Span, offset: int) -> Span:
+    """A point inside a one-line token, `offset` characters after its first character."""
+    return Span.point(span.file, span.line, span.col + offset)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
+    """A template string becomes a regex with one named group per placeholder."""
+    text = s.value
+    pos = 0
+    regex: list[str] = []
+    parts: list[str] = []
+    slots: list[tuple[str, str]] = []
+    ok = True
+    for m in _PLACEHOLDER.finditer(text):
+        fixed = text[pos : m.start()]
+        inner = m.group(1).strip()
+        name, _, kind_name = inner.partition(":")
+        name, kind_name = name.strip(), kind_name.strip() or "text"
+        where = _at(s.span, m.start() + 1)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            diags.error("E301", f"bad placeholder '${{{inner}}}'", where,
+                        "a placeholder is ${name} or ${name:kind}, e.g. ${amount:money}")
+            ok = False
+        elif any(name == n for n, _ in slots):
+            diags.error("E302", f"field '{name}' appears twice in one template", where,
+                        "give each placeholder its own name")
+            ok = False
+        kind = kind_for(kind_name, kinds)
+        if kind is None:
+            diags.error("E104", f"unknown slot kind '{kind_name}'", where, _kind_hint(kind_name, kinds))
+            ok = False
+        elif ok:
+            last = m.end() == len(text)
+            regex.append(escape(_fold(fixed)))
+            regex.append(f"(?P<_s{len(slots)}>{_slot_pattern(kind, last)})")
+            slots.append((name, kind_name))
+        if _fold(fixed):
+            parts.append(_fold(fixed))
+        pos = m.end()
+    if "${" in text[pos:]:
+        diags.error("E301", "unclosed placeholder '${'", _at(s.span, text.index("${", pos) + 1),
+                    "close it with }, e.g. ${code:code}")
+        return None
+    tail = _fold(text[pos:])
+    if tail:
+        parts.append(tail)
+    regex.append(escape(tail))
+    if not parts:
+        diags.error("E303", "template has no fixed text", s.span,
+                    "add the words around the placeholders so the template can be recognised")
+        return None
+    if not ok:
+        return None
+    source = "".join(regex)
+    compiled = _compile_generated(source, s.span, diags)
+    if compiled is None:
+        return None
+    groups = tuple(compiled.groupindex[f"_s{i}"] for i in range(len(slots)))
+    return Template(text, source, tuple(parts), tuple(slots), groups)
+
+
+def _slot_pattern(kind: Kind, last: bool) -> str:
+    """A trailing `text` slot takes the rest of the line rather than one character."""
+    if kind.name == "text" and last:
+        return "[^\\n]+"
+    return kind.pattern
+
+
+def _compile_generated(source: str, span: Span, diags: DiagnosticBag) -> re2._Regexp | None:
+    try:
+        return re2_compile(source)
+    except re2.error as exc:
+        diags.error("E401", f"pattern does not compile: {exc}", span,
+                    "check the user slot kinds this uses")
+        return None
+
+
+def _fold(text: str) -> str:
+    return text.translate(FOLD_TABLE)
+
+
+def _kind_hint(name: str, kinds: dict[str, str]) -> str:
+    import difflib
+
+    from ..runtime.kinds import BUILTIN
+
+    known = sorted(set(BUILTIN) | set(kinds))
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "known kinds: " + ", ".join(known)
+
+
+AFTER_WINDOW = 10
+
+
+def compile_extract(ex: ast.Extract, kinds: dict[str, str], diags: DiagnosticBag) -> Extractor | None:
+    kind_name = ex.kind.value if ex.kind else "text"
+    kind = kind_for(kind_name, kinds)
+    if kind is None:
+        span = ex.kind.span if ex.kind else ex.span
+        diags.error("E104", f"unknown slot kind '{kind_name}'", span, _kind_hint(kind_name, kinds))
+        return None
+    if ex.regex is not None:
+        pattern = check_regex(ex.regex, diags)
+        if pattern is None:
+            return None
+        groups = re2_compile(pattern).groups
+        if groups != 1:
+            diags.error("E403", f"extract regex has {groups} capture groups, needs exactly 1",
+                        ex.regex.span, "mark the value with ( ) and other groups with (?: )")
+            return None
+        return Extractor(ex.name.value, kind_name, pattern, 1)
+    assert ex.after is not None
+    if not ex.after.value:
+        diags.error("E004", "empty keyword", ex.after.span, "write the word that precedes the value")
+        return None
+    source = (f"{escape(_fold(ex.after.value))}[^\\n]{{0,{AFTER_WINDOW}}}?"
+              f"(?P<v>{_slot_pattern(kind, False)})")
+    compiled = _compile_generated(source, ex.span, diags)
+    if compiled is None:
+        return None
+    return Extractor(ex.name.value, kind_name, source, compiled.groupindex["v"])

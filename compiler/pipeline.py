@@ -1,0 +1,137 @@
+"""The build pipeline: sources → checked model → lowered tables → artifact bytes.
+
+Each stage reads only the previous stage's output. Diagnostics from every stage are
+gathered in one bag so a single run reports everything it can.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from ..dsl.diagnostics import Diagnostic, DiagnosticBag, SourceCache, render
+from ..runtime import Ruleset, loads
+from ..runtime.artifact import pack
+from . import model as m
+from .automaton import build_automaton
+from .checker import check
+from .lower import Lowered, lower
+from .sources import load
+
+VERSION = "0.1.0"
+
+
+class CompileError(Exception):
+    """The rules have errors; `diagnostics` holds all of them, rendered by str()."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: SourceCache) -> None:
+        self.diagnostics = diagnostics
+        self.sources = sources
+        errors = [d for d in diagnostics if d.severity == "error"]
+        super().__init__(f"{len(errors)} error(s) in the rules")
+
+    def __str__(self) -> str:
+        return "\n".join(render(d, self.sources) for d in self.diagnostics)
+
+
+@dataclass
+class Compiled:
+    model: m.Model
+    diagnostics: DiagnosticBag
+    sources: SourceCache
+    artifact: bytes | None = None
+    ruleset: Ruleset | None = None
+    examples: list = field(default_factory=list)  # examples.ExampleResult
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics.errors
+
+    def rendered(self) -> list[str]:
+        return [render(d, self.sources) for d in self.diagnostics.sorted()]
+
+
+def front_end(paths: list[str]) -> Compiled:
+    """Parse and check; no tables are built."""
+    diags = DiagnosticBag()
+    sources = load(paths, diags)
+    model = check(sources, diags)
+    if not sources.files and not diags.errors:
+        from ..dsl.diagnostics import Span
+
+        where = paths[0] if paths else "<no input>"
+        diags.error("E504", "no .scene files found", Span.point(where, 1, 1),
+                    "name .scene files or a folder that contains them")
+    return Compiled(model, diags, sources.cache)
+
+
+def artifact_bytes(model: m.Model, lowered: Lowered | None = None) -> bytes:
+    low = lowered or lower(model)
+    tables = dict(low.tables)
+    tables.update(build_automaton(low.auto_literals, low.signatures))
+    meta = {
+        "scenec": VERSION, "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nlits": low.nlits, "nscenes": len(low.records), "senders": low.sender_ids,
+        "context": model.context, "enterprises": model.enterprises,
+    }
+    return pack(tables, {"meta": meta, "scenes": low.records})
+
+
+def compile_paths(paths: list[str], *, run_examples: bool = True, strict: bool = False) -> Compiled:
+    """Everything `scenec build` does except writing the file."""
+    result = front_end(paths)
+    if result.diagnostics.errors:
+        return result
+    low = lower(result.model)
+    for s in low.unanchored:
+        result.diagnostics.warning(
+            "W001", f"scene '{s.id}' has no literal to anchor on; it is checked for every "
+            "message", s.span, "add a sender, a template or a required keyword")
+    result.artifact = artifact_bytes(result.model, low)
+    result.ruleset = loads(result.artifact)
+    if run_examples:
+        from .examples import run_examples as run
+
+        result.examples = run(result.model, result.ruleset, result.diagnostics)
+    if strict:
+        for w in result.diagnostics.warnings:
+            result.diagnostics.error(w.code, w.message + " (--strict)", w.span, w.hint)
+    return result
+
+
+def compile_files(paths: list[str] | str, *, run_examples: bool = False) -> Ruleset:
+    """Compile in memory; raises CompileError with every diagnostic on failure."""
+    result = compile_paths([paths] if isinstance(paths, str) else list(paths),
+                           run_examples=run_examples)
+    if result.diagnostics.errors or result.ruleset is None:
+        raise CompileError(result.diagnostics.sorted(), result.sources)
+    return result.ruleset
+
+
+def build(paths: list[str] | str, out: str, *, strict: bool = False,
+          run_examples: bool = True) -> Compiled:
+    """Compile and write `out` atomically; nothing is written when there is an error."""
+    result = compile_paths([paths] if isinstance(paths, str) else list(paths),
+                           run_examples=run_examples, strict=strict)
+    if result.diagnostics.errors or result.artifact is None:
+        return result
+    write_atomic(out, result.artifact)
+    return result
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write beside the target, fsync, then rename: a reader sees the old file or the new."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".scenec-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,110 @@
+"""Find, read and parse the `.scene` files of a build, following imports.
+
+Files are taken in the order given (a directory contributes its `*.scene` files sorted by
+path); each file's imports come before the file itself, and a file is read only once.
+This order is the "source order" that breaks ranking ties.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..dsl import ast
+from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
+from ..dsl.parser import parse_text
+
+MAX_FILE_BYTES = 4 << 20
+MAX_FILES = 10_000
+
+
+@dataclass
+class Sources:
+    files: list[ast.File] = field(default_factory=list)
+    cache: SourceCache = field(default_factory=SourceCache)
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Files named directly, and every `*.scene` below a named directory (sorted)."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(str(f) for f in Path(p).rglob("*.scene") if f.is_file())
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def load(paths: list[str], diags: DiagnosticBag) -> Sources:
+    sources = Sources()
+    loaded: set[str] = set()
+    for path in expand(paths):
+        _load_file(path, None, [], loaded, sources, diags)
+    return sources
+
+
+def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
+               sources: Sources, diags: DiagnosticBag) -> None:
+    key = os.path.realpath(path)
+    if key in stack:
+        assert via is not None
+        diags.error("E502", "import cycle: " + " -> ".join(
+            [os.path.relpath(p) for p in stack[stack.index(key):]] + [os.path.relpath(key)]),
+            via, "move the shared definitions into a file that both import")
+        return
+    if key in loaded:
+        return
+    loaded.add(key)
+    if len(loaded) > MAX_FILES:
+        diags.error("E904", f"more than {MAX_FILES} files in one build",
+                    via or Span.point(path, 1, 1), "split the rule set into several builds")
+        return
+    text = _read(path, via, diags)
+    if text is None:
+        return
+    sources.cache.add(path, text)
+    parsed = parse_text(path, text, diags)
+    stack.append(key)
+    for item in parsed.items:
+        if isinstance(item, ast.Import):
+            target = os.path.join(os.path.dirname(path), item.path.value)
+            if not os.path.isfile(target):
+                diags.error("E501", f"imported file not found: {item.path.value}", item.path.span,
+                            f"paths are relative to {os.path.dirname(path) or '.'}")
+                continue
+            _load_file(os.path.normpath(target), item.path.span, stack, loaded, sources, diags)
+    stack.pop()
+    sources.files.append(parsed)
+
+
+def _read(path: str, via: Span | None, diags: DiagnosticBag) -> str | None:
+    where = via or Span.point(path, 1, 1)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            diags.error("E901", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", where,
+                        "split it into several files")
+            return None
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        diags.error("E504", f"cannot read {path}: {exc.strerror}", where, "check the path")
+        return None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
+                    "save the file as UTF-8")
+        return None
+
+
+def read_word_file(path: str, span: Span, diags: DiagnosticBag) -> list[str] | None:
+    """One word per line; blank lines and lines starting with # are skipped."""
+    text = _read(path, span, diags)
+    if text is None:
+        return None
+    return [w.strip() for w in text.splitlines() if w.strip() and not w.strip().startswith("#")]

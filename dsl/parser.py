@@ -1,0 +1,422 @@
+"""Parse `.scene` source into the typed AST, reporting every syntax error it can find.
+
+Lark stops at the first syntax error, so recovery is done here: the top-level item that
+contains the error is blanked out (line breaks kept, so positions stay true) and the file
+is parsed again, until it parses or the error budget is spent.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
+
+from . import ast
+from .diagnostics import DiagnosticBag, Span
+
+MAX_SYNTAX_ERRORS = 50
+MAX_NESTING = 64  # parentheses / not / and-or depth inside one expression
+
+_ITEM_START = re.compile(r"^(import|words|slot|context|enterprise|scene)\b", re.M)
+
+_TOKEN_NAMES = {
+    "STRING": 'a string ("…")', "IDENT": "a name", "REGEX": "a regex (/…/)",
+    "INT": "a whole number", "SIGNED_NUMBER": "a number", "DATE": "a date (YYYY-MM-DD)",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
+    "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "DOT": "'.'",
+    "CMP": "a comparison (== != < <= > >=)", "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files(__package__).joinpath("scene.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
+    """Parse one file; syntax errors go to `diags` and the items that parsed are kept."""
+    work = text
+    for _ in range(MAX_SYNTAX_ERRORS):
+        try:
+            tree = _lark().parse(work)
+        except UnexpectedInput as exc:
+            line, col = _position(exc, work)
+            _report_syntax(path, exc, work, line, col, diags)
+            blanked = _blank_item(work, line)
+            if blanked == work:
+                return ast.File(path, [])
+            work = blanked
+            continue
+        return _to_file(path, tree, diags)
+    return ast.File(path, [])
+
+
+def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
+    if isinstance(exc, UnexpectedEOF) or getattr(exc, "line", -1) in (-1, None):
+        lines = text.split("\n")
+        return len(lines), len(lines[-1]) + 1
+    return exc.line, exc.column
+
+
+def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: int,
+                   diags: DiagnosticBag) -> None:
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch == '"':
+            diags.error("E002", "unterminated string", Span.point(path, line, col),
+                        'a string must end with " on the same line')
+        elif ch == "/":
+            diags.error("E002", "unterminated or empty regex", Span.point(path, line, col),
+                        "a regex is written /pattern/ on one line; escape a slash as \\/")
+        else:
+            diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
+                        _expected_hint(exc.allowed or set()))
+        return
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        shown = "end of file" if tok.type == "$END" else repr(str(tok))
+        width = len(str(tok)) if tok.type != "$END" else 1
+        diags.error("E001", f"unexpected {shown}", Span.point(path, line, col, width),
+                    _expected_hint(exc.accepts or exc.expected))
+        return
+    diags.error("E001", "unexpected end of file", Span.point(path, line, col),
+                _expected_hint(getattr(exc, "expected", set()) or set()))
+
+
+def _expected_hint(expected: set[str] | frozenset[str]) -> str | None:
+    names = sorted({_TOKEN_NAMES.get(t, _keyword_name(t)) for t in expected})
+    if not names:
+        return None
+    if len(names) > 8:
+        return "expected one of: " + ", ".join(names[:8]) + ", …"
+    return "expected " + ", ".join(names)
+
+
+def _keyword_name(terminal: str) -> str:
+    name = terminal.lower()
+    return f"'{name}'" if name.isalpha() else terminal
+
+
+def _blank_item(text: str, error_line: int) -> str:
+    """Blank the top-level item around `error_line` (or, failing that, the line itself)."""
+    offsets = [0]
+    for m in re.finditer("\n", text):
+        offsets.append(m.end())
+    err_off = offsets[min(error_line, len(offsets)) - 1]
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    begin = max((s for s in starts if s <= err_off), default=0)
+    end = min((s for s in starts if s > err_off), default=len(text))
+    if begin == end:
+        end = offsets[error_line] if error_line < len(offsets) else len(text)
+    return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:]
+
+
+# --- tree → AST ---------------------------------------------------------------------------
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "/": "/"}
+
+
+class _Builder(Transformer):
+    """Turns Lark's tree into `ast` nodes; string escapes are checked here."""
+
+    def __init__(self, path: str, diags: DiagnosticBag) -> None:
+        super().__init__()
+        self.path = path
+        self.diags = diags
+
+    # tokens
+    def _span(self, meta: Meta | Token) -> Span:
+        return Span(self.path, meta.line or 1, meta.column or 1,
+                    meta.end_line or meta.line or 1, meta.end_column or meta.column or 1)
+
+    def STRING(self, tok: Token) -> ast.Str:
+        return ast.Str(self._unescape(str(tok)[1:-1], tok), self._span(tok))
+
+    def IDENT(self, tok: Token) -> ast.Name:
+        return ast.Name(str(tok), self._span(tok))
+
+    def REGEX(self, tok: Token) -> ast.Regex:
+        raw = str(tok)
+        flags_i = raw.endswith("i")
+        body = raw[1:-2] if flags_i else raw[1:-1]
+        return ast.Regex(body.replace("\\/", "/"), flags_i, self._span(tok))
+
+    def _unescape(self, body: str, tok: Token) -> str:
+        if "\\" not in body:
+            return body
+        out: list[str] = []
+        i = 0
+        while i < len(body):
+            ch = body[i]
+            if ch != "\\":
+                out.append(ch)
+                i += 1
+                continue
+            nxt = body[i + 1] if i + 1 < len(body) else ""
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+            elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                i += 6
+            else:
+                col = (tok.column or 1) + 1 + i
+                self.diags.error("E003", f"invalid escape '\\{nxt}' in string",
+                                 Span.point(self.path, tok.line or 1, col, 2),
+                                 'valid escapes are \\" \\\\ \\n \\t \\/ and \\uXXXX')
+                out.append(nxt)
+                i += 2
+        return "".join(out)
+
+    # values
+    @v_args(meta=True)
+    def v_string(self, meta: Meta, c: list) -> ast.Value:
+        return ast.Value(c[0].value, c[0].span)
+
+    @v_args(meta=True)
+    def v_number(self, meta: Meta, c: list) -> ast.Value:
+        raw = str(c[0])
+        num: float | int = float(raw) if "." in raw else int(raw)
+        return ast.Value(num, self._span(meta))
+
+    @v_args(meta=True)
+    def v_true(self, meta: Meta, c: list) -> ast.Value:
+        return ast.Value(True, self._span(meta))
+
+    @v_args(meta=True)
+    def v_false(self, meta: Meta, c: list) -> ast.Value:
+        return ast.Value(False, self._span(meta))
+
+    def string_list(self, c: list) -> list:
+        return c
+
+    def ident_list(self, c: list) -> list:
+        return c
+
+    def word_arg(self, c: list) -> ast.Str | ast.Name:
+        return c[0]
+
+    def call_arg(self, c: list) -> ast.Str | ast.Name:
+        return c[0]
+
+    def action_slot(self, c: list) -> str:
+        return str(c[0])
+
+    def kv(self, c: list) -> tuple:
+        return (c[0], c[1])
+
+    def from_sender(self, c: list) -> ast.Str:
+        return c[0]
+
+    def ctx_values(self, c: list) -> tuple:
+        return tuple(x for x in c if x is not None)
+
+    # expressions
+    @v_args(meta=True)
+    def or_(self, meta: Meta, c: list) -> ast.Expr:
+        return c[0] if len(c) == 1 else ast.Or(tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta: Meta, c: list) -> ast.Expr:
+        return c[0] if len(c) == 1 else ast.And(tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.Not(c[0], self._span(meta))
+
+    def lit(self, c: list) -> ast.Expr:
+        return ast.Lit(c[0])
+
+    def regex(self, c: list) -> ast.Expr:
+        return ast.RegexCond(c[0])
+
+    @v_args(meta=True)
+    def any_fn(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.WordsFn("any", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def all_fn(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.WordsFn("all", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def none_fn(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.WordsFn("none", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def near(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.Near(c[0], c[1], int(str(c[2])), self._span(meta))
+
+    @v_args(meta=True)
+    def sender_is(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.SenderIs(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def field_ref(self, meta: Meta, c: list) -> ast.Operand:
+        return ast.Operand(c[0], False, self._span(meta))
+
+    @v_args(meta=True)
+    def ctx_ref(self, meta: Meta, c: list) -> ast.Operand:
+        return ast.Operand(c[0], True, self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.Compare(c[0], str(c[1]), (c[2],), self._span(meta))
+
+    @v_args(meta=True)
+    def in_list(self, meta: Meta, c: list) -> ast.Expr:
+        return ast.Compare(c[0], "in", tuple(c[1:]), self._span(meta))
+
+    # scene clauses: each becomes a (tag, value) pair folded into ast.Scene below
+    @v_args(meta=True)
+    def enterprise_ref(self, meta: Meta, c: list) -> tuple:
+        return ("enterprise", c[0])
+
+    @v_args(meta=True)
+    def sender_clause(self, meta: Meta, c: list) -> tuple:
+        return ("sender", (c[0], self._span(meta)))
+
+    @v_args(meta=True)
+    def category(self, meta: Meta, c: list) -> tuple:
+        return ("category", ast.Name(".".join(n.value for n in c), self._span(meta)))
+
+    @v_args(meta=True)
+    def priority(self, meta: Meta, c: list) -> tuple:
+        return ("priority", (int(str(c[0])), self._span(meta)))
+
+    def tags(self, c: list) -> tuple:
+        return ("tags", c[0])
+
+    def meta(self, c: list) -> tuple:
+        return ("meta", (c[0], c[1]))
+
+    def template(self, c: list) -> tuple:
+        return ("template", c[0])
+
+    def when(self, c: list) -> tuple:
+        return ("when", c[0])
+
+    @v_args(meta=True)
+    def extract_regex(self, meta: Meta, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], c[1], None, c[2], self._span(meta)))
+
+    @v_args(meta=True)
+    def extract_after(self, meta: Meta, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], None, c[1], c[2], self._span(meta)))
+
+    def require(self, c: list) -> tuple:
+        return ("require", c[0])
+
+    def highlight(self, c: list) -> tuple:
+        return ("highlight", c[0])
+
+    @v_args(meta=True)
+    def action(self, meta: Meta, c: list) -> tuple:
+        slot, label, kind, *rest = c
+        guard = rest[-1] if rest and not isinstance(rest[-1], (ast.Str, ast.Name)) else None
+        args = tuple(a for a in rest[:-1] if a is not None) if rest else ()
+        return ("action", ast.Action(slot, label, kind, args, guard, self._span(meta)))
+
+    @v_args(meta=True)
+    def valid(self, meta: Meta, c: list) -> tuple:
+        a, b = (ast.Value(str(t), self._span(t)) for t in c)
+        return ("valid", (a, b, self._span(meta)))
+
+    @v_args(meta=True)
+    def example(self, meta: Meta, c: list) -> tuple:
+        text, sender, ctx, *expect = c
+        pairs = tuple(e for e in expect if e is not None)
+        return ("example", ast.Example(text, sender, ctx or (), pairs, False, self._span(meta)))
+
+    @v_args(meta=True)
+    def counterexample(self, meta: Meta, c: list) -> tuple:
+        text, sender, ctx = c
+        return ("example", ast.Example(text, sender, ctx or (), (), True, self._span(meta)))
+
+    # top-level items
+    @v_args(meta=True)
+    def import_stmt(self, meta: Meta, c: list) -> ast.Item:
+        return ast.Import(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def words_list(self, meta: Meta, c: list) -> ast.Item:
+        return ast.Words(c[0], tuple(c[1]), None, self._span(meta))
+
+    @v_args(meta=True)
+    def words_file(self, meta: Meta, c: list) -> ast.Item:
+        return ast.Words(c[0], (), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def slot_def(self, meta: Meta, c: list) -> ast.Item:
+        return ast.Slot(c[0], c[1], self._span(meta))
+
+    def context_field(self, c: list) -> ast.ContextField:
+        return ast.ContextField(c[0], c[1])
+
+    @v_args(meta=True)
+    def context_def(self, meta: Meta, c: list) -> ast.Item:
+        return ast.Context(tuple(x for x in c if x is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def enterprise_def(self, meta: Meta, c: list) -> ast.Item:
+        senders = tuple(s for _, (lst, _sp) in c[2:] for s in lst)
+        return ast.Enterprise(c[0], c[1], senders, self._span(meta))
+
+    @v_args(meta=True)
+    def scene_def(self, meta: Meta, c: list) -> ast.Item:
+        scene = ast.Scene(c[0], c[1], self._span(meta))
+        for tag, value in c[2:]:
+            _add_clause(scene, tag, value)
+        return scene
+
+
+def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
+    """Clauses may repeat in the source; the checker decides which repeats are errors."""
+    if tag == "sender":
+        strings, span = value  # type: ignore[misc]
+        scene.senders.extend(strings)
+        scene.sender_spans.append(span)
+    elif tag in ("tags", "require", "highlight"):
+        getattr(scene, tag).extend(value)  # type: ignore[arg-type]
+    elif tag == "template":
+        scene.templates.append(value)  # type: ignore[arg-type]
+    elif tag == "example":
+        scene.examples.append(value)  # type: ignore[arg-type]
+    elif tag == "extract":
+        scene.extracts.append(value)  # type: ignore[arg-type]
+    elif tag == "action":
+        scene.actions.append(value)  # type: ignore[arg-type]
+    else:
+        getattr(scene, tag).append(value)
+
+
+def _depth(tree: Tree) -> int:
+    """Tree depth without recursion, so a hostile file cannot exhaust the stack."""
+    best = 0
+    stack: list[tuple[Tree, int]] = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        best = max(best, d)
+        stack.extend((ch, d + 1) for ch in node.children if isinstance(ch, Tree))
+    return best
+
+
+def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
+    builder = _Builder(path, diags)
+    items: list[ast.Item] = []
+    for child in tree.children:
+        if not isinstance(child, Tree):
+            continue
+        if _depth(child) > MAX_NESTING * 3:
+            line = child.meta.line if not child.meta.empty else 1
+            col = child.meta.column if not child.meta.empty else 1
+            diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
+                        Span.point(path, line, col),
+                        "split the condition into simpler parts or use word sets")
+            continue
+        items.append(builder.transform(child))
+    return ast.File(path, items)

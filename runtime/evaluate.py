@@ -1,0 +1,217 @@
+"""The Python half of matching: what the core cannot decide from literal hits alone.
+
+For each candidate the core lets through, a `SceneRunner` (built lazily from the scene's
+JSON record) checks validity, templates, regexes, field comparisons and context, extracts
+the fields and renders the actions. Any malformed record (only possible in a hand-crafted
+artifact) makes that scene not match rather than raising into the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import re2
+
+from .kinds import normalise, render_value
+from .match import Action, Match
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_OPTIONS.max_mem = 64 << 20
+
+Fields = dict[str, Any]
+Check = Callable[[str, "str | None", dict, Fields], bool]
+
+
+class Patterns:
+    """RE2 objects compiled on first use and shared by every scene of a rule set."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def get(self, pattern: str) -> Any:
+        rx = self._cache.get(pattern)
+        if rx is None:
+            rx = self._cache[pattern] = re2.compile(pattern, _OPTIONS)
+        return rx
+
+
+def compile_cond(c: list, rx: Patterns) -> Check:
+    """A JSON condition becomes a closure; building it once keeps the per-message cost low."""
+    op = c[0]
+    if op == "lit":
+        word = str(c[1])
+        return lambda text, sender, ctx, fields: word in text
+    if op == "re":
+        regex = rx.get(c[1])
+        return lambda text, sender, ctx, fields: regex.search(text) is not None
+    if op == "near":
+        a, b, dist = str(c[1]), str(c[2]), int(c[3])
+        return lambda text, sender, ctx, fields: near(text, a, b, dist)
+    if op == "sender":
+        sigs, nums = tuple(map(str, c[1])), frozenset(map(str, c[2]))
+        return lambda text, sender, ctx, fields: sender in nums or any(s in text for s in sigs)
+    if op == "cmp":
+        return _compare(str(c[1]), bool(c[2]), str(c[3]), tuple(c[4]), str(c[5]))
+    if op in ("and", "or"):
+        parts = tuple(compile_cond(x, rx) for x in c[1])
+        if op == "and":
+            return lambda text, sender, ctx, fields: all(p(text, sender, ctx, fields) for p in parts)
+        return lambda text, sender, ctx, fields: any(p(text, sender, ctx, fields) for p in parts)
+    if op == "not":
+        inner = compile_cond(c[1], rx)
+        return lambda text, sender, ctx, fields: not inner(text, sender, ctx, fields)
+    if op == "const":
+        value = bool(c[1])
+        return lambda text, sender, ctx, fields: value
+    raise ValueError(f"unknown condition {op!r}")
+
+
+def near(text: str, a: str, b: str, dist: int) -> bool:
+    """Some start of `a` and some start of `b` at most `dist` characters apart."""
+    pos_b: list[int] = []
+    i = text.find(b)
+    while i >= 0:
+        pos_b.append(i)
+        i = text.find(b, i + 1)
+    if not pos_b:
+        return False
+    i = text.find(a)
+    while i >= 0:
+        if any(abs(i - j) <= dist for j in pos_b):
+            return True
+        i = text.find(a, i + 1)
+    return False
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
+
+
+def _compare(name: str, is_ctx: bool, op: str, values: tuple, typ: str) -> Check:
+    type_ok = _TYPES.get(typ, lambda v: isinstance(v, str))
+    right = values[0] if values else None
+    tests: dict[str, Callable[[Any], bool]] = {
+        "==": lambda v: v == right, "!=": lambda v: v != right, "<": lambda v: v < right,
+        "<=": lambda v: v <= right, ">": lambda v: v > right, ">=": lambda v: v >= right,
+        "in": lambda v: v in values,
+    }
+    test = tests[op]
+
+    def check(text: str, sender: str | None, ctx: dict, fields: Fields) -> bool:
+        v = ctx.get(name) if is_ctx else fields.get(name)
+        return v is not None and type_ok(v) and test(v)
+
+    return check
+
+
+class SceneRunner:
+    """Everything Python does for one scene, prepared from its record once."""
+
+    def __init__(self, index: int, rec: dict, rx: Patterns) -> None:
+        self.rec = rec
+        self.index = index
+        valid = rec["valid"]
+        self.valid = (dt.date.fromisoformat(valid[0]), dt.date.fromisoformat(valid[1])) \
+            if valid else None
+        self.sender = compile_cond(rec["sender"], rx) if rec["sender"] else None
+        self.templates = [(rx.get(t[0]), [(str(n), str(k), int(g)) for n, k, g in t[1]])
+                          for t in rec["templates"]]
+        self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
+        self.extracts = [(str(n), str(k), rx.get(p), int(g)) for n, k, p, g in rec["extracts"]]
+        self.require = tuple(map(str, rec["require"]))
+        self.highlight = tuple(map(str, rec["highlight"]))
+        self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
+
+    def run(self, text: str, sender: str | None, ctx: dict, day: dt.date,
+            decided: bool) -> Match | None:
+        """`decided`: the core proved sender, templates and `when` true from literals."""
+        if self.valid is not None and not self.valid[0] <= day <= self.valid[1]:
+            return None
+        fields: Fields = {}
+        spans: dict[str, tuple[int, int]] = {}
+        if not decided:
+            if self.sender is not None and not self.sender(text, sender, ctx, fields):
+                return None
+            if self.templates and not self._template(text, fields, spans):
+                return None
+        for name, kind, regex, group in self.extracts:
+            _capture(regex.search(text), name, kind, group, fields, spans)
+        if not decided and self.when is not None and not self.when(text, sender, ctx, fields):
+            return None
+        for name in self.require:
+            if name not in fields:
+                return None
+        actions = [a for a in (x.render(text, sender, ctx, fields) for x in self.actions) if a]
+        lights = tuple((n, *spans[n]) for n in self.highlight if n in spans)
+        r = self.rec
+        return Match(r["id"], r["name"], r["category"], r["priority"], r["enterprise"],
+                     fields, lights, tuple(actions), tuple(r["tags"]), r["meta"])
+
+    def _template(self, text: str, fields: Fields, spans: dict) -> bool:
+        for regex, slots in self.templates:
+            hit = regex.search(text)
+            if hit is not None:
+                for name, kind, group in slots:
+                    _capture(hit, name, kind, group, fields, spans)
+                return True
+        return False
+
+
+def _capture(hit: Any, name: str, kind: str, group: int, fields: Fields, spans: dict) -> None:
+    if hit is None:
+        return
+    value = normalise(kind, hit.group(group))
+    if value is not None:
+        fields[name] = value
+        spans[name] = hit.span(group)
+
+
+_ENCODED = frozenset(("url", "quickapp", "deeplink"))
+
+
+class _ActionRunner:
+    def __init__(self, a: list, rx: Patterns) -> None:
+        self.slot, self.label, self.kind = str(a[0]), str(a[1]), str(a[2])
+        self.args = [(str(k), str(v)) for k, v in a[3]]
+        self.guard = compile_cond(a[4], rx) if a[4] is not None else None
+        self.needs = tuple(map(str, a[5]))
+
+    def render(self, text: str, sender: str | None, ctx: dict, fields: Fields) -> Action | None:
+        for name in self.needs:
+            if name not in fields:
+                return None
+        if self.guard is not None and not self.guard(text, sender, ctx, fields):
+            return None
+        encode = self.kind in _ENCODED
+        values = [render_value(fields[v]) if k == "f" else interpolate(v, fields, encode)
+                  for k, v in self.args]
+        params: tuple[tuple[str, str], ...] = ()
+        if self.kind == "calendar":
+            params = (("title", values[1]),)
+        elif self.kind == "sms":
+            params = (("body", values[1]),)
+        return Action(self.slot, self.kind, interpolate(self.label, fields, False), values[0],
+                      params)
+
+
+def interpolate(template: str, fields: Fields, encode: bool) -> str:
+    """`${name}` → the field's value (URL-encoded inside url/quickapp/deeplink targets)."""
+    if "${" not in template:
+        return template
+    parts = template.split("${")
+    out = [parts[0]]
+    for part in parts[1:]:
+        name, sep, rest = part.partition("}")
+        if sep and name in fields:
+            value = render_value(fields[name])
+            out.append(urllib.parse.quote(value, safe="") if encode else value)
+            out.append(rest)
+        else:
+            out.append("${" + part)
+    return "".join(out)

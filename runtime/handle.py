@@ -1,0 +1,56 @@
+"""`Handle`: what a long-running service holds, so rule sets can be swapped while serving.
+
+A reload loads and validates the new artifact completely before one reference
+assignment swaps it in; calls already running keep the rule set they started with. A bad
+artifact leaves the current one in place and the error says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Iterable, Sequence
+
+from .artifact import ArtifactError
+from .match import Match
+from .ruleset import Ruleset, load
+
+
+class Handle:
+    def __init__(self, initial: Ruleset | str | os.PathLike[str]) -> None:
+        self._ruleset = initial if isinstance(initial, Ruleset) else load(initial)
+        self._lock = threading.Lock()  # serialises reloads, never matches
+        self.generation = 0
+        self.last_error: str | None = None
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._ruleset
+
+    def reload(self, path: str | os.PathLike[str]) -> Ruleset:
+        """Swap in the artifact at `path`; on ArtifactError the old rule set keeps serving."""
+        with self._lock:
+            try:
+                fresh = load(path)
+            except ArtifactError as exc:
+                self.last_error = str(exc)
+                raise
+            self._ruleset = fresh
+            self.generation += 1
+            self.last_error = None
+            return fresh
+
+    def match(self, text: str, sender: str | None = None, ctx: dict | None = None,
+              now: dt.date | dt.datetime | None = None) -> list[Match]:
+        return self._ruleset.match(text, sender, ctx, now)
+
+    def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
+             now: dt.date | dt.datetime | None = None) -> Match | None:
+        return self._ruleset.best(text, sender, ctx, now)
+
+    def match_many(self, texts: Iterable[str], senders: Sequence[str | None] | None = None, *,
+                   ctxs: Sequence[dict | None] | None = None,
+                   now: dt.date | dt.datetime | None = None,
+                   threads: int | None = None) -> list[list[Match]]:
+        return self._ruleset.match_many(texts, senders, ctxs=ctxs, now=now, threads=threads)

@@ -1,0 +1,127 @@
+"""Built-in slot kinds: what text each kind accepts and the value it normalises to.
+
+Shared by the compiler (to build template and extractor regexes) and the runtime (to turn
+captured text into typed values), so both always agree on what a `money` or `date` is.
+Patterns are RE2 syntax and run on folded text (full-width forms already ASCII).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+FieldValue = str | float | int
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    pattern: str
+    type: str  # "number" | "str" | "date" | "time"
+    normalise: Callable[[str], FieldValue | None]
+
+
+def _money(raw: str) -> float | None:
+    try:
+        return float(raw.replace(",", "").replace("+", ""))
+    except ValueError:
+        return None
+
+
+def _number(raw: str) -> float | int | None:
+    clean = raw.replace(",", "")
+    try:
+        return float(clean) if "." in clean else int(clean)
+    except ValueError:
+        return None
+
+
+_NUMS = re.compile(r"\d+")
+
+
+def _date(raw: str) -> str | None:
+    parts = [int(p) for p in _NUMS.findall(raw)]
+    if len(parts) == 3:
+        year, month, day = parts
+        prefix = f"{year:04d}-"
+    elif len(parts) == 2:
+        month, day = parts
+        prefix = ""
+    else:
+        return None
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return f"{prefix}{month:02d}-{day:02d}"
+
+
+def _time(raw: str) -> str | None:
+    parts = [int(p) for p in _NUMS.findall(raw)]
+    if not parts:
+        return None
+    hour = parts[0]
+    minute = parts[1] if len(parts) > 1 else (30 if raw.endswith("半") else 0)
+    if hour > 24 or minute > 59:
+        return None
+    if len(parts) > 2:
+        if parts[2] > 59:
+            return None
+        return f"{hour:02d}:{minute:02d}:{parts[2]:02d}"
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _phone(raw: str) -> str:
+    return raw.replace("-", "").replace(" ", "")
+
+
+def _same(raw: str) -> str:
+    return raw
+
+
+_MONEY = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_DATE = (r"\d{4}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+         r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}")
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
+_PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
+          r"|0\d{9,11}|9\d{4,5}|1[0-2]\d{3,10}")
+_URL = (r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+"
+        r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:cn|com|net|org|cc|me|io|co)"
+        r"(?:/[A-Za-z0-9\-._~/?#@!$&+=%]*)?")
+
+BUILTIN: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("digits", r"\d+", "str", _same),
+        Kind("code", r"[0-9A-Za-z]{4,8}", "str", _same),
+        Kind("number", r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", "number", _number),
+        Kind("money", _MONEY, "number", _money),
+        Kind("date", _DATE, "date", _date),
+        Kind("time", _TIME, "time", _time),
+        Kind("phone", _PHONE, "str", _phone),
+        Kind("url", _URL, "str", _same),
+        Kind("word", r"[\p{L}\p{N}_]+", "str", _same),
+        Kind("text", r"(?s:.+?)", "str", _same),
+    )
+}
+
+
+def kind_for(name: str, user_patterns: dict[str, str]) -> Kind | None:
+    """A built-in kind, or a user slot (`slot NAME = /re/`), whose value is its text."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    if name in user_patterns:
+        return Kind(name, user_patterns[name], "str", _same)
+    return None
+
+
+def normalise(kind: str, raw: str) -> FieldValue | None:
+    """Typed value of captured text; user kinds (not built in) keep the text."""
+    k = BUILTIN.get(kind)
+    return raw if k is None else k.normalise(raw)
+
+
+def render_value(value: FieldValue) -> str:
+    """How a field value is written into an action target: 3000.0 as "3000"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

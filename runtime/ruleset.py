@@ -1,0 +1,161 @@
+"""`Ruleset`: a loaded artifact, and `match` / `best` / `match_many` over it.
+
+The compiled core finds the candidate scenes of a message (scan, anchors, condition
+programs); only those reach Python, where `evaluate.SceneRunner` finishes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._core import Core
+from .artifact import ArtifactError, Sections, unpack
+from .evaluate import Patterns, SceneRunner
+from .match import Match
+
+_REQUIRED_JSON = ("meta", "scenes")
+
+
+class Ruleset:
+    """An immutable compiled rule set; safe to share between threads."""
+
+    def __init__(self, sections: Sections, source: str = "<memory>") -> None:
+        meta, scenes = (sections.get(k) for k in _REQUIRED_JSON)
+        if not isinstance(meta, dict) or not isinstance(scenes, list):
+            raise ArtifactError("artifact lacks its meta or scenes section")
+        try:
+            nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
+            senders = {str(k): int(v) for k, v in meta["senders"].items()}
+            self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(f"bad meta section: {exc!r}") from None
+        if nscenes != len(scenes) or any(not isinstance(r, dict) for r in scenes):
+            raise ArtifactError("scenes section does not match the scene count")
+        if any(not 0 <= v < nlits for v in senders.values()):
+            raise ArtifactError("sender table refers to a literal that does not exist")
+        tables = {k: v for k, v in sections.items() if isinstance(v, memoryview)}
+        try:
+            self._core = Core(tables, nlits, nscenes)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ArtifactError(f"invalid tables: {exc}") from None
+        self._senders = senders
+        self._records: list[dict] = scenes
+        self._runners: list[SceneRunner | None] = [None] * nscenes
+        self._patterns = Patterns()
+        self.meta: dict[str, Any] = meta
+        self.source = source
+        self.broken_scenes: set[str] = set()
+
+    # --- public API -------------------------------------------------------------------
+
+    @property
+    def scene_ids(self) -> list[str]:
+        return [str(r.get("id")) for r in self._records]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def match(self, text: str, sender: str | None = None, ctx: dict | None = None,
+              now: dt.date | dt.datetime | None = None) -> list[Match]:
+        """Every matching scene, best first."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        sender_lit = self._senders.get(sender, -1) if sender is not None else -1
+        cands = self._core.candidates(text, sender_lit)
+        if not cands:
+            return []
+        return self._finish(text, cands, sender, ctx or {}, _day(now))
+
+    def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
+             now: dt.date | dt.datetime | None = None) -> Match | None:
+        found = self.match(text, sender, ctx, now)
+        return found[0] if found else None
+
+    def match_many(self, texts: Iterable[str], senders: Sequence[str | None] | None = None, *,
+                   ctxs: Sequence[dict | None] | None = None,
+                   now: dt.date | dt.datetime | None = None,
+                   threads: int | None = None) -> list[list[Match]]:
+        """A batch, columns in: the core scans it with the GIL released, on `threads`."""
+        texts = list(texts)
+        n = len(texts)
+        if senders is not None and len(senders) != n or ctxs is not None and len(ctxs) != n:
+            raise ValueError("senders and ctxs must have one entry per text")
+        get = self._senders.get
+        lits = [-1] * n if senders is None else [
+            get(s, -1) if s is not None else -1 for s in senders]
+        nthreads = threads if threads is not None else _default_threads(n)
+        all_cands = self._core.candidates_many(texts, lits, max(1, int(nthreads)))
+        day = _day(now)
+        out: list[list[Match]] = []
+        for i, cands in enumerate(all_cands):
+            if not cands:
+                out.append([])
+                continue
+            sender = senders[i] if senders is not None else None
+            ctx = (ctxs[i] if ctxs is not None else None) or {}
+            out.append(self._finish(texts[i], cands, sender, ctx, day))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._core.stats())
+
+    # --- internals --------------------------------------------------------------------
+
+    def _finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
+                day: dt.date) -> list[Match]:
+        folded = self._core.fold(text)
+        out = []
+        for c in cands:
+            runner = self._runner(c >> 1)
+            if runner is None:
+                continue
+            try:
+                found = runner.run(folded, sender, ctx, day, not (c & 1))
+            except Exception:  # a malformed record in a hand-made artifact: skip the scene
+                self.broken_scenes.add(str(self._records[c >> 1].get("id")))
+                continue
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _runner(self, index: int) -> SceneRunner | None:
+        runner = self._runners[index]
+        if runner is None:
+            try:
+                runner = SceneRunner(index, self._records[index], self._patterns)
+            except Exception:
+                self.broken_scenes.add(str(self._records[index].get("id")))
+                return None
+            self._runners[index] = runner
+        return runner
+
+
+def _day(now: dt.date | dt.datetime | None) -> dt.date:
+    if now is None:
+        return dt.date.today()
+    if isinstance(now, dt.datetime):
+        return now.date()
+    if isinstance(now, dt.date):
+        return now
+    raise TypeError(f"now must be a date or datetime, not {type(now).__name__}")
+
+
+def _default_threads(n: int) -> int:
+    return min(8, os.cpu_count() or 1) if n >= 512 else 1
+
+
+def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Ruleset:
+    return Ruleset(unpack(data), source)
+
+
+def load(path: str | os.PathLike[str]) -> Ruleset:
+    """Load and fully validate an artifact; raises ArtifactError with the cause."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {os.fspath(path)}: {exc.strerror}") from None
+    return loads(data, os.fspath(path))

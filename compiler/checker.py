@@ -17,7 +17,7 @@ from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from . import model as m
 from .conditions import CondChecker
-from .patterns import check_regex, compile_extract, compile_template
+from .patterns import check_regex, compile_extract, compile_template, declared_slots
 from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
@@ -256,6 +256,8 @@ class SceneChecker:
             tpl = compile_template(t, user, self.diags)
             if tpl is None:
                 self.ok = False
+                for name, kind in declared_slots(t):
+                    self.fields.setdefault(name, kind if kind_for(kind, user) else "text")
                 continue
             for name, kind in tpl.slots:
                 self.sym.used.add(f"slot:{kind}")
@@ -280,6 +282,8 @@ class SceneChecker:
             compiled = compile_extract(ex, user, self.diags)
             if compiled is None:
                 self.ok = False
+                kind = ex.kind.value if ex.kind else "text"
+                self.fields[ex.name.value] = kind if kind_for(kind, user) else "text"
                 continue
             self.fields[compiled.name] = compiled.kind
             out.append(compiled)

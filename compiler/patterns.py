@@ -87,6 +87,17 @@ def _at(span: Span, offset: int) -> Span:
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
+def declared_slots(s: ast.Str) -> list[tuple[str, str]]:
+    """The (field, kind) pairs a template declares, even when it has errors, so that one
+    mistake in a template does not also make every use of its fields an error."""
+    out = []
+    for m in _PLACEHOLDER.finditer(s.value):
+        name, _, kind = m.group(1).strip().partition(":")
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+            out.append((name.strip(), kind.strip() or "text"))
+    return out
+
+
 def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
     """A template string becomes a regex with one named group per placeholder."""
     text = s.value

@@ -46,8 +46,14 @@ def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
             tree = _lark().parse(work)
         except UnexpectedInput as exc:
             line, col = _position(exc, work)
-            _report_syntax(path, exc, work, line, col, diags)
-            blanked = _blank_item(work, line)
+            if _starts_item(exc):  # `scene` inside a block: the block before is not closed
+                diags.error("E007", f"unexpected '{exc.token}': the block before it is not closed",
+                            Span.point(path, line, col, len(str(exc.token))),
+                            f"add '}}' before line {line}")
+                blanked = _blank_item(work, line, previous=True)
+            else:
+                _report_syntax(path, exc, work, line, col, diags)
+                blanked = _blank_item(work, line)
             if blanked == work:
                 return ast.File(path, [])
             work = blanked
@@ -102,13 +108,23 @@ def _keyword_name(terminal: str) -> str:
     return f"'{name}'" if name.isalpha() else terminal
 
 
-def _blank_item(text: str, error_line: int) -> str:
-    """Blank the top-level item around `error_line` (or, failing that, the line itself)."""
+def _starts_item(exc: UnexpectedInput) -> bool:
+    tok = getattr(exc, "token", None)
+    return (isinstance(exc, UnexpectedToken) and tok is not None and tok.column == 1
+            and str(tok) in ("import", "words", "slot", "context", "enterprise", "scene"))
+
+
+def _blank_item(text: str, error_line: int, previous: bool = False) -> str:
+    """Blank the top-level item around `error_line` (or, failing that, the line itself);
+    with `previous`, the item that ends where the item at `error_line` starts."""
     offsets = [0]
     for m in re.finditer("\n", text):
         offsets.append(m.end())
     err_off = offsets[min(error_line, len(offsets)) - 1]
     starts = [m.start() for m in _ITEM_START.finditer(text)]
+    if previous:
+        begin = max((s for s in starts if s < err_off), default=0)
+        return text[:begin] + re.sub(r"[^\n]", " ", text[begin:err_off]) + text[err_off:]
     begin = max((s for s in starts if s <= err_off), default=0)
     end = min((s for s in starts if s > err_off), default=len(text))
     if begin == end:
@@ -411,7 +427,7 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
     for child in tree.children:
         if not isinstance(child, Tree):
             continue
-        if _depth(child) > MAX_NESTING * 3:
+        if _depth(child) > MAX_NESTING * 2 + 8:  # about two tree levels per nesting level
             line = child.meta.line if not child.meta.empty else 1
             col = child.meta.column if not child.meta.empty else 1
             diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",

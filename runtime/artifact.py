@@ -4,7 +4,7 @@ Layout (all integers little-endian):
 
     magic      8 bytes   b"SCENEC\\x00\\x1a"
     version    u32       FORMAT_VERSION
-    reserved   u32       0
+    flags      u32       0 (no flags are defined; any other value is refused)
     length     u64       bytes of the payload that follows the header
     sha256     32 bytes  of the payload
     payload:   u32 section count, then per section: u16 name length, name (ASCII),
@@ -82,12 +82,15 @@ def unpack(data: bytes | bytearray | memoryview) -> Sections:
         if bytes(buf[:8]) != MAGIC[: min(8, len(buf))] or len(buf) == 0:
             raise ArtifactError("not a scenec artifact (file is empty or too short)")
         raise ArtifactError(f"truncated artifact: {len(buf)} bytes, shorter than the header")
-    magic, version, _, length, digest = _HEADER.unpack_from(buf)
+    magic, version, flags, length, digest = _HEADER.unpack_from(buf)
     if magic != MAGIC:
         raise ArtifactError("not a scenec artifact (bad magic number)")
     if version != FORMAT_VERSION:
         raise ArtifactError(f"artifact format version {version}; this runtime reads version "
                             f"{FORMAT_VERSION}: rebuild it with this scenec's `scenec build`")
+    if flags != 0:
+        raise ArtifactError(f"artifact uses unknown header flags {flags:#x}: rebuild it with "
+                            "this scenec's `scenec build`")
     payload = buf[_HEADER.size :]
     if len(payload) != length:
         raise ArtifactError(f"truncated or padded artifact: header says {length} payload bytes, "

@@ -1,0 +1,109 @@
+"""Corrupt, incompatible and hostile artifacts are refused with ArtifactError, never a crash.
+
+A checksum catches accidents; the hostile cases re-sign a mutated payload with a valid
+checksum, so only the loader's and the core's own validation stand between the bytes and
+memory: the result must be ArtifactError, or a rule set that matches without crashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+
+import pytest
+from helpers import compile_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenec.runtime import FORMAT_VERSION, ArtifactError, load, loads
+from scenec.runtime.artifact import MAGIC
+
+SOURCE = """
+enterprise cmb "招商银行" { sender "95555", "【招商银行】" }
+words codes = "验证码", "校验码"
+scene code "验证码" {
+    when any(codes) and not "退订"
+    extract code = /(\\d{4,6})/ as code
+    button "复制" -> copy(code)
+}
+scene spend "消费" {
+    enterprise cmb
+    template "您尾号${card:digits}的信用卡消费${amount:money}元"
+    highlight amount
+}
+"""
+MESSAGES = ["【招商银行】您尾号1234的信用卡消费88.00元", "验证码123456", "", "x" * 300]
+
+
+@pytest.fixture(scope="module")
+def artifact() -> bytes:
+    data = compile_text(SOURCE).artifact
+    assert data is not None
+    return data
+
+
+def test_round_trip(artifact: bytes, tmp_path: object) -> None:
+    rs = loads(artifact)
+    assert rs.best(MESSAGES[0]).scene == "spend"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("data", "cause"), [
+    (b"", "empty"), (b"SCENEC", "shorter than the header"), (b"PK\x03\x04" + b"\0" * 100, "bad magic"),
+    (os.urandom(4096), "bad magic"),
+])
+def test_garbage_is_refused(data: bytes, cause: str) -> None:
+    with pytest.raises(ArtifactError, match=cause):
+        loads(data)
+
+
+def test_other_format_version(artifact: bytes) -> None:
+    bumped = artifact[:8] + struct.pack("<I", FORMAT_VERSION + 1) + artifact[12:]
+    with pytest.raises(ArtifactError, match="format version"):
+        loads(bumped)
+
+
+def test_every_truncation(artifact: bytes) -> None:
+    for n in range(len(artifact)):
+        with pytest.raises(ArtifactError):
+            loads(artifact[:n])
+
+
+def test_every_single_bit_flip(artifact: bytes) -> None:
+    data = bytearray(artifact)
+    for i in range(len(data)):
+        for bit in range(8):
+            data[i] ^= 1 << bit
+            with pytest.raises(ArtifactError):
+                loads(bytes(data))
+            data[i] ^= 1 << bit
+
+
+def test_missing_file_and_directory(tmp_path: object) -> None:
+    with pytest.raises(ArtifactError, match="cannot read"):
+        load(os.path.join(str(tmp_path), "nope.scb"))
+    with pytest.raises(ArtifactError):
+        load(str(tmp_path))
+
+
+def resign(payload: bytes) -> bytes:
+    header = MAGIC + struct.pack("<IIQ", FORMAT_VERSION, 0, len(payload))
+    return header + hashlib.sha256(payload).digest() + payload
+
+
+@settings(max_examples=int(os.environ.get("SCENEC_FUZZ_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_payload_with_valid_checksum(artifact: bytes, data: st.DataObject) -> None:
+    payload = bytearray(artifact[56:])
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(payload) - 1))
+        payload[i] = data.draw(st.integers(0, 255))
+    try:
+        rs = loads(resign(bytes(payload)))
+    except ArtifactError as exc:
+        assert str(exc)
+        return
+    for text in MESSAGES:  # accepted: matching must still be safe
+        rs.match(text, "95555")
+        rs.match_many([text] * 3, threads=2)

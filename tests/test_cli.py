@@ -1,0 +1,94 @@
+"""The `scenec` command as a user runs it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+GOOD = """
+enterprise cmb "招商银行" { sender "95555", "【招商银行】" }
+context { segment: str }
+scene spend "信用卡消费" {
+    enterprise cmb
+    category finance.card.spend
+    template "您尾号${card:digits}的信用卡消费${amount:money}元"
+    highlight amount
+    menu "专属" -> tel("95555") if ctx.segment == "gold"
+    example "【招商银行】您尾号1234的信用卡消费88.00元" expect card = "1234", amount = 88
+    counterexample "【招商银行】您尾号1234的信用卡还款88.00元"
+}
+"""
+MSG = "【招商银行】您尾号1234的信用卡消费88.00元"
+
+
+def scenec(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scenec.compiler.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(tmp_path: Path, text: str, name: str = "r.scene") -> str:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+def test_build_then_match_human_and_json(tmp_path: Path) -> None:
+    src, out = write(tmp_path, GOOD), str(tmp_path / "rules.scb")
+    r = scenec("build", src, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "examples 2/2 passed" in r.stdout
+    r = scenec("match", out, MSG, "--ctx", "segment=gold")
+    assert r.returncode == 0 and "spend" in r.stdout and "tel 95555" in r.stdout
+    r = scenec("match", out, MSG, "--json")
+    doc = json.loads(r.stdout)
+    assert doc["matches"][0]["fields"] == {"card": "1234", "amount": 88.0}
+    start = MSG.index("88.00")
+    assert doc["matches"][0]["highlights"] == [{"field": "amount", "start": start,
+                                                "end": start + 5}]
+
+
+def test_match_file_one_json_line_per_message(tmp_path: Path) -> None:
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    msgs = write(tmp_path, MSG + "\n你好\n" + MSG.replace("消费", "还款") + "\n", "m.txt")
+    lines = scenec("match", out, "--file", msgs, "--json").stdout.splitlines()
+    assert [len(json.loads(x)["matches"]) for x in lines] == [1, 0, 0]
+    piped = scenec("match", out, "--file", "-", "--json", stdin=MSG + "\n").stdout
+    assert json.loads(piped)["matches"][0]["scene"] == "spend"
+
+
+def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
+    bad = write(tmp_path, GOOD.replace("enterprise cmb\n", "enterprise cbm\n")
+                .replace("${amount:money}", "${amount:mony}"))
+    r = scenec("check", bad)
+    assert r.returncode == 1
+    assert f"{bad}:5:16: error[E102]" in r.stderr and "did you mean 'cmb'?" in r.stderr
+    assert "error[E104]" in r.stderr and "^" in r.stderr
+
+
+def test_failed_build_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "rules.scb"
+    bad = write(tmp_path, GOOD.replace('amount = 88', 'amount = 89'))
+    r = scenec("build", bad, "-o", str(out))
+    assert r.returncode == 1 and "E702" in r.stderr and not out.exists()
+    assert list(tmp_path.iterdir()) == [Path(bad)]  # no temporary file left behind either
+
+
+def test_test_command_pass_and_fail(tmp_path: Path) -> None:
+    r = scenec("test", write(tmp_path, GOOD))
+    assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout
+    r = scenec("test", write(tmp_path, GOOD.replace("消费${", "支出${"), "bad.scene"))
+    assert r.returncode == 1 and "FAIL spend" in r.stdout
+
+
+def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.scb"
+    junk.write_bytes(b"not an artifact at all, really not")
+    r = scenec("match", str(junk), "x")
+    assert r.returncode == 2 and "not a scenec artifact" in r.stderr
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    r = scenec("match", out, "x", "--ctx", "tier=1")
+    assert r.returncode == 2 and "declared: segment" in r.stderr

@@ -1,0 +1,61 @@
+"""Every built-in slot kind: what it accepts inside a template, and the value it yields."""
+
+from __future__ import annotations
+
+import pytest
+import re2
+
+from scenec.runtime.kinds import BUILTIN, normalise, render_value
+
+CASES = [
+    ("digits", "尾号1234的", "1234", "1234"),
+    ("code", "验证码A1b2C3，", "A1b2C3", "A1b2C3"),
+    ("number", "共12件", "12", 12),
+    ("number", "共1,024.5件", "1,024.5", 1024.5),
+    ("money", "金额3,562.10元", "3,562.10", 3562.10),
+    ("money", "金额200元", "200", 200.0),
+    ("money", "退款-15.5元", "-15.5", -15.5),
+    ("date", "于03月15日还款", "03月15日", "03-15"),
+    ("date", "于3月5日还款", "3月5日", "03-05"),
+    ("date", "于2024-03-15还款", "2024-03-15", "2024-03-15"),
+    ("date", "于2024年3月15日还款", "2024年3月15日", "2024-03-15"),
+    ("date", "于2024/3/15还款", "2024/3/15", "2024-03-15"),
+    ("time", "于14:30起飞", "14:30", "14:30"),
+    ("time", "于14时30分起飞", "14时30分", "14:30"),
+    ("time", "于8点半起飞", "8点半", "08:30"),
+    ("time", "于09:05:07起飞", "09:05:07", "09:05:07"),
+    ("phone", "电话13800138000联系", "13800138000", "13800138000"),
+    ("phone", "电话010-12345678联系", "010-12345678", "01012345678"),
+    ("phone", "电话400-820-8820联系", "400-820-8820", "4008208820"),
+    ("phone", "致电95555查询", "95555", "95555"),
+    ("url", "详见https://t.cn/AbC?x=1 退订", "https://t.cn/AbC?x=1", "https://t.cn/AbC?x=1"),
+    ("url", "详见t.cn/RxYz3 ", "t.cn/RxYz3", "t.cn/RxYz3"),
+    ("word", "尊敬的张三先生", "尊敬的张三先生", "尊敬的张三先生"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "raw", "value"), CASES)
+def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object) -> None:
+    m = re2.compile(BUILTIN[kind].pattern).search(text)
+    assert m is not None and m.group(0) == raw
+    assert normalise(kind, raw) == value
+
+
+@pytest.mark.parametrize(("kind", "raw"), [("date", "13月45日"), ("time", "25:00"),
+                                          ("time", "12:75"), ("date", "2024-00-10")])
+def test_impossible_values_are_not_extracted(kind: str, raw: str) -> None:
+    assert normalise(kind, raw) is None
+
+
+def test_every_kind_is_tested() -> None:
+    assert {k for k, *_ in CASES} | {"text"} == set(BUILTIN)
+
+
+def test_user_kinds_keep_their_text() -> None:
+    assert normalise("tracking", "SF1234567890") == "SF1234567890"
+
+
+@pytest.mark.parametrize(("value", "text"), [(3000.0, "3000"), (3562.1, "3562.1"), (12, "12"),
+                                             ("03-15", "03-15")])
+def test_render_value(value: object, text: str) -> None:
+    assert render_value(value) == text  # type: ignore[arg-type]

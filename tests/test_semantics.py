@@ -1,0 +1,108 @@
+"""Language semantics pinned on small rule sets: templates, folding, ranking, actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from helpers import compile_text
+
+BANK = """
+enterprise pingan "平安银行" { sender "95511", "【平安银行】" }
+context { segment: str, vip: bool }
+scene bill "信用卡账单" {
+    enterprise pingan
+    category finance.card.bill
+    priority 80
+    template "您尾号${card:digits}的信用卡本期账单金额为${amount:money}元，到期还款日为${due:date}。"
+    highlight amount, due
+    button "立即还款" -> quickapp("hap://app/x/repay?card=${card}&n=${name}")
+    button "还款提醒" -> calendar(due, "信用卡还款 ${amount}元")
+    menu "账单分期" -> url("https://m.example.com/i?amt=${amount}&t=${due}") if amount > 3000
+    menu "金卡专线" -> tel("95511") if ctx.segment == "gold"
+    menu "退订" -> sms("95511", "TD")
+    extract name = /尊敬的(\\p{Han}{2,3})/ as word
+}
+scene generic_bill "账单" {
+    when "账单" and "还款"
+    extract amount = after "金额" money
+}
+scene seasonal "活动" {
+    when "账单"
+    priority 90
+    valid 2024-01-01 .. 2024-01-31
+}
+"""
+MSG = "【平安银行】您尾号1234的信用卡本期账单金额为3,562.10元,到期还款日为03月15日。"
+
+
+def test_template_fields_spans_and_ranking() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    found = rs.match(MSG, now=dt.date(2025, 1, 1))
+    assert [m.scene for m in found] == ["bill", "generic_bill"]
+    bill = found[0]
+    assert bill.fields == {"card": "1234", "amount": 3562.10, "due": "03-15"}
+    assert [(f, MSG[s:e]) for f, s, e in bill.highlights] == [("amount", "3,562.10"),
+                                                              ("due", "03月15日")]
+    assert found[1].fields == {"amount": 3562.10}
+
+
+def test_full_width_punctuation_is_equal_in_templates() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    half = MSG.replace("，", ",")
+    full = MSG.replace(",", "，")
+    for text in (half, full):
+        assert rs.best(text, now=dt.date(2025, 1, 1)).scene == "bill"  # type: ignore[union-attr]
+
+
+def test_sender_number_or_signature() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    unsigned = MSG.replace("【平安银行】", "")
+    assert rs.best(unsigned, now=dt.date(2025, 1, 1)).scene == "generic_bill"  # type: ignore
+    assert rs.best(unsigned, "95511", now=dt.date(2025, 1, 1)).scene == "bill"  # type: ignore
+
+
+def test_actions_render_drop_and_encode() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    m = rs.best(MSG, ctx={"segment": "gold"}, now=dt.date(2025, 1, 1))
+    assert m is not None
+    acts = {a.label: a for a in m.actions}
+    assert "立即还款" not in acts  # needs ${name}, which was not extracted
+    assert acts["还款提醒"].target == "03-15"
+    assert acts["还款提醒"].params == (("title", "信用卡还款 3562.1元"),)
+    assert acts["账单分期"].target == "https://m.example.com/i?amt=3562.1&t=03-15"
+    assert acts["金卡专线"].kind == "tel" and acts["金卡专线"].target == "95511"
+    assert acts["退订"].params == (("body", "TD"),)
+    assert [a.label for a in m.actions] == ["还款提醒", "账单分期", "金卡专线", "退订"]
+    plain = rs.best(MSG.replace("3,562.10", "100"), now=dt.date(2025, 1, 1))
+    assert plain is not None and [a.label for a in plain.actions] == ["还款提醒", "退订"]
+
+
+def test_url_values_are_encoded() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    m = rs.best("尊敬的张三：" + MSG, now=dt.date(2025, 1, 1))
+    assert m is not None
+    target = next(a.target for a in m.actions if a.label == "立即还款")
+    assert target == "hap://app/x/repay?card=1234&n=%E5%BC%A0%E4%B8%89"
+
+
+def test_valid_range_uses_now() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    assert rs.best(MSG, now=dt.date(2024, 1, 15)).scene == "seasonal"  # type: ignore[union-attr]
+    assert "seasonal" not in [m.scene for m in rs.match(MSG, now=dt.date(2024, 2, 1))]
+
+
+def test_match_many_equals_match() -> None:
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    texts = [MSG, "", "账单 还款", MSG.replace("【平安银行】", "")] * 50
+    senders = ["95511", None, "x", "95511"] * 50
+    day = dt.date(2025, 1, 1)
+    for threads in (1, 2):
+        assert rs.match_many(texts, senders, now=day, threads=threads) == [
+            rs.match(t, s, now=day) for t, s in zip(texts, senders)]

@@ -6,7 +6,9 @@ extensions = [
     Extension(
         "scenec.runtime._core",
         ["runtime/_core.pyx"],
-        extra_compile_args=["-O3"],
+        # -pthread: candidates_many runs its batch on POSIX threads (glibc < 2.34 needs it).
+        extra_compile_args=["-O3", "-pthread"],
+        extra_link_args=["-pthread"],
     )
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +18,30 @@ from .evaluate import Patterns, SceneRunner
 from .match import Match
 
 _REQUIRED_JSON = ("meta", "scenes")
+
+
+def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
+    """Turn the stored ``ac_class_pairs`` into the core's dense BMP table and astral pairs.
+
+    The core validates class ids and the astral order; here only the code points are checked,
+    since they index the BMP table.
+    """
+    pairs = tables.pop("ac_class_pairs", None)
+    if pairs is None:
+        raise ValueError("table ac_class_pairs: missing")
+    if len(pairs) % 2:
+        raise ValueError("table ac_class_pairs: odd length")
+    bmp = array("i", bytes(4 * 0x10000))
+    astral = array("i")
+    for cp, cls in zip(pairs[0::2], pairs[1::2], strict=True):
+        if not 0 <= cp <= 0x10FFFF:
+            raise ValueError(f"table ac_class_pairs: code point {cp} out of range")
+        if cp < 0x10000:
+            bmp[cp] = cls
+        else:
+            astral.extend((cp, cls))
+    tables["ac_class_bmp"], tables["ac_class_astral"] = memoryview(bmp), memoryview(astral)
+    return tables
 
 
 class Ruleset:
@@ -38,7 +63,7 @@ class Ruleset:
             raise ArtifactError("sender table refers to a literal that does not exist")
         tables = {k: v for k, v in sections.items() if isinstance(v, memoryview)}
         try:
-            self._core = Core(tables, nlits, nscenes)
+            self._core = Core(core_tables(tables), nlits, nscenes)
         except (ValueError, TypeError, KeyError) as exc:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders

@@ -15,7 +15,6 @@ import pytest
 from helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from scenec.runtime import FORMAT_VERSION, ArtifactError, load, loads
 from scenec.runtime.artifact import MAGIC
 

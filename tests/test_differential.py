@@ -9,7 +9,6 @@ import tempfile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rulegen import message, rule_set
-
 from scenec.compiler import Reference, compile_paths
 
 DAYS = [dt.date(2024, 3, 1), dt.date(2026, 11, 23)]

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from scenec.compiler import compile_paths
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from helpers import compile_text
-
 from scenec.compiler.pipeline import write_atomic
 from scenec.runtime import ArtifactError, Handle
 

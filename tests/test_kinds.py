@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import re2
-
 from scenec.runtime.kinds import BUILTIN, normalise, render_value
 
 CASES = [

@@ -1,0 +1,238 @@
+"""The shipped rule library (`rules/`) over the real SMS in `shared/data`: how fast, how
+much of the traffic it recognises, and what it leaves unrecognised.
+
+    python benchmarks/real_corpus.py [--data ../shared/data] [--rules rules/] [--rounds 5]
+                                     [--batch 1000] [--top 30] [--json]
+
+Why: the synthetic peer workload says how the engine scales; only real text says what
+a user gets. The most frequent unmatched message *shapes* (digits → 0, 【signature】
+removed, first 12 characters) are printed so that the next scenes are chosen by data.
+Throughput is measured on `sms_zh_bench.txt` (the designated throughput corpus: real
+enterprise and marketing SMS) and on all TSV messages together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchutil import (
+    REPO,
+    SHARED,
+    Runner,
+    Timing,
+    alternate,
+    cpu_info,
+    log,
+    mb,
+    measure_load,
+    require_core,
+    table,
+)
+
+BENCH_FILE = "sms_zh_bench.txt"
+SHAPE_CHARS = 12
+_SIGNATURE = re.compile(r"【[^【】]*】|^\[[^\[\]]{1,16}\]|\[[^\[\]]{1,16}\]$")
+_DIGITS = re.compile(r"\d+|(?<![A-Za-z])x+(?![A-Za-z])")  # the 80w set masks digits as x
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Corpus:
+    name: str
+    texts: list[str]
+    senders: list[str | None] | None  # only the Indian bank set has sender ids
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=SHARED / "data")
+    ap.add_argument("--rules", type=Path, default=REPO / "rules")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=1000, help="messages per match_many call")
+    ap.add_argument("--top", type=int, default=30, help="unmatched shapes to list")
+    ap.add_argument("--shapes", default="sms_zh_bench,sms_en_india_bank",
+                    help="corpora whose unmatched shapes are listed (comma list)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    return ap.parse_args(argv)
+
+
+def read_corpora(data: Path) -> list[Corpus]:
+    """The throughput file plus every TSV, read with the data folder's own reader."""
+    lines = (data / BENCH_FILE).read_text(encoding="utf-8").splitlines()
+    out = [Corpus(Path(BENCH_FILE).stem, [t for t in lines if t], None)]
+    sys.path.insert(0, str(data))
+    from prepare import read_tsv
+
+    for path in sorted(data.glob("*.tsv")):
+        rows = read_tsv(path)
+        senders = [r.get("sender") or None for r in rows] if rows and "sender" in rows[0] \
+            else None
+        out.append(Corpus(path.stem, [r["text"] for r in rows], senders))
+    return out
+
+
+def all_tsv(corpora: Sequence[Corpus]) -> Corpus:
+    """Every distinct real message once (the bench file repeats TSV rows)."""
+    texts: list[str] = []
+    senders: list[str | None] = []
+    for c in corpora[1:]:
+        texts.extend(c.texts)
+        senders.extend(c.senders or [None] * len(c.texts))
+    return Corpus("all_tsv", texts, senders)
+
+
+def compile_rules(rules: Path, tmp: Path) -> tuple[Any, dict[str, Any]]:
+    from scenec.compiler import build
+    from scenec.runtime import load
+
+    artifact = tmp / "rules.scb"
+    t0 = time.perf_counter()
+    result = build([str(rules)], str(artifact), run_examples=False)
+    compile_s = time.perf_counter() - t0
+    if not result.ok:
+        print("\n".join(result.rendered()[:40]), file=sys.stderr)
+        sys.exit(2)
+    info: dict[str, Any] = {"compile_s": round(compile_s, 3),
+                            "artifact_bytes": artifact.stat().st_size,
+                            "warnings": len(result.diagnostics.warnings)}
+    info.update(measure_load(str(artifact)))
+    rs = load(str(artifact))
+    info["scenes"] = len(rs)
+    return rs, info
+
+
+# --- speed --------------------------------------------------------------------------------
+
+def runners(rs: Any, c: Corpus, batch: int) -> dict[str, Runner]:
+    texts = c.texts
+    senders = c.senders or [None] * len(texts)
+    pairs = list(zip(texts, senders, strict=True))
+    chunks = [(texts[i:i + batch], senders[i:i + batch]) for i in range(0, len(texts), batch)]
+    match, many = rs.match, rs.match_many
+
+    def single() -> object:
+        return [match(t, s) for t, s in pairs]
+
+    def batched(threads: int) -> Runner:
+        return lambda: [many(t, s, threads=threads) for t, s in chunks]
+
+    return {f"{c.name} match": single, f"{c.name} batch 1t": batched(1),
+            f"{c.name} batch 2t": batched(2)}
+
+
+def speed(rs: Any, timed: Sequence[Corpus], rounds: int, batch: int) -> dict[str, Timing]:
+    engines: dict[str, Runner] = {}
+    for c in timed:
+        engines.update(runners(rs, c, batch))
+    for run in engines.values():
+        run()  # warm: scene runners and RE2 patterns are built on first use
+    out: dict[str, Timing] = {}
+    for c in timed:  # alternate within a corpus; message counts differ between corpora
+        part = {k: v for k, v in engines.items() if k.startswith(c.name + " ")}
+        out.update(alternate(part, rounds, len(c.texts)))
+    return out
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+def coverage(results: list[list[Any]]) -> dict[str, Any]:
+    """Share matched, and the category of each message's best (first-ranked) match."""
+    matched = [r for r in results if r]
+    full = Counter(r[0].category or "(none)" for r in matched)
+    top = Counter(k.split(".")[0] for k in full.elements())
+    n = len(results)
+    return {"messages": n, "matched": len(matched),
+            "matched_share": round(len(matched) / n, 4) if n else 0.0,
+            "matches_per_matched": round(sum(map(len, matched)) / max(1, len(matched)), 2),
+            "top_categories": dict(top.most_common()), "categories": dict(full.most_common())}
+
+
+def shape(text: str) -> str:
+    """The stable start of a message: no signature, digit runs (and the 80w set's
+    x-masked digits) as 0, spaces collapsed; messages of one template share it."""
+    s = _SIGNATURE.sub("", text.strip())
+    s = _SPACE.sub(" ", _DIGITS.sub("0", s)).strip()
+    return s[:SHAPE_CHARS] or "(empty)"
+
+
+def unmatched_shapes(c: Corpus, results: list[list[Any]], top: int) -> list[tuple[str, int]]:
+    counts = Counter(shape(t) for t, r in zip(c.texts, results, strict=True) if not r)
+    return counts.most_common(top)
+
+
+# --- output -------------------------------------------------------------------------------
+
+def speed_table(t: dict[str, Timing]) -> str:
+    rows = [[k, f"{v.median:,.0f}", f"{v.lo:,.0f}–{v.hi:,.0f}", f"{v.spread_pct:.0f}%",
+             f"{1e6 / v.median:.2f}"] for k, v in t.items()]
+    return table(["corpus · call", "msgs/s (median)", "min–max", "spread", "µs/msg"], rows)
+
+
+def coverage_tables(cov: dict[str, dict[str, Any]]) -> str:
+    names = list(cov)
+    rows = [[n, f"{c['messages']:,}", f"{c['matched']:,}", f"{100 * c['matched_share']:.1f}%",
+             f"{c['matches_per_matched']:.2f}"] for n, c in cov.items()]
+    out = [table(["corpus", "messages", "matched", "share", "matches/matched msg"], rows)]
+    for key, title in (("top_categories", "category (top level)"), ("categories", "category")):
+        cats = sorted({k for c in cov.values() for k in c[key]},
+                      key=lambda k: -sum(c[key].get(k, 0) for c in cov.values()))
+        crow = [[k] + [_pct(cov[n][key].get(k, 0), cov[n]["messages"]) for n in names]
+                for k in cats]
+        out.append(f"\nbest match per message, by {title}:\n" + table([title, *names], crow))
+    return "\n".join(out)
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k:,} ({100 * k / n:.1f}%)" if k else "·"
+
+
+def shapes_table(name: str, shapes: list[tuple[str, int]], unmatched: int) -> str:
+    rows = [[s, f"{k:,}", f"{100 * k / max(1, unmatched):.1f}%"] for s, k in shapes]
+    return (f"\nmost frequent unmatched shapes in {name} ({unmatched:,} unmatched):\n"
+            + table(["shape (digits→0, no 【signature】, first 12 chars)", "count",
+                     "of unmatched"], rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    require_core()
+    corpora = read_corpora(a.data)
+    every = all_tsv(corpora)
+    with tempfile.TemporaryDirectory(prefix="scenec-real-") as tmp:
+        rs, info = compile_rules(a.rules, Path(tmp))
+    log(f"rules: {info['scenes']} scenes, compiled in {info['compile_s']:.2f} s")
+    timings = speed(rs, [corpora[0], every], a.rounds, a.batch)
+    cov, shapes = {}, {}
+    wanted = set(a.shapes.split(","))
+    for c in [*corpora, every]:
+        res = rs.match_many(c.texts, c.senders, threads=2)
+        cov[c.name] = coverage(res)
+        if c.name in wanted:
+            shapes[c.name] = unmatched_shapes(c, res, a.top)
+    if a.json:
+        print(json.dumps({"machine": cpu_info(), "rules": info,
+                          "speed": {k: v.to_json() for k, v in timings.items()},
+                          "coverage": cov, "unmatched_shapes": shapes}, ensure_ascii=False))
+        return 0
+    print(f"rules {a.rules}: {info['scenes']} scenes · compile {info['compile_s']:.2f} s · "
+          f"artifact {mb(info['artifact_bytes'])} · load {info['load_s'] * 1e3:.1f} ms · "
+          f"RSS +{info['rss_mb']:.1f} MB · {info['warnings']} warnings\n")
+    print(speed_table(timings) + "\n")
+    print(coverage_tables(cov))
+    for name, sh in shapes.items():
+        print(shapes_table(name, sh, cov[name]["messages"] - cov[name]["matched"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1115 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""The compiled matching core: literal scan + candidate selection + 3-valued conditions.
+
+The tables come from ``scenec.compiler.automaton`` (``ac_*``, ``sig_*``; layouts in that
+module's docstring) and from the condition lowering (``anchor_*``, ``always``, ``prog*``;
+``docs/internals.md``). They may come from an untrusted artifact, so ``Core.__cinit__``
+validates every index once; the scan loops then run without bounds checks. Each invariant
+the hot loops rely on is named next to the check that establishes it.
+
+Per-message state (literal and scene "seen" stamps, hit and candidate lists) lives in a
+``Scratch``. Stamps are 16-bit generation counters, so a message never clears anything
+(all stamps are reset once every 65,535 messages). The single-message call uses one
+scratch owned by the Core and keeps the GIL; batch calls take scratches from a small pool
+(under the GIL) and give one to each OS thread, which runs without the GIL.
+
+Besides the tables, the Core derives one thing at load: a *guard* per scene, a top-level
+AND child of its program of the form ``LIT x`` or ``OR(LIT x, LIT y)`` that mentions none
+of the scene's anchors (typically the sender constraint). Most candidates fail it, which
+is decided from two stamps without reading the program (8 bytes per scene).
+"""
+
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release,
+                             PyObject_GetBuffer)
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromLong
+from cpython.ref cimport Py_INCREF
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.string cimport memcpy, memset
+
+import sys
+from operator import index as _index
+
+cdef extern from *:
+    """
+    #define SCENEC_GOLDEN 0x9E3779B97F4A7C15ULL
+    #define SCENEC_FNV_OFFSET 0xCBF29CE484222325ULL
+    #define SCENEC_FNV_PRIME 0x100000001B3ULL
+    static inline int scenec_unicode_ready(PyObject *o) {
+    #if PY_VERSION_HEX < 0x030C0000
+        return PyUnicode_READY(o);
+    #else
+        (void)o;
+        return 0;
+    #endif
+    }
+    """
+    const uint64_t SCENEC_GOLDEN
+    const uint64_t SCENEC_FNV_OFFSET
+    const uint64_t SCENEC_FNV_PRIME
+    void prefetch "__builtin_prefetch"(const void *p) noexcept nogil
+    int scenec_unicode_ready(object o) except -1
+
+cdef extern from "Python.h":
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_KIND(object o)
+    const void *PyUnicode_DATA(object o)
+    object PyUnicode_FromKindAndData(int kind, const void *buffer, Py_ssize_t size)
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+
+ctypedef void *(*thread_fn)(void *) noexcept nogil
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t  # opaque to us: only stored and passed back
+    int pthread_create(pthread_t *thread, const void *attr, thread_fn start, void *arg)
+    int pthread_join(pthread_t thread, void **retval)
+
+# Limits the validator enforces and the hot loops rely on.
+cdef enum:
+    STACK_MAX = 256      # program stack depth (internals.md)
+    MAX_THREADS = 64     # batch threads per call
+    MIN_PER_THREAD = 16  # messages; a thread start costs more than scanning fewer
+    POOL_MAX = 8         # idle scratches kept for batch calls
+    NTABLES = 14
+
+# Index of each table in Core.bufs / Core.ptr / Core.length (same order as _TABLES).
+cdef enum:
+    K_BMP, K_ASTRAL, K_ROOT, K_NODE, K_OUT, K_SIG_SLOTS, K_SIG_OFF, K_SIG_CHARS, K_SIG_LIT
+    K_ANCHOR_START, K_ANCHOR_SCENES, K_ALWAYS, K_PROG_START, K_PROG
+
+cdef enum:
+    OP_LIT = 0
+    OP_TRUE = 1
+    OP_FALSE = 2
+    OP_UNKNOWN = 3
+    OP_NOT = 4
+    OP_AND = 5
+    OP_OR = 6
+
+# Three-valued logic as "may be" bit sets: bit 0 = may be false, bit 1 = may be true.
+# F = 1, T = 2, U = 3. AND/OR/NOT become branch-free bit operations.
+cdef enum:
+    V_F = 1
+    V_T = 2
+    V_U = 3
+
+# Table slots: (name, width in bits). The order is the index into Core.bufs.
+_TABLES = (
+    ("ac_class_bmp", 32), ("ac_class_astral", 32), ("ac_root", 32), ("ac_node", 32),
+    ("ac_out", 32), ("sig_slots", 32), ("sig_off", 32), ("sig_chars", 32),
+    ("sig_lit", 32), ("anchor_start", 32), ("anchor_scenes", 32), ("always", 32),
+    ("prog_start", 32), ("prog", 32),
+)
+
+ctypedef struct Tables:
+    const int32_t *cls_bmp       # [65536], values < nclasses
+    const int32_t *astral        # [2 * n_astral] sorted (cp, class)
+    Py_ssize_t n_astral
+    const int32_t *root          # [nclasses], values < nstates
+    const int32_t *node          # [4 * nstates]: check, base (-1 or <= nstates - nclasses),
+                                 # fail (< nstates, acyclic), out (-nlits..n_out-1)
+    const int32_t *out           # [2 * n_out]: literal id, next entry (< n_out, acyclic)
+    int32_t nstates              # positions of the double array
+    int32_t nclasses
+    int32_t n_out
+    const int32_t *sig_slots     # [sig_mask + 1]: -1 or signature index
+    const int32_t *sig_off       # [nsig + 1] monotonic, within sig_chars
+    const int32_t *sig_chars
+    const int32_t *sig_lit       # [nsig], literal ids
+    uint64_t sig_mask
+    int sig_shift
+    const int32_t *anchor_start  # [nlits + 1] monotonic, within anchor_scenes
+    const int32_t *anchor_scenes # scene ids
+    const int32_t *always        # [n_always] scene ids
+    Py_ssize_t n_always
+    const int32_t *prog_start    # [nscenes + 1] monotonic, within prog
+    const int32_t *prog          # validated programs
+    const int32_t *guard         # [2 * nscenes], derived at load: see derive_guards
+    int32_t nlits
+    int32_t nscenes
+    Py_ssize_t cand_cap          # n_always + len(anchor_scenes) + 1 (>= nscenes + 1)
+
+ctypedef struct Scratch:
+    uint16_t gen                 # current message's stamp value (never 0)
+    uint16_t *lit_stamp          # [nlits]: == gen iff the literal was hit
+    uint16_t *scene_stamp        # [nscenes]: == gen iff the scene is a candidate
+    int32_t *hits                # [nlits] distinct hits, in hit order
+    int32_t *cands               # [cand_cap] candidates, then the encoded results
+
+ctypedef struct Msg:
+    const void *data
+    Py_ssize_t length
+    int kind
+    int32_t sender
+
+ctypedef struct Work:
+    const Tables *T
+    Scratch *S
+    const Msg *msgs
+    Py_ssize_t lo
+    Py_ssize_t hi
+    int32_t *counts              # results per message (shared array, own range only)
+    int32_t *res                 # this worker's results, concatenated
+    Py_ssize_t res_len
+    Py_ssize_t res_cap
+    int failed
+
+ctypedef fused char_t:
+    uint8_t
+    uint16_t
+    uint32_t
+
+
+# --------------------------------------------------------------------------- hot path
+
+cdef inline uint32_t fold_cp(uint32_t cp) noexcept nogil:
+    """internals.md folding: full-width ASCII -> ASCII, U+3000 -> space, surrogate -> FFFD."""
+    if <uint32_t>(cp - 0xFF01) < 0x5E:
+        return cp - 0xFEE0
+    if cp == 0x3000:
+        return 0x20
+    if <uint32_t>(cp - 0xD800) < 0x800:
+        return 0xFFFD
+    return cp
+
+
+cdef inline int32_t astral_class(const Tables *T, uint32_t cp) noexcept nogil:
+    """Binary search of the sorted astral pairs; astral text is rare, so no dense table."""
+    cdef Py_ssize_t lo = 0, hi = T.n_astral, mid
+    cdef uint32_t key
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        key = <uint32_t>T.astral[2 * mid]
+        if key == cp:
+            return T.astral[2 * mid + 1]
+        if key < cp:
+            lo = mid + 1
+        else:
+            hi = mid
+    return 0
+
+
+cdef inline int32_t ac_step(const Tables *T, int32_t s, int32_t c) noexcept nogil:
+    """One Aho–Corasick transition in the double array; failure links until the root.
+
+    A hit costs one load (the target's record, needed next anyway). Safe because every
+    base is -1 or <= nstates - nclasses (so base + c is a valid position), failure links
+    are in range and acyclic (the loop reaches 0), and root targets are in range.
+    """
+    cdef const int32_t *r
+    cdef int32_t t
+    if c == 0:
+        return 0
+    while s != 0:
+        r = T.node + 4 * s
+        if r[1] >= 0:
+            t = r[1] + c
+            if T.node[4 * t] == s:
+                return t
+        s = r[2]
+    return T.root[c]
+
+
+cdef inline Py_ssize_t mark(Scratch *S, int32_t lit, Py_ssize_t nh) noexcept nogil:
+    """Record a literal hit once per message (the stamp dedupes, so nh <= nlits)."""
+    if S.lit_stamp[lit] != S.gen:
+        S.lit_stamp[lit] = S.gen
+        S.hits[nh] = lit
+        nh += 1
+    return nh
+
+
+cdef inline Py_ssize_t report(const Tables *T, Scratch *S, int32_t e,
+                              Py_ssize_t nh) noexcept nogil:
+    """Report the output chain starting at ac_out entry e (acyclic, ends at 0)."""
+    while e != 0:
+        nh = mark(S, T.out[2 * e], nh)
+        e = T.out[2 * e + 1]
+    return nh
+
+
+cdef inline Py_ssize_t sig_lookup(const Tables *T, Scratch *S, const char_t *p, Py_ssize_t a,
+                                  Py_ssize_t b, Py_ssize_t nh) noexcept nogil:
+    """Look the folded segment p[a:b] (inside 【】) up in the signature hash set."""
+    cdef uint64_t h = SCENEC_FNV_OFFSET
+    cdef Py_ssize_t i, o, n = b - a
+    cdef int32_t k
+    for i in range(a, b):
+        h = (h ^ fold_cp(p[i])) * SCENEC_FNV_PRIME
+    h = (h * SCENEC_GOLDEN) >> T.sig_shift
+    while True:
+        k = T.sig_slots[h]
+        if k < 0:
+            return nh
+        o = T.sig_off[k]
+        if T.sig_off[k + 1] - o == n:
+            i = 0
+            while i < n and <uint32_t>T.sig_chars[o + i] == fold_cp(p[a + i]):
+                i += 1
+            if i == n:
+                return mark(S, T.sig_lit[k], nh)
+        h = (h + 1) & T.sig_mask
+
+
+cdef Py_ssize_t scan_text(const Tables *T, Scratch *S, const char_t *p, Py_ssize_t n,
+                          Py_ssize_t nh) noexcept nogil:
+    """Scan one PEP 393 buffer: fold, classify, step the automaton, report, find 【…】.
+
+    Latin-1 text (kind 1) needs no folding and cannot contain 【 or 】.
+    """
+    cdef int32_t s = 0, c, e
+    cdef uint32_t cp
+    cdef Py_ssize_t i, seg = -1
+    for i in range(n):
+        cp = p[i]
+        if char_t is uint8_t:
+            c = T.cls_bmp[cp]
+        else:
+            cp = fold_cp(cp)
+            if <uint32_t>(cp - 0x3010) < 2:
+                if cp == 0x3010:
+                    seg = i + 1
+                elif seg >= 0:
+                    nh = sig_lookup(T, S, p, seg, i, nh)
+                    seg = -1
+            if char_t is uint16_t:
+                c = T.cls_bmp[cp]
+            elif cp < 0x10000:
+                c = T.cls_bmp[cp]
+            else:
+                c = astral_class(T, cp)
+        s = ac_step(T, s, c)
+        e = T.node[4 * s + 3]
+        if e < 0:
+            nh = mark(S, -e - 1, nh)         # exactly one literal ends here
+        elif e > 0:
+            nh = report(T, S, e, nh)
+    return nh
+
+
+cdef inline int eval_prog(const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
+                          const uint16_t *stamp, uint16_t gen) noexcept nogil:
+    """Run one validated postfix program; returns V_F, V_T or V_U.
+
+    The validator guarantees known opcodes, operands in range, no underflow, depth <=
+    STACK_MAX and exactly one value left, so the stack needs no checks here.
+    """
+    cdef uint8_t st[STACK_MAX + 1]
+    cdef int sp = 0, k
+    cdef int32_t op
+    cdef uint8_t a, b, v
+    while pc < end:
+        op = prog[pc]
+        if op == OP_LIT:
+            st[sp] = V_T if stamp[prog[pc + 1]] == gen else V_F
+            sp += 1
+            pc += 2
+        elif op == OP_AND or op == OP_OR:
+            k = sp - prog[pc + 1]
+            if op == OP_AND:
+                a = V_T; b = 0          # may be true: all; may be false: any
+                while sp > k:
+                    sp -= 1
+                    a &= st[sp]; b |= st[sp]
+            else:
+                a = 0; b = V_F          # may be true: any; may be false: all
+                while sp > k:
+                    sp -= 1
+                    a |= st[sp]; b &= st[sp]
+            st[sp] = (a & V_T) | (b & V_F)
+            sp += 1
+            pc += 2
+        elif op == OP_NOT:
+            v = st[sp - 1]
+            st[sp - 1] = ((v & 1) << 1) | (v >> 1)
+            pc += 1
+        else:
+            st[sp] = V_T if op == OP_TRUE else (V_F if op == OP_FALSE else V_U)
+            sp += 1
+            pc += 1
+    return st[0]
+
+
+cdef int cmp_int32(const void *a, const void *b) noexcept nogil:
+    cdef int32_t x = (<const int32_t *>a)[0], y = (<const int32_t *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline void sort_int32(int32_t *v, Py_ssize_t n) noexcept nogil:
+    """Results are few (about one per message): insertion sort, qsort if many."""
+    cdef Py_ssize_t i, j
+    cdef int32_t x
+    if n > 32:
+        qsort(v, n, sizeof(int32_t), cmp_int32)
+        return
+    for i in range(1, n):
+        x = v[i]
+        j = i
+        while j > 0 and v[j - 1] > x:
+            v[j] = v[j - 1]
+            j -= 1
+        v[j] = x
+
+
+cdef inline Py_ssize_t add_raw(const Tables *T, Scratch *S, int32_t sc,
+                               Py_ssize_t nc) noexcept nogil:
+    """Queue a possible candidate and prefetch the two scattered words it will need."""
+    S.cands[nc] = sc
+    prefetch(&S.scene_stamp[sc])
+    prefetch(&T.guard[2 * sc])
+    return nc + 1
+
+
+cdef inline bint guard_fails(const Tables *T, const Scratch *S, int32_t sc) noexcept nogil:
+    """True when the scene's guard (a top-level AND child LIT x / OR(LIT x, LIT y)) is F."""
+    cdef const int32_t *g = T.guard + 2 * sc
+    if g[0] < 0 or S.lit_stamp[g[0]] == S.gen:
+        return False
+    return g[1] < 0 or S.lit_stamp[g[1]] != S.gen
+
+
+cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noexcept nogil:
+    """Gather anchored + always scenes, evaluate them, leave sorted results in S.cands.
+
+    Everything a candidate touches is scattered over large tables, so each phase first
+    issues all its loads (prefetches) and then uses them, letting the cache misses
+    overlap instead of running one after another: gather (at most n_always +
+    len(anchor_scenes) entries, the size of S.cands), dedupe with the scene stamps and
+    drop the scenes whose guard fails (most of them; no program is read), then run the
+    programs of the rest.
+    """
+    cdef Py_ssize_t i, j, nc = 0, nres = 0
+    cdef int32_t lit, sc
+    cdef int v
+    for i in range(T.n_always):
+        nc = add_raw(T, S, T.always[i], nc)
+    for i in range(nh):
+        lit = S.hits[i]
+        for j in range(T.anchor_start[lit], T.anchor_start[lit + 1]):
+            nc = add_raw(T, S, T.anchor_scenes[j], nc)
+    j = 0
+    for i in range(nc):
+        sc = S.cands[i]
+        if S.scene_stamp[sc] != S.gen:
+            S.scene_stamp[sc] = S.gen
+            if not guard_fails(T, S, sc):
+                S.cands[j] = sc
+                j += 1
+    nc = j
+    for i in range(nc):
+        prefetch(&T.prog_start[S.cands[i]])
+    for i in range(nc):
+        prefetch(&T.prog[T.prog_start[S.cands[i]]])
+    for i in range(nc):
+        sc = S.cands[i]
+        v = eval_prog(T.prog, T.prog_start[sc], T.prog_start[sc + 1], S.lit_stamp, S.gen)
+        if v != V_F:
+            S.cands[nres] = sc * 2 + (1 if v == V_U else 0)
+            nres += 1
+    sort_int32(S.cands, nres)
+    return nres
+
+
+cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int kind,
+                            Py_ssize_t n, int32_t sender) noexcept nogil:
+    """Whole pipeline for one message; returns the number of results in S.cands."""
+    cdef Py_ssize_t nh = 0
+    S.gen += 1
+    if S.gen == 0:                       # wrapped after 65535 messages: reset the stamps
+        memset(S.lit_stamp, 0, sizeof(uint16_t) * T.nlits)
+        memset(S.scene_stamp, 0, sizeof(uint16_t) * T.nscenes)
+        S.gen = 1
+    if sender >= 0:
+        nh = mark(S, sender, nh)
+    if kind == 1:
+        nh = scan_text(T, S, <const uint8_t *>data, n, nh)
+    elif kind == 2:
+        nh = scan_text(T, S, <const uint16_t *>data, n, nh)
+    else:
+        nh = scan_text(T, S, <const uint32_t *>data, n, nh)
+    return select_and_eval(T, S, nh)
+
+
+# ---------------------------------------------------------------------- scratch, batch
+
+cdef void scratch_free(Scratch *S) noexcept nogil:
+    if S != NULL:
+        free(S.lit_stamp)
+        free(S.scene_stamp)
+        free(S.hits)
+        free(S.cands)
+        free(S)
+
+
+cdef Scratch *scratch_new(const Tables *T) noexcept nogil:
+    """Allocate zeroed scratch sized for the worst case (every literal, every anchor)."""
+    cdef Scratch *S = <Scratch *>calloc(1, sizeof(Scratch))
+    cdef size_t nl = <size_t>T.nlits + 1, ns = <size_t>T.nscenes + 1
+    if S == NULL:
+        return NULL
+    S.lit_stamp = <uint16_t *>calloc(nl, sizeof(uint16_t))
+    S.scene_stamp = <uint16_t *>calloc(ns, sizeof(uint16_t))
+    S.hits = <int32_t *>malloc(nl * sizeof(int32_t))
+    S.cands = <int32_t *>malloc(<size_t>T.cand_cap * sizeof(int32_t))
+    if S.lit_stamp == NULL or S.scene_stamp == NULL or S.hits == NULL or S.cands == NULL:
+        scratch_free(S)
+        return NULL
+    return S
+
+
+cdef void *work_run(void *arg) noexcept nogil:
+    """Thread body: run a contiguous range of messages, appending results to W.res."""
+    cdef Work *W = <Work *>arg
+    cdef Py_ssize_t i, k, cap
+    cdef int32_t *grown
+    cdef const Msg *m
+    for i in range(W.lo, W.hi):
+        m = &W.msgs[i]
+        k = run_message(W.T, W.S, m.data, m.kind, m.length, m.sender)
+        if W.res_len + k > W.res_cap:
+            cap = 2 * (W.res_len + k) + 64
+            grown = <int32_t *>realloc(W.res, <size_t>cap * sizeof(int32_t))
+            if grown == NULL:
+                W.failed = 1
+                return NULL
+            W.res = grown
+            W.res_cap = cap
+        memcpy(W.res + W.res_len, W.S.cands, <size_t>k * sizeof(int32_t))
+        W.res_len += k
+        W.counts[i] = <int32_t>k
+    return NULL
+
+
+cdef void run_workers(Work *works, int nthreads) noexcept nogil:
+    """Run works[0] here and the others on new threads; run inline if a thread fails."""
+    cdef pthread_t tids[MAX_THREADS]
+    cdef int started[MAX_THREADS]
+    cdef int k
+    for k in range(1, nthreads):
+        started[k] = pthread_create(&tids[k], NULL, work_run, &works[k]) == 0
+    work_run(&works[0])
+    for k in range(1, nthreads):
+        if started[k]:
+            pthread_join(tids[k], NULL)
+        else:
+            work_run(&works[k])
+
+
+cdef list int_list(const int32_t *v, Py_ssize_t n):
+    """A list of Python ints from a C array (PyList_SET_ITEM steals the reference)."""
+    cdef list out = PyList_New(n)
+    cdef Py_ssize_t i
+    cdef object item
+    for i in range(n):
+        item = PyLong_FromLong(v[i])
+        Py_INCREF(item)
+        PyList_SET_ITEM(out, i, item)
+    return out
+
+
+cdef inline uint32_t _read(const void *data, int kind, Py_ssize_t i) noexcept nogil:
+    """Code point i of a kind-2 or kind-4 PEP 393 buffer (fold() only; not hot)."""
+    if kind == 2:
+        return (<const uint16_t *>data)[i]
+    return (<const uint32_t *>data)[i]
+
+
+# ------------------------------------------------------------------------- validation
+
+cdef Py_ssize_t count_value(const int32_t *v, Py_ssize_t n, int32_t x) noexcept:
+    cdef Py_ssize_t i, c = 0
+    for i in range(n):
+        c += v[i] == x
+    return c
+
+
+cdef inline object bad(str name, str what):
+    return ValueError(f"table {name}: {what}")
+
+
+cdef int check_range(str name, const int32_t *v, Py_ssize_t n, int64_t lo, int64_t hi,
+                     Py_ssize_t step=1) except -1:
+    """Every v[i] (i in range(0, n, step)) must lie in [lo, hi)."""
+    cdef Py_ssize_t i
+    for i in range(0, n, step):
+        if v[i] < lo or v[i] >= hi:
+            raise bad(name, f"entry {i} = {v[i]} not in [{lo}, {hi})")
+    return 0
+
+
+cdef int check_csr(str name, const int32_t *start, Py_ssize_t n,
+                   Py_ssize_t target_len) except -1:
+    """CSR offsets: start[0] >= 0, non-decreasing, start[n-1] <= len(target)."""
+    cdef Py_ssize_t i
+    if start[0] < 0:
+        raise bad(name, f"first offset {start[0]} < 0")
+    for i in range(1, n):
+        if start[i] < start[i - 1]:
+            raise bad(name, f"offsets decrease at entry {i}")
+    if start[n - 1] > target_len:
+        raise bad(name, f"last offset {start[n - 1]} > target length {target_len}")
+    return 0
+
+
+cdef int check_acyclic(str name, const int32_t *link, Py_ssize_t n,
+                       Py_ssize_t stride) except -1:
+    """Links (link[i * stride], already < n) must all lead to 0 without a cycle.
+
+    Colour walk: 0 = unseen, 1 = on the current path, 2 = known to reach 0. Each node is
+    visited a bounded number of times, so this is O(n).
+    """
+    cdef uint8_t *colour = <uint8_t *>calloc(n, 1)
+    cdef Py_ssize_t s, t
+    if colour == NULL:
+        raise MemoryError()
+    try:
+        colour[0] = 2
+        for s in range(n):
+            t = s
+            while colour[t] == 0:
+                colour[t] = 1
+                t = link[t * stride]
+            if colour[t] == 1:
+                raise bad(name, f"link cycle through entry {t}")
+            t = s
+            while colour[t] == 1:
+                colour[t] = 2
+                t = link[t * stride]
+    finally:
+        free(colour)
+    return 0
+
+
+cdef int check_program(str name, const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
+                       int32_t nlits, Py_ssize_t scene) except -1:
+    """Opcodes, operands, stack discipline (no underflow, depth <= 256, one result)."""
+    cdef Py_ssize_t depth = 0
+    cdef int32_t op, arg
+    while pc < end:
+        op = prog[pc]
+        if op < OP_LIT or op > OP_OR:
+            raise bad(name, f"scene {scene}: bad opcode {op} at word {pc}")
+        if op == OP_LIT or op == OP_AND or op == OP_OR:
+            if pc + 1 >= end:
+                raise bad(name, f"scene {scene}: missing operand at word {pc}")
+            arg = prog[pc + 1]
+            if op == OP_LIT and not 0 <= arg < nlits:
+                raise bad(name, f"scene {scene}: literal {arg} out of range at word {pc}")
+            if op != OP_LIT and not 1 <= arg <= depth:
+                raise bad(name, f"scene {scene}: bad operand count {arg} at word {pc}")
+            depth = depth + 1 if op == OP_LIT else depth - arg + 1
+            pc += 2
+        elif op == OP_NOT:
+            if depth < 1:
+                raise bad(name, f"scene {scene}: stack underflow at word {pc}")
+            pc += 1
+        else:
+            depth += 1
+            pc += 1
+        if depth > STACK_MAX:
+            raise bad(name, f"scene {scene}: stack deeper than {STACK_MAX}")
+    if depth != 1:
+        raise bad(name, f"scene {scene}: program leaves {depth} values, not 1")
+    return 0
+
+
+cdef int check_astral(str name, const int32_t *v, Py_ssize_t n, int32_t nclasses) except -1:
+    """Sorted (code point, class) pairs: astral code points strictly ascending."""
+    cdef Py_ssize_t i
+    if n % 2:
+        raise bad(name, "odd length")
+    for i in range(0, n, 2):
+        if not 0x10000 <= v[i] <= 0x10FFFF or (i and v[i] <= v[i - 2]):
+            raise bad(name, f"code point {v[i]} at entry {i} not ascending astral")
+    return check_range(name, v + 1, n - 1, 0, nclasses, 2)
+
+
+def _pow2_bits(str name, Py_ssize_t n):
+    """log2(n) for a power-of-two table of at least 2 slots."""
+    if n < 2 or n & (n - 1):
+        raise bad(name, f"length {n} is not a power of two >= 2")
+    return n.bit_length() - 1
+
+
+def _width(str name, fmt, Py_ssize_t itemsize):
+    """Integer width in bits of a buffer's format, accepting only signed native ints."""
+    if fmt is None:
+        raise bad(name, "buffer has no format")
+    fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else fmt
+    if fmt[:1] in ("@", "=") or fmt[:1] == ("<" if sys.byteorder == "little" else ">"):
+        fmt = fmt[1:]
+    if fmt not in ("i", "l", "q", "n") or itemsize not in (4, 8):
+        raise bad(name, f"format {fmt!r} is not int32 or int64")
+    return itemsize * 8
+
+
+# ------------------------------------------------------------------------------ guards
+
+cdef bint in_list(const int32_t *v, Py_ssize_t n, int32_t x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if v[i] == x:
+            return True
+    return False
+
+
+cdef bint guard_child(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
+                      Py_ssize_t nanc, int32_t *g) noexcept nogil:
+    """Is prog[a:b] `LIT x` or `LIT x LIT y OR 2`, with x and y not anchors? Store them."""
+    cdef int32_t x, y = -1
+    if b - a == 2 and prog[a] == OP_LIT:
+        x = prog[a + 1]
+    elif (b - a == 6 and prog[a] == OP_LIT and prog[a + 2] == OP_LIT and prog[a + 4] == OP_OR
+          and prog[a + 5] == 2):
+        x, y = prog[a + 1], prog[a + 3]
+    else:
+        return False
+    if in_list(anc, nanc, x) or (y >= 0 and in_list(anc, nanc, y)):
+        return False                 # true whenever the scene is anchored on it: useless
+    g[0], g[1] = x, y
+    return True
+
+
+cdef void guard_of(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
+                   Py_ssize_t nanc, int32_t *g) noexcept nogil:
+    """The first usable top-level AND child of a validated program (or the whole program).
+
+    Tracks where each stack value's subexpression starts; when the last op is `AND n`,
+    the n values under it are the top-level children.
+    """
+    cdef Py_ssize_t starts[STACK_MAX + 1]
+    cdef Py_ssize_t pc = a, k
+    cdef int sp = 0, w
+    cdef int32_t op
+    g[0] = g[1] = -1
+    while pc < b:
+        op = prog[pc]
+        w = 2 if op == OP_LIT or op == OP_AND or op == OP_OR else 1
+        if pc + w == b and op == OP_AND:
+            for k in range(sp - prog[pc + 1], sp):
+                if guard_child(prog, starts[k], starts[k + 1] if k + 1 < sp else pc, anc,
+                               nanc, g):
+                    return
+            return
+        if op == OP_AND or op == OP_OR:
+            sp -= prog[pc + 1] - 1       # the combined value starts where its first did
+        elif op != OP_NOT:
+            starts[sp] = pc
+            sp += 1
+        pc += w
+    guard_child(prog, a, b, anc, nanc, g)
+
+
+cdef int derive_guards(Tables *T, int32_t *guard, Py_ssize_t n_anchor) except -1:
+    """Fill guard[2 * scene] for every scene (needs validated tables).
+
+    A guard must not mention the scene's anchors, so the anchor lists are inverted into a
+    temporary per-scene CSR first.
+    """
+    cdef Py_ssize_t ns = T.nscenes, lit, j, sc
+    cdef Py_ssize_t *start = <Py_ssize_t *>calloc(ns + 2, sizeof(Py_ssize_t))
+    cdef int32_t *inv = <int32_t *>malloc((n_anchor + 1) * sizeof(int32_t))
+    try:
+        if start == NULL or inv == NULL:
+            raise MemoryError()
+        for lit in range(T.nlits):
+            for j in range(T.anchor_start[lit], T.anchor_start[lit + 1]):
+                start[T.anchor_scenes[j] + 2] += 1
+        for sc in range(2, ns + 2):
+            start[sc] += start[sc - 1]
+        for lit in range(T.nlits):       # start[sc + 1] is scene sc's fill cursor
+            for j in range(T.anchor_start[lit], T.anchor_start[lit + 1]):
+                sc = T.anchor_scenes[j]
+                inv[start[sc + 1]] = <int32_t>lit
+                start[sc + 1] += 1
+        for sc in range(ns):
+            guard_of(T.prog, T.prog_start[sc], T.prog_start[sc + 1], inv + start[sc],
+                     start[sc + 1] - start[sc], guard + 2 * sc)
+    finally:
+        free(start)
+        free(inv)
+    return 0
+
+
+# ------------------------------------------------------------------------------- Core
+
+cdef class Core:
+    """Validated tables plus the scan / select / evaluate pipeline (see module docstring)."""
+
+    cdef Tables t
+    cdef Py_buffer bufs[NTABLES]
+    cdef bint held[NTABLES]
+    cdef void *owned[NTABLES]            # converted or realigned copies
+    cdef const void *ptr[NTABLES]
+    cdef Py_ssize_t length[NTABLES]
+    cdef int32_t *guard                  # derived per-scene guards (owned)
+    cdef Scratch *single                 # used only with the GIL held
+    cdef bint single_busy                # a finalizer re-entered candidates()
+    cdef Scratch *pool[POOL_MAX]
+    cdef int npool
+    cdef readonly Py_ssize_t nlits
+    cdef readonly Py_ssize_t nscenes
+
+    def __cinit__(self, tables, nlits, nscenes):
+        nlits = _index(nlits)
+        nscenes = _index(nscenes)
+        if not 0 <= nlits < 2**31 - 1:
+            raise ValueError(f"nlits {nlits} out of range")
+        if not 0 <= nscenes < 2**30:
+            raise ValueError(f"nscenes {nscenes} out of range")
+        self.nlits = nlits
+        self.nscenes = nscenes
+        self.t.nlits = <int32_t>nlits
+        self.t.nscenes = <int32_t>nscenes
+        for k, (name, width) in enumerate(_TABLES):
+            self._load(k, name, width, tables)
+        self._setup_automaton()
+        self._setup_signatures()
+        self._setup_conditions()
+        self.single = scratch_new(&self.t)
+        if self.single == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        cdef int k
+        for k in range(NTABLES):
+            if self.held[k]:
+                PyBuffer_Release(&self.bufs[k])
+            free(self.owned[k])
+        free(self.guard)
+        scratch_free(self.single)
+        for k in range(self.npool):
+            scratch_free(self.pool[k])
+
+    cdef int _load(self, int k, str name, int width, tables) except -1:
+        """Acquire table k's buffer; copy only to change width or fix alignment."""
+        try:
+            obj = tables[name]
+        except (KeyError, IndexError, TypeError):
+            raise bad(name, "missing") from None
+        try:
+            PyObject_GetBuffer(obj, &self.bufs[k], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        except (TypeError, ValueError, BufferError) as exc:
+            raise bad(name, f"not a contiguous buffer ({exc})") from None
+        self.held[k] = True
+        cdef Py_buffer *b = &self.bufs[k]
+        fmt = None if b.format == NULL else <bytes>b.format
+        have = _width(name, fmt, b.itemsize)
+        if b.ndim != 1:
+            raise bad(name, f"{b.ndim}-dimensional")
+        self.length[k] = b.len // b.itemsize
+        self.ptr[k] = b.buf
+        if have != width or (<uintptr_t>b.buf) % (width // 8):
+            self._convert(k, name, have, width)
+        return 0
+
+    cdef int _convert(self, int k, str name, int have, int width) except -1:
+        """Copy table k into an owned, aligned buffer of the wanted width (range-checked)."""
+        cdef Py_ssize_t i, n = self.length[k]
+        cdef const char *src = <const char *>self.bufs[k].buf
+        cdef int64_t x
+        cdef int32_t x32
+        cdef void *dst = malloc(<size_t>(n if n else 1) * (width // 8))
+        if dst == NULL:
+            raise MemoryError()
+        self.owned[k] = dst
+        for i in range(n):
+            if have == 64:
+                memcpy(&x, src + 8 * i, 8)
+            else:
+                memcpy(&x32, src + 4 * i, 4)
+                x = x32
+            if width == 64:
+                (<int64_t *>dst)[i] = x
+            elif -0x80000000 <= x <= 0x7FFFFFFF:
+                (<int32_t *>dst)[i] = <int32_t>x
+            else:
+                raise bad(name, f"entry {i} = {x} does not fit int32")
+        self.ptr[k] = dst
+        return 0
+
+    cdef inline const int32_t *p32(self, int k):
+        return <const int32_t *>self.ptr[k]
+
+    cdef int _setup_automaton(self) except -1:
+        """Check the ac_* tables (module docstring of scenec.compiler.automaton)."""
+        cdef Tables *T = &self.t
+        nstates, nclasses = self.length[K_NODE] // 4, self.length[K_ROOT]
+        if self.length[K_NODE] % 4 or not 1 <= nstates < 2**29:
+            raise bad("ac_node", f"length {self.length[K_NODE]} is not 4 * (1..2**29)")
+        if not 1 <= nclasses <= nstates:
+            raise bad("ac_root", f"{nclasses} classes for {nstates} positions")
+        T.nstates, T.nclasses = nstates, nclasses
+        if self.length[K_BMP] != 65536:
+            raise bad("ac_class_bmp", f"length {self.length[K_BMP]} != 65536")
+        check_range("ac_class_bmp", self.p32(K_BMP), 65536, 0, nclasses)
+        check_astral("ac_class_astral", self.p32(K_ASTRAL), self.length[K_ASTRAL], nclasses)
+        check_range("ac_root", self.p32(K_ROOT), nclasses, 0, nstates)
+        self._check_out()
+        self._check_nodes()
+        T.cls_bmp = self.p32(K_BMP)
+        T.astral = self.p32(K_ASTRAL)
+        T.n_astral = self.length[K_ASTRAL] // 2
+        T.root = self.p32(K_ROOT)
+        T.node = self.p32(K_NODE)
+        T.out = self.p32(K_OUT)
+        return 0
+
+    cdef int _check_out(self) except -1:
+        """ac_out: entry 0 is (-1, 0); others (literal id, next entry), chains acyclic."""
+        cdef const int32_t *out = self.p32(K_OUT)
+        n = self.length[K_OUT]
+        if n < 2 or n % 2 or n // 2 >= 2**31:
+            raise bad("ac_out", f"length {n} is not 2 * (1..2**31-1)")
+        if out[0] != -1 or out[1] != 0:
+            raise bad("ac_out", "entry 0 is not (-1, 0)")
+        check_range("ac_out", out + 2, n - 2, 0, self.t.nlits, 2)
+        check_range("ac_out", out + 1, n - 1, 0, n // 2, 2)
+        check_acyclic("ac_out", out + 1, n // 2, 2)
+        self.t.n_out = n // 2
+        return 0
+
+    cdef int _check_nodes(self) except -1:
+        """ac_node records (check, base, fail, out): every field the scan follows."""
+        cdef const int32_t *node = self.p32(K_NODE)
+        cdef Py_ssize_t n = self.length[K_NODE], P = n // 4, s
+        cdef int32_t nclasses = self.t.nclasses
+        check_range("ac_node", node, n, -1, P, 4)
+        check_range("ac_node", node + 2, n - 2, 0, P, 4)
+        check_range("ac_node", node + 3, n - 3, -self.t.nlits, self.length[K_OUT] // 2, 4)
+        for s in range(P):
+            if node[4 * s + 1] != -1 and not 0 <= node[4 * s + 1] <= P - nclasses:
+                raise bad("ac_node", f"position {s}: base {node[4 * s + 1]} out of range")
+        if node[2] != 0:
+            raise bad("ac_node", "root's failure link is not 0")
+        check_acyclic("ac_node", node + 2, P, 4)
+        return 0
+
+    cdef int _setup_signatures(self) except -1:
+        """Check sig_*: slots -> signature index, CSR code points, literal ids."""
+        cdef Tables *T = &self.t
+        nsig = self.length[K_SIG_LIT]
+        check_range("sig_lit", self.p32(K_SIG_LIT), nsig, 0, T.nlits)
+        if self.length[K_SIG_OFF] != nsig + 1:
+            raise bad("sig_off", f"length {self.length[K_SIG_OFF]} != {nsig + 1}")
+        check_csr("sig_off", self.p32(K_SIG_OFF), nsig + 1, self.length[K_SIG_CHARS])
+        bits = _pow2_bits("sig_slots", self.length[K_SIG_SLOTS])
+        check_range("sig_slots", self.p32(K_SIG_SLOTS), self.length[K_SIG_SLOTS], -1, nsig)
+        if count_value(self.p32(K_SIG_SLOTS), self.length[K_SIG_SLOTS], -1) == 0:
+            raise bad("sig_slots", "no empty slot")
+        T.sig_slots = self.p32(K_SIG_SLOTS)
+        T.sig_off = self.p32(K_SIG_OFF)
+        T.sig_chars = self.p32(K_SIG_CHARS)
+        T.sig_lit = self.p32(K_SIG_LIT)
+        T.sig_mask = self.length[K_SIG_SLOTS] - 1
+        T.sig_shift = 64 - bits
+        return 0
+
+    cdef int _setup_conditions(self) except -1:
+        """Check anchor_start/anchor_scenes/always/prog_start/prog (internals.md)."""
+        cdef Tables *T = &self.t
+        cdef Py_ssize_t sc
+        if self.length[K_ANCHOR_START] != T.nlits + 1:
+            raise bad("anchor_start", f"length {self.length[K_ANCHOR_START]} != nlits + 1")
+        check_csr("anchor_start", self.p32(K_ANCHOR_START), T.nlits + 1,
+                  self.length[K_ANCHOR_SCENES])
+        check_range("anchor_scenes", self.p32(K_ANCHOR_SCENES), self.length[K_ANCHOR_SCENES],
+                    0, T.nscenes)
+        check_range("always", self.p32(K_ALWAYS), self.length[K_ALWAYS], 0, T.nscenes)
+        if self.length[K_PROG_START] != T.nscenes + 1:
+            raise bad("prog_start", f"length {self.length[K_PROG_START]} != nscenes + 1")
+        check_csr("prog_start", self.p32(K_PROG_START), T.nscenes + 1, self.length[K_PROG])
+        for sc in range(T.nscenes):
+            check_program("prog", self.p32(K_PROG), self.p32(K_PROG_START)[sc],
+                          self.p32(K_PROG_START)[sc + 1], T.nlits, sc)
+        T.anchor_start = self.p32(K_ANCHOR_START)
+        T.anchor_scenes = self.p32(K_ANCHOR_SCENES)
+        T.always = self.p32(K_ALWAYS)
+        T.n_always = self.length[K_ALWAYS]
+        T.prog_start = self.p32(K_PROG_START)
+        T.prog = self.p32(K_PROG)
+        T.cand_cap = max(T.nscenes, T.n_always + self.length[K_ANCHOR_SCENES]) + 1
+        self.guard = <int32_t *>malloc(<size_t>(2 * T.nscenes + 2) * sizeof(int32_t))
+        if self.guard == NULL:
+            raise MemoryError()
+        derive_guards(T, self.guard, self.length[K_ANCHOR_SCENES])
+        T.guard = self.guard
+        return 0
+
+    cdef int32_t _sender(self, object value) except -2:
+        """A literal id or -1; anything else is a ValueError (or TypeError if not int)."""
+        cdef int overflow = 0
+        cdef long long v
+        if not isinstance(value, int):
+            value = _index(value)
+        v = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow or not -1 <= v < self.nlits:
+            raise ValueError(f"sender literal {value} out of range")
+        return <int32_t>v
+
+    def candidates(self, str text not None, sender_lit):
+        """Candidate scenes of one message: ``scene * 2 + (1 if unknown)``, ascending.
+
+        Building the result list may run the garbage collector, whose finalizers could
+        call back in; such a nested call gets a pooled scratch instead of ``single``.
+        """
+        cdef int32_t sender = self._sender(sender_lit)
+        cdef Py_ssize_t k
+        cdef Scratch *S
+        scenec_unicode_ready(text)
+        S = self._take_scratch() if self.single_busy else self.single
+        self.single_busy = True
+        try:
+            k = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                            PyUnicode_GET_LENGTH(text), sender)
+            return int_list(S.cands, k)
+        finally:
+            if S == self.single:
+                self.single_busy = False
+            else:
+                self._give_scratch(S)
+
+    cdef Scratch *_take_scratch(self) except NULL:
+        """A batch scratch from the pool (GIL held, so the pool needs no lock)."""
+        cdef Scratch *S
+        if self.npool:
+            self.npool -= 1
+            return self.pool[self.npool]
+        S = scratch_new(&self.t)
+        if S == NULL:
+            raise MemoryError()
+        return S
+
+    cdef void _give_scratch(self, Scratch *S):
+        if S == NULL:
+            return
+        if self.npool < POOL_MAX:
+            self.pool[self.npool] = S
+            self.npool += 1
+        else:
+            scratch_free(S)
+
+    cdef Msg *_messages(self, tuple texts, sender_lits) except NULL:
+        """Pointers into every str (kept alive by the tuple) and validated sender ids."""
+        cdef Py_ssize_t i, n = len(texts)
+        cdef Msg *msgs = <Msg *>malloc(<size_t>(n if n else 1) * sizeof(Msg))
+        if msgs == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                text = texts[i]
+                if not isinstance(text, str):
+                    raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
+                scenec_unicode_ready(text)
+                msgs[i].data = PyUnicode_DATA(text)
+                msgs[i].length = PyUnicode_GET_LENGTH(text)
+                msgs[i].kind = PyUnicode_KIND(text)
+                msgs[i].sender = self._sender(sender_lits[i])
+        except BaseException:
+            free(msgs)
+            raise
+        return msgs
+
+    def candidates_many(self, texts, sender_lits, int threads=1):
+        """``candidates`` for a batch, scanned without the GIL on up to ``threads`` threads.
+
+        ``texts`` is a list (or any sequence) of str and ``sender_lits`` a sequence of
+        literal ids or -1 of the same length. Returns one ``candidates`` list per text.
+        """
+        cdef tuple keep = tuple(texts)   # a list could be mutated while the GIL is released
+        cdef Py_ssize_t n = len(keep), k
+        cdef int nt, w
+        cdef Msg *msgs
+        cdef Work *works
+        cdef int32_t *counts
+        senders = list(sender_lits)
+        if len(senders) != n:
+            raise ValueError(f"{len(senders)} sender literals for {n} texts")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        nt = <int>min(threads, MAX_THREADS, max(1, n // MIN_PER_THREAD))
+        msgs = self._messages(keep, senders)
+        counts = <int32_t *>malloc(<size_t>(n if n else 1) * sizeof(int32_t))
+        works = <Work *>calloc(nt, sizeof(Work))
+        try:
+            if counts == NULL or works == NULL:
+                raise MemoryError()
+            for w in range(nt):
+                works[w].T = &self.t
+                works[w].msgs = msgs
+                works[w].counts = counts
+                works[w].lo = n * w // nt
+                works[w].hi = n * (w + 1) // nt
+                works[w].S = self._take_scratch()
+            with nogil:
+                run_workers(works, nt)
+            return self._collect(works, nt, counts, n)
+        finally:
+            for w in range(nt if works != NULL else 0):
+                self._give_scratch(works[w].S)
+                free(works[w].res)
+            free(works)
+            free(counts)
+            free(msgs)
+
+    cdef list _collect(self, Work *works, int nt, const int32_t *counts, Py_ssize_t n):
+        """Build the per-message result lists from each worker's concatenated results."""
+        cdef list out = PyList_New(n)
+        cdef Py_ssize_t i, r
+        cdef int w
+        cdef object item
+        for w in range(nt):
+            if works[w].failed:
+                raise MemoryError()
+        for w in range(nt):
+            r = 0
+            for i in range(works[w].lo, works[w].hi):
+                item = int_list(works[w].res + r, counts[i])
+                r += counts[i]
+                Py_INCREF(item)
+                PyList_SET_ITEM(out, i, item)
+        return out
+
+    def fold(self, str text not None):
+        """The folded text (internals.md); the same object when nothing changes."""
+        cdef Py_ssize_t i, start = -1, n
+        cdef int kind
+        cdef const void *data
+        cdef uint32_t *buf
+        scenec_unicode_ready(text)
+        kind = PyUnicode_KIND(text)
+        data = PyUnicode_DATA(text)
+        n = PyUnicode_GET_LENGTH(text)
+        if kind == 1:
+            return text                  # Latin-1 holds nothing that folds
+        for i in range(n):
+            if fold_cp(_read(data, kind, i)) != _read(data, kind, i):
+                start = i
+                break
+        if start < 0:
+            return text
+        buf = <uint32_t *>malloc(<size_t>n * sizeof(uint32_t))
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                buf[i] = fold_cp(_read(data, kind, i))
+            return PyUnicode_FromKindAndData(4, buf, n)
+        finally:
+            free(buf)
+
+    def stats(self):
+        """Table sizes, for benchmarks and memory reports."""
+        nbytes = sum(self.length[k] * (_TABLES[k][1] // 8) for k in range(NTABLES))
+        return {
+            "states": self.t.nstates, "classes": self.t.nclasses,
+            "outputs": self.t.n_out - 1, "signatures": self.length[K_SIG_LIT],
+            "literals": self.t.nlits, "scenes": self.t.nscenes, "always": self.t.n_always,
+            "program_words": self.length[K_PROG], "table_bytes": nbytes,
+            "guard_bytes": 8 * self.t.nscenes,
+            "scratch_bytes": (6 * (self.t.nlits + 1) + 2 * (self.t.nscenes + 1)
+                              + 4 * self.t.cand_cap),
+        }
+

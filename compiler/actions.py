@@ -40,7 +40,7 @@ def check_action(a: ast.Action, sc: SceneChecker, conds: CondChecker) -> m.Actio
         return None
     fields: list[str] = _interpolated(a.label, sc)
     args: list[m.ActionArg] = []
-    for want, arg in zip(shape, a.args):
+    for want, arg in zip(shape, a.args, strict=False):
         if isinstance(arg, ast.Str):
             if "s" not in want:
                 sc.error("E203", f"{kind}() needs a field here, not a string", arg.span,

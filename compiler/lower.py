@@ -100,7 +100,7 @@ def _scene_cond(s: m.Scene) -> m.Cond:
     if s.sender is not None:
         parts.append(s.sender)
     if s.templates:
-        parts.append(m.COr(tuple(_TemplateCond(t) for t in s.templates)))  # type: ignore[arg-type]
+        parts.append(m.COr(tuple(_TemplateCond(t) for t in s.templates)))  # type: ignore[misc]
     if s.when is not None:
         parts.append(s.when)
     return m.CAnd(tuple(parts)) if len(parts) != 1 else parts[0]
@@ -226,7 +226,7 @@ def scene_record(s: m.Scene) -> dict[str, Any]:
         "id": s.id, "name": s.name, "category": s.category, "priority": s.priority,
         "enterprise": s.enterprise, "tags": list(s.tags), "meta": s.meta,
         "sender": cond_json(s.sender) if s.sender else None,
-        "templates": [[t.regex, [[n, k, g] for (n, k), g in zip(t.slots, t.groups)]]
+        "templates": [[t.regex, [[n, k, g] for (n, k), g in zip(t.slots, t.groups, strict=False)]]
                       for t in s.templates],
         "when": cond_json(s.when) if s.when is not None else None,
         "extracts": [[e.name, e.kind, e.regex, e.group] for e in s.extracts],

@@ -122,7 +122,8 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
             ok = False
         kind = kind_for(kind_name, kinds)
         if kind is None:
-            diags.error("E104", f"unknown slot kind '{kind_name}'", where, _kind_hint(kind_name, kinds))
+            diags.error("E104", f"unknown slot kind '{kind_name}'", where,
+                        _kind_hint(kind_name, kinds))
             ok = False
         elif ok:
             last = m.end() == len(text)
@@ -189,7 +190,8 @@ def _kind_hint(name: str, kinds: dict[str, str]) -> str:
 AFTER_WINDOW = 10
 
 
-def compile_extract(ex: ast.Extract, kinds: dict[str, str], diags: DiagnosticBag) -> Extractor | None:
+def compile_extract(ex: ast.Extract, kinds: dict[str, str],
+                    diags: DiagnosticBag) -> Extractor | None:
     kind_name = ex.kind.value if ex.kind else "text"
     kind = kind_for(kind_name, kinds)
     if kind is None:
@@ -208,7 +210,8 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str], diags: DiagnosticBag
         return Extractor(ex.name.value, kind_name, pattern, 1)
     assert ex.after is not None
     if not ex.after.value:
-        diags.error("E004", "empty keyword", ex.after.span, "write the word that precedes the value")
+        diags.error("E004", "empty keyword", ex.after.span,
+                    "write the word that precedes the value")
         return None
     source = (f"{escape(_fold(ex.after.value))}[^\\n]{{0,{AFTER_WINDOW}}}?"
               f"(?P<v>{_slot_pattern(kind, False)})")

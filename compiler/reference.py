@@ -68,7 +68,7 @@ class Reference:
                 hit = self._re(t.regex).search(text)
                 if hit is None:
                     continue
-                for (name, kind), group in zip(t.slots, t.groups):
+                for (name, kind), group in zip(t.slots, t.groups, strict=False):
                     value = normalise(kind, hit.group(group))
                     if value is not None:
                         fields[name] = value

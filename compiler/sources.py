@@ -96,7 +96,8 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag) -> str | None:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
         diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
                     "save the file as UTF-8")
         return None

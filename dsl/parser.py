@@ -47,8 +47,9 @@ def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
         except UnexpectedInput as exc:
             line, col = _position(exc, work)
             if _starts_item(exc):  # `scene` inside a block: the block before is not closed
-                diags.error("E007", f"unexpected '{exc.token}': the block before it is not closed",
-                            Span.point(path, line, col, len(str(exc.token))),
+                token = str(getattr(exc, "token", ""))
+                diags.error("E007", f"unexpected '{token}': the block before it is not closed",
+                            Span.point(path, line, col, len(token)),
                             f"add '}}' before line {line}")
                 blanked = _blank_item(work, line, previous=True)
             else:
@@ -72,7 +73,8 @@ def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
 def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: int,
                    diags: DiagnosticBag) -> None:
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         if ch == '"':
             diags.error("E002", "unterminated string", Span.point(path, line, col),
                         'a string must end with " on the same line')
@@ -393,11 +395,13 @@ class _Builder(Transformer):
 def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
     """Clauses may repeat in the source; the checker decides which repeats are errors."""
     if tag == "sender":
+        strings: list[ast.Str]
+        span: Span
         strings, span = value  # type: ignore[misc]
         scene.senders.extend(strings)
         scene.sender_spans.append(span)
     elif tag in ("tags", "require", "highlight"):
-        getattr(scene, tag).extend(value)  # type: ignore[arg-type]
+        getattr(scene, tag).extend(value)
     elif tag == "template":
         scene.templates.append(value)  # type: ignore[arg-type]
     elif tag == "example":

@@ -59,8 +59,10 @@ def compile_cond(c: list, rx: Patterns) -> Check:
     if op in ("and", "or"):
         parts = tuple(compile_cond(x, rx) for x in c[1])
         if op == "and":
-            return lambda text, sender, ctx, fields: all(p(text, sender, ctx, fields) for p in parts)
-        return lambda text, sender, ctx, fields: any(p(text, sender, ctx, fields) for p in parts)
+            return lambda text, sender, ctx, fields: all(
+                p(text, sender, ctx, fields) for p in parts)
+        return lambda text, sender, ctx, fields: any(
+            p(text, sender, ctx, fields) for p in parts)
     if op == "not":
         inner = compile_cond(c[1], rx)
         return lambda text, sender, ctx, fields: not inner(text, sender, ctx, fields)

@@ -135,7 +135,8 @@ def scene(draw: st.DrawFn, index: int) -> tuple[str, list[str]]:
 def actions(draw: st.DrawFn, fields: dict[str, str]) -> list[str]:
     out = ['  button "打开" -> url("https://x.example/a?b=${' + draw(st.sampled_from(
         sorted(fields) or ["nope"])) + '}")'] if fields and draw(st.booleans()) else []
-    out.append('  menu "客服" -> tel("95511")' + (" if ctx.vip == true" if draw(st.booleans()) else ""))
+    guard = " if ctx.vip == true" if draw(st.booleans()) else ""
+    out.append('  menu "客服" -> tel("95511")' + guard)
     if fields and draw(st.booleans()):
         f = draw(st.sampled_from(sorted(fields)))
         out.append(f'  button "复制${{{f}}}" -> copy({f})')

@@ -48,7 +48,8 @@ def test_round_trip(artifact: bytes, tmp_path: object) -> None:
 
 
 @pytest.mark.parametrize(("data", "cause"), [
-    (b"", "empty"), (b"SCENEC", "shorter than the header"), (b"PK\x03\x04" + b"\0" * 100, "bad magic"),
+    (b"", "empty"), (b"SCENEC", "shorter than the header"),
+    (b"PK\x03\x04" + b"\0" * 100, "bad magic"),
     (os.urandom(4096), "bad magic"),
 ])
 def test_garbage_is_refused(data: bytes, cause: str) -> None:

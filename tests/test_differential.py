@@ -47,7 +47,7 @@ def test_runtime_equals_reference(data: st.DataObject) -> None:
     senders = [data.draw(st.sampled_from(SENDERS)) for _ in messages]
     ctx = data.draw(st.sampled_from(CTXS))
     day = data.draw(st.sampled_from(DAYS))
-    for text, sender in zip(messages, senders):
+    for text, sender in zip(messages, senders, strict=False):
         want = [as_tuple(m) for m in ref.match(text, sender, ctx, day)]
         got = [as_tuple(m) for m in rs.match(text, sender, ctx, day)]
         assert got == want, f"\n{source}\nmessage={text!r} sender={sender!r} ctx={ctx}"
@@ -55,5 +55,6 @@ def test_runtime_equals_reference(data: st.DataObject) -> None:
         event(f"with actions: {any(w[3] for w in want)}")
     batch = rs.match_many(messages, senders, ctxs=[ctx] * len(messages), now=day, threads=2)
     assert [[as_tuple(m) for m in ms] for ms in batch] == [
-        [as_tuple(m) for m in rs.match(t, s, ctx, day)] for t, s in zip(messages, senders)]
+        [as_tuple(m) for m in rs.match(t, s, ctx, day)]
+        for t, s in zip(messages, senders, strict=True)]
     assert not rs.broken_scenes

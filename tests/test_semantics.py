@@ -13,7 +13,8 @@ scene bill "信用卡账单" {
     enterprise pingan
     category finance.card.bill
     priority 80
-    template "您尾号${card:digits}的信用卡本期账单金额为${amount:money}元，到期还款日为${due:date}。"
+    template "您尾号${card:digits}的信用卡本期账单金额为${amount:money}元，\
+到期还款日为${due:date}。"
     highlight amount, due
     button "立即还款" -> quickapp("hap://app/x/repay?card=${card}&n=${name}")
     button "还款提醒" -> calendar(due, "信用卡还款 ${amount}元")
@@ -105,4 +106,4 @@ def test_match_many_equals_match() -> None:
     day = dt.date(2025, 1, 1)
     for threads in (1, 2):
         assert rs.match_many(texts, senders, now=day, threads=threads) == [
-            rs.match(t, s, now=day) for t, s in zip(texts, senders)]
+            rs.match(t, s, now=day) for t, s in zip(texts, senders, strict=False)]

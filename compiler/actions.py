@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 # kind -> argument shapes: "s" a string, "f" a field, "fs" either, "d" a date field
 SIGNATURES: dict[str, tuple[str, ...]] = {
     "url": ("s",), "quickapp": ("s",), "deeplink": ("s",), "tel": ("fs",), "copy": ("fs",),
-    "calendar": ("d", "s"), "sms": ("s", "s"),
+    "calendar": ("d", "s"), "sms": ("fs", "fs"),
 }
 _USAGE = {
     "url": 'url("https://…")', "quickapp": 'quickapp("hap://app/…")',
     "deeplink": 'deeplink("app://…")', "tel": 'tel(phone) or tel("95555")',
-    "copy": "copy(code)", "calendar": 'calendar(due, "title")', "sms": 'sms("10690000", "TD")',
+    "copy": "copy(code)", "calendar": 'calendar(due, "title")',
+    "sms": 'sms("10690000", "TD") or sms(number, code)',
 }
 _INTERP = re.compile(r"\$\{([^}]*)\}")
 

@@ -143,7 +143,11 @@ def _collect_enterprise(item: ast.Enterprise, sym: Symbols, diags: DiagnosticBag
 
 
 def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBag) -> m.CSender:
-    """`【…】` and `[…]` are signatures found in the text; anything else is a sender number."""
+    """`【…】` and `[…]` are signatures found in the text; anything else is a sender ID.
+
+    A sender ID with non-ASCII characters is almost always a signature written without its
+    brackets, which would silently never match: W004 says so.
+    """
     sigs: list[str] = []
     nums: list[str] = []
     for s in strings:
@@ -156,8 +160,16 @@ def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBa
             diags.error("E006", f"signature {v!r} is not closed", s.span,
                         "a signature is written 【name】")
         else:
+            if _looks_like_a_name(v):
+                diags.warning("W004", f"sender {v!r} is compared with the caller's sender ID",
+                              s.span, f"to find a signature in the text, write \"【{v}】\"")
             nums.append(v)
     return m.CSender(tuple(dict.fromkeys(sigs)), tuple(dict.fromkeys(nums)))
+
+
+def _looks_like_a_name(v: str) -> bool:
+    """Sender IDs are digits or ASCII (DLT-style `VM-HDFCBK`); CJK text is a signature name."""
+    return any(not ch.isascii() for ch in v)
 
 
 def _unused(sym: Symbols, diags: DiagnosticBag) -> None:

@@ -1,0 +1,38 @@
+"""The language reference's worked example compiles and gives exactly the JSON it shows,
+so docs/language.md cannot drift from the compiler and the result format."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+from helpers import compile_text
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text("utf-8")
+ENTERPRISE = 'enterprise pingan "平安银行" { sender "95511", "【平安银行】" }'
+
+
+def test_worked_example_gives_the_documented_json() -> None:
+    source = re.search(r"```\n(# rules/finance/pingan\.scene\n.*?)```", DOC, re.S)
+    shown = re.search(r"```json\n(.*?)```", DOC, re.S)
+    assert source and shown
+    result = compile_text(source.group(1).replace('import "../common/enterprises.scene"',
+                                                  ENTERPRISE))
+    want = json.loads(shown.group(1))
+    got = [m.to_json() for m in result.ruleset.match(want["text"], now=dt.date(2025, 1, 1))]
+    assert got == want["matches"]
+
+
+def test_every_diagnostic_code_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    used = set()
+    for folder in ("dsl", "compiler"):
+        for path in (root / folder).glob("*.py"):
+            used |= set(re.findall(r'"([EW]\d{3})"', path.read_text("utf-8")))
+    documented = set(re.findall(r"\b([EW]\d{3})\b", DOC))
+    ranges = re.findall(r"\b([EW])(\d{3})–[EW](\d{3})\b", DOC)
+    for letter, lo, hi in ranges:
+        documented |= {f"{letter}{n:03d}" for n in range(int(lo), int(hi) + 1)}
+    assert used <= documented, sorted(used - documented)

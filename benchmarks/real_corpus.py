@@ -2,7 +2,7 @@
 much of the traffic it recognises, and what it leaves unrecognised.
 
     python benchmarks/real_corpus.py [--data ../shared/data] [--rules rules/] [--rounds 5]
-                                     [--batch 1000] [--top 30] [--json]
+                                     [--batch 1000] [--top 30] [--json | --markdown]
 
 Why: the synthetic peer workload says how the engine scales; only real text says what
 a user gets. The most frequent unmatched message *shapes* (【signature】 removed, names in
@@ -79,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "are the two with real notifications (the others are chat, web text "
                          "and spam)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print only the coverage table of rules/README.md (no timing)")
     return ap.parse_args(argv)
 
 
@@ -244,6 +246,38 @@ def coverage_tables(cov: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+_CATEGORY = re.compile(r"^\s*category\s+([A-Za-z_][\w.]*)", re.M)
+
+
+def scene_categories(rules: Path) -> Counter[str]:
+    """Scenes per top-level category, read from the `category` clause of every scene
+    (one per scene), so the table needs no private runtime state."""
+    counts: Counter[str] = Counter()
+    for path in sorted(rules.rglob("*.scene")):
+        for cat in _CATEGORY.findall(path.read_text(encoding="utf-8")):
+            counts[cat.split(".")[0]] += 1
+    return counts
+
+
+def coverage_markdown(cov: dict[str, dict[str, Any]], scenes: Counter[str],
+                      names: Sequence[str]) -> str:
+    """The rules/README.md table: per top-level category, scenes and the share of each
+    corpus's messages whose best match is in that category."""
+    head = ["category", "scenes", *[f"{n} ({cov[n]['messages']:,})" for n in names]]
+    cats = sorted(scenes, key=lambda k: (-sum(cov[n]["top_categories"].get(k, 0)
+                                               for n in names), k))
+    rows = [[f"`{k}`", str(scenes[k]),
+             *[_pct(cov[n]["top_categories"].get(k, 0), cov[n]["messages"]) for n in names]]
+            for k in cats]
+    rows.append(["**all scenes**", str(sum(scenes.values())),
+                 *[_pct(cov[n]["matched"], cov[n]["messages"]) for n in names]])
+    rows.append(["**non-marketing**", str(sum(scenes.values()) - scenes.get("marketing", 0)),
+                 *[_pct(cov[n]["service_matched"], cov[n]["messages"]) for n in names]])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def _pct(k: int, n: int) -> str:
     return f"{k:,} ({100 * k / n:.1f}%)" if k else "·"
 
@@ -264,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="scenec-real-") as tmp:
         rs, info = compile_rules(a.rules, Path(tmp))
     log(f"rules: {info['scenes']} scenes, compiled in {info['compile_s']:.2f} s")
-    timings = speed(rs, [corpora[0], every], a.rounds, a.batch)
+    timings = {} if a.markdown else speed(rs, [corpora[0], every], a.rounds, a.batch)
     cov, shapes = {}, {}
     wanted = set(a.shapes.split(","))
     for c in [*corpora, every]:
@@ -272,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         cov[c.name] = coverage(res)
         if c.name in wanted:
             shapes[c.name] = unmatched_shapes(c, res, a.top)
+    if a.markdown:
+        print(coverage_markdown(cov, scene_categories(a.rules),
+                                ["sms_zh_mudou", "sms_en_india_bank", "sms_zh_bench", "all_tsv"]))
+        return 0
     if a.json:
         print(json.dumps({"machine": cpu_info(), "rules": info,
                           "speed": {k: v.to_json() for k, v in timings.items()},

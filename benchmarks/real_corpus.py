@@ -2,11 +2,14 @@
 much of the traffic it recognises, and what it leaves unrecognised.
 
     python benchmarks/real_corpus.py [--data ../shared/data] [--rules rules/] [--rounds 5]
-                                     [--batch 1000] [--top 30] [--json]
+                                     [--batch 1000] [--top 30] [--json | --markdown]
 
 Why: the synthetic peer workload says how the engine scales; only real text says what
-a user gets. The most frequent unmatched message *shapes* (digits → 0, 【signature】
-removed, first 12 characters) are printed so that the next scenes are chosen by data.
+a user gets. The most frequent unmatched message *shapes* (【signature】 removed, names in
+salutations, URLs, codes and numbers replaced; the first 16 characters, or 5 words of an
+English message) are printed with a normalised example, so that the next scenes are
+chosen by data. Coverage counts each message's best match by category (top level, second
+level, leaf) and separately the share matched by a non-marketing (service) scene.
 Throughput is measured on `sms_zh_bench.txt` (the designated throughput corpus: real
 enterprise and marketing SMS) and on all TSV messages together.
 """
@@ -40,9 +43,20 @@ from benchutil import (
 )
 
 BENCH_FILE = "sms_zh_bench.txt"
-SHAPE_CHARS = 12
+SHAPE_CHARS = 16  # CJK characters kept of a Chinese shape
+SHAPE_WORDS = 5   # words kept of a Latin-script shape
+SHAPE_EXAMPLE = 48  # characters of the normalised example shown next to a shape
+_FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 _SIGNATURE = re.compile(r"【[^【】]*】|^\[[^\[\]]{1,16}\]|\[[^\[\]]{1,16}\]$")
-_DIGITS = re.compile(r"\d+|(?<![A-Za-z])x+(?![A-Za-z])")  # the 80w set masks digits as x
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:cn|com|net)(?:/\S*)?", re.I)
+# Codes, order and reference numbers: a run of letters and digits with at least one digit.
+_MIXED = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)[A-Za-z0-9*]*\d[A-Za-z0-9*]*")
+_MASKED = re.compile(r"[Xx*]{2,}\d*")  # XXXX1234 account tails; the 80w set's x-masked digits
+_DIGITS = re.compile(r"\d+(?:[.,:]\d+)*")
+# Personal names in salutations: 尊敬的王小明先生 / 陈女士 / Dear RAHUL KUMAR, / Hi Amit,
+_ZH_NAME = re.compile(r"(尊敬的|亲爱的|您好[,，]?)?[\u4e00-\u9fff]{1,3}(先生|女士|小姐)")
+_EN_NAME = re.compile(r"\b(Dear|Hi|Hello|Hey)[ ,]+(?!Customer|customer|User|user|Sir|Member)"
+                      r"[A-Za-z][A-Za-z.]*(?: [A-Z][A-Za-z.]*)*", re.I)
 _SPACE = re.compile(r"\s+")
 
 
@@ -60,9 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=1000, help="messages per match_many call")
     ap.add_argument("--top", type=int, default=30, help="unmatched shapes to list")
-    ap.add_argument("--shapes", default="sms_zh_bench,sms_en_india_bank",
-                    help="corpora whose unmatched shapes are listed (comma list)")
+    ap.add_argument("--shapes", default="sms_zh_mudou,sms_en_india_bank",
+                    help="corpora whose unmatched shapes are listed (comma list); the default "
+                         "are the two with real notifications (the others are chat, web text "
+                         "and spam)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print only the coverage table of rules/README.md (no timing)")
     return ap.parse_args(argv)
 
 
@@ -150,24 +168,56 @@ def coverage(results: list[list[Any]]) -> dict[str, Any]:
     matched = [r for r in results if r]
     full = Counter(r[0].category or "(none)" for r in matched)
     top = Counter(k.split(".")[0] for k in full.elements())
+    second = Counter(".".join(k.split(".")[:2]) for k in full.elements())
+    service = len(matched) - top.get("marketing", 0)
     n = len(results)
     return {"messages": n, "matched": len(matched),
             "matched_share": round(len(matched) / n, 4) if n else 0.0,
+            "service_matched": service,
+            "service_share": round(service / n, 4) if n else 0.0,
             "matches_per_matched": round(sum(map(len, matched)) / max(1, len(matched)), 2),
-            "top_categories": dict(top.most_common()), "categories": dict(full.most_common())}
+            "top_categories": dict(top.most_common()),
+            "second_categories": dict(second.most_common()),
+            "categories": dict(full.most_common())}
+
+
+def normalise(text: str) -> str:
+    """A message with its variable parts replaced, so that messages of one template look
+    alike: no 【signature】, URLs → <url>, names in salutations → 某 / <name>, masked tails,
+    codes and numbers → 0, spaces collapsed, full-width ASCII folded."""
+    s = _SIGNATURE.sub("", text.strip()).translate(_FOLD)
+    s = _URL.sub("<url>", s)
+    s = _ZH_NAME.sub(lambda m: (m.group(1) or "") + "某" + m.group(2), s)
+    s = _EN_NAME.sub(lambda m: m.group(1) + " <name>", s)
+    s = _MASKED.sub("0", s)
+    s = _MIXED.sub("0", s)
+    s = _DIGITS.sub("0", s)
+    return _SPACE.sub(" ", s).strip()
 
 
 def shape(text: str) -> str:
-    """The stable start of a message: no signature, digit runs (and the 80w set's
-    x-masked digits) as 0, spaces collapsed; messages of one template share it."""
-    s = _SIGNATURE.sub("", text.strip())
-    s = _SPACE.sub(" ", _DIGITS.sub("0", s)).strip()
-    return s[:SHAPE_CHARS] or "(empty)"
+    """The stable start of a normalised message: the first SHAPE_CHARS characters of a
+    Chinese message, the first SHAPE_WORDS words of a Latin-script one."""
+    s = normalise(text)
+    if not s:
+        return "(empty)"
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in s[:40])
+    if cjk >= 4:
+        return s[:SHAPE_CHARS]
+    return " ".join(s.split(" ")[:SHAPE_WORDS])
 
 
-def unmatched_shapes(c: Corpus, results: list[list[Any]], top: int) -> list[tuple[str, int]]:
-    counts = Counter(shape(t) for t, r in zip(c.texts, results, strict=True) if not r)
-    return counts.most_common(top)
+def unmatched_shapes(c: Corpus, results: list[list[Any]], top: int) -> list[dict[str, Any]]:
+    """The most frequent shapes among unmatched messages, each with one normalised
+    example (names, numbers and codes already replaced) to show what the template says."""
+    counts: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for t, r in zip(c.texts, results, strict=True):
+        if not r:
+            k = shape(t)
+            counts[k] += 1
+            example.setdefault(k, normalise(t)[:SHAPE_EXAMPLE])
+    return [{"shape": k, "count": n, "example": example[k]} for k, n in counts.most_common(top)]
 
 
 # --- output -------------------------------------------------------------------------------
@@ -181,9 +231,13 @@ def speed_table(t: dict[str, Timing]) -> str:
 def coverage_tables(cov: dict[str, dict[str, Any]]) -> str:
     names = list(cov)
     rows = [[n, f"{c['messages']:,}", f"{c['matched']:,}", f"{100 * c['matched_share']:.1f}%",
-             f"{c['matches_per_matched']:.2f}"] for n, c in cov.items()]
-    out = [table(["corpus", "messages", "matched", "share", "matches/matched msg"], rows)]
-    for key, title in (("top_categories", "category (top level)"), ("categories", "category")):
+             f"{100 * c['service_share']:.1f}%", f"{c['matches_per_matched']:.2f}"]
+            for n, c in cov.items()]
+    out = [table(["corpus", "messages", "matched", "share", "non-marketing share",
+                  "matches/matched msg"], rows)]
+    for key, title in (("top_categories", "category (top level)"),
+                       ("second_categories", "category (second level)"),
+                       ("categories", "category")):
         cats = sorted({k for c in cov.values() for k in c[key]},
                       key=lambda k: -sum(c[key].get(k, 0) for c in cov.values()))
         crow = [[k] + [_pct(cov[n][key].get(k, 0), cov[n]["messages"]) for n in names]
@@ -192,15 +246,48 @@ def coverage_tables(cov: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+_CATEGORY = re.compile(r"^\s*category\s+([A-Za-z_][\w.]*)", re.M)
+
+
+def scene_categories(rules: Path) -> Counter[str]:
+    """Scenes per top-level category, read from the `category` clause of every scene
+    (one per scene), so the table needs no private runtime state."""
+    counts: Counter[str] = Counter()
+    for path in sorted(rules.rglob("*.scene")):
+        for cat in _CATEGORY.findall(path.read_text(encoding="utf-8")):
+            counts[cat.split(".")[0]] += 1
+    return counts
+
+
+def coverage_markdown(cov: dict[str, dict[str, Any]], scenes: Counter[str],
+                      names: Sequence[str]) -> str:
+    """The rules/README.md table: per top-level category, scenes and the share of each
+    corpus's messages whose best match is in that category."""
+    head = ["category", "scenes", *[f"{n} ({cov[n]['messages']:,})" for n in names]]
+    cats = sorted(scenes, key=lambda k: (-sum(cov[n]["top_categories"].get(k, 0)
+                                               for n in names), k))
+    rows = [[f"`{k}`", str(scenes[k]),
+             *[_pct(cov[n]["top_categories"].get(k, 0), cov[n]["messages"]) for n in names]]
+            for k in cats]
+    rows.append(["**all scenes**", str(sum(scenes.values())),
+                 *[_pct(cov[n]["matched"], cov[n]["messages"]) for n in names]])
+    rows.append(["**non-marketing**", str(sum(scenes.values()) - scenes.get("marketing", 0)),
+                 *[_pct(cov[n]["service_matched"], cov[n]["messages"]) for n in names]])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def _pct(k: int, n: int) -> str:
     return f"{k:,} ({100 * k / n:.1f}%)" if k else "·"
 
 
-def shapes_table(name: str, shapes: list[tuple[str, int]], unmatched: int) -> str:
-    rows = [[s, f"{k:,}", f"{100 * k / max(1, unmatched):.1f}%"] for s, k in shapes]
+def shapes_table(name: str, shapes: list[dict[str, Any]], unmatched: int) -> str:
+    rows = [[d["shape"], f"{d['count']:,}", f"{100 * d['count'] / max(1, unmatched):.1f}%",
+             d["example"]] for d in shapes]
     return (f"\nmost frequent unmatched shapes in {name} ({unmatched:,} unmatched):\n"
-            + table(["shape (digits→0, no 【signature】, first 12 chars)", "count",
-                     "of unmatched"], rows))
+            + table(["shape (normalised start)", "count", "of unmatched",
+                     "normalised example"], rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="scenec-real-") as tmp:
         rs, info = compile_rules(a.rules, Path(tmp))
     log(f"rules: {info['scenes']} scenes, compiled in {info['compile_s']:.2f} s")
-    timings = speed(rs, [corpora[0], every], a.rounds, a.batch)
+    timings = {} if a.markdown else speed(rs, [corpora[0], every], a.rounds, a.batch)
     cov, shapes = {}, {}
     wanted = set(a.shapes.split(","))
     for c in [*corpora, every]:
@@ -219,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         cov[c.name] = coverage(res)
         if c.name in wanted:
             shapes[c.name] = unmatched_shapes(c, res, a.top)
+    if a.markdown:
+        print(coverage_markdown(cov, scene_categories(a.rules),
+                                ["sms_zh_mudou", "sms_en_india_bank", "sms_zh_bench", "all_tsv"]))
+        return 0
     if a.json:
         print(json.dumps({"machine": cpu_info(), "rules": info,
                           "speed": {k: v.to_json() for k, v in timings.items()},

@@ -57,8 +57,9 @@ def fold_pattern(pattern: str) -> str:
 
 def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
     """The folded RE2 source, or None after reporting why the pattern cannot be used."""
+    skeleton = _skeleton(rx.pattern)
     for probe, what in _UNSUPPORTED:
-        m = probe.search(rx.pattern)
+        m = probe.search(skeleton)
         if m:
             diags.error("E402", f"{what} is not supported in regexes", _at(rx.span, m.start() + 1),
                         "scenec runs regexes in linear time (RE2): rewrite without "
@@ -77,6 +78,31 @@ def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
                     "regexes use RE2 syntax: https://github.com/google/re2/wiki/Syntax")
         return None
     return pattern
+
+
+def _skeleton(pattern: str) -> str:
+    """The pattern with escaped characters and character-class contents blanked (same
+    length), so that `\\(?=` or `[(?=]` — literal text — is not taken for syntax. Escapes
+    that are syntax themselves (`\\1`, `\\k<`) are kept for the backreference probe."""
+    out: list[str] = []
+    i, class_start = 0, -1  # class_start: index of the open `[`, or -1 outside a class
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            keep = pattern[i + 1] in "123456789k" and class_start < 0
+            out.append(pattern[i : i + 2] if keep else "__")
+            i += 2
+            continue
+        if class_start < 0:
+            class_start = i if ch == "[" else -1
+            out.append(ch)
+        elif ch == "]" and i > class_start + 1 and pattern[class_start + 1 : i] != "^":
+            class_start = -1  # a `]` right after `[` or `[^` is a literal, not the end
+            out.append(ch)
+        else:
+            out.append("_")
+        i += 1
+    return "".join(out)
 
 
 def _at(span: Span, offset: int) -> Span:

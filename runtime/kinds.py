@@ -44,6 +44,8 @@ def _date(raw: str) -> str | None:
     parts = [int(p) for p in _NUMS.findall(raw)]
     if len(parts) == 3:
         year, month, day = parts
+        if year < 100:  # `14年10月27日`: SMS write two-digit years for this century
+            year += 2000
         prefix = f"{year:04d}-"
     elif len(parts) == 2:
         month, day = parts
@@ -79,7 +81,7 @@ def _same(raw: str) -> str:
 
 
 _MONEY = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-_DATE = (r"\d{4}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+_DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
          r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
 _PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"

@@ -107,3 +107,16 @@ def test_match_many_equals_match() -> None:
     for threads in (1, 2):
         assert rs.match_many(texts, senders, now=day, threads=threads) == [
             rs.match(t, s, now=day) for t, s in zip(texts, senders, strict=False)]
+
+
+def test_escaped_parens_are_literal_not_lookaround() -> None:
+    """`\\(?=` is an optional literal paren then `=`, not a lookahead: it must compile."""
+    rs = compile_text(r'''
+scene s "S" {
+    when "尾号"
+    extract card = /尾号\(?=?(\d{4})/ as digits
+    extract tail = /card\s*\(?(\d{4})/ as digits
+}''').ruleset
+    assert rs is not None
+    found = rs.best("尾号(=1234 card (5678")
+    assert found is not None and found.fields == {"card": "1234", "tail": "5678"}

@@ -22,6 +22,7 @@ from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
 MAX_LITERALS_PER_SCENE = 2_000
+MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
 
@@ -47,6 +48,7 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
     model = m.Model(context={k: t for k, (t, _) in symbols.context.items()},
                     enterprises={k: e.name.value for k, (e, _) in symbols.enterprises.items()})
     seen: dict[str, Span] = {}
+    budget = _LiteralBudget()
     for f in sources.files:
         for item in f.items:
             if not isinstance(item, ast.Scene):
@@ -60,10 +62,46 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             "split the rule set into several builds")
                 return model
             scene = SceneChecker(symbols, diags).check(item, len(model.scenes))
-            if scene is not None:
-                model.scenes.append(scene)
+            if scene is None:
+                continue
+            if not budget.add(scene):
+                diags.error("E908", "the scenes up to here use more than "
+                            f"{MAX_BUILD_LITERAL_CHARS} characters of distinct literals",
+                            item.id.span, "split the rule set into several builds")
+                return model
+            model.scenes.append(scene)
     _unused(symbols, diags)
     return model
+
+
+class _LiteralBudget:
+    """Distinct literal text of the build so far: the automaton grows with it, so a build
+    that would need gigabytes fails at the scene that crosses the line instead."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.chars = 0
+
+    def add(self, scene: m.Scene) -> bool:
+        todo: list[m.Cond] = [c for c in (scene.sender, scene.when) if c is not None]
+        texts = [p for t in scene.templates for p in t.parts]
+        while todo:
+            c = todo.pop()
+            if isinstance(c, m.CLit):
+                texts.append(c.text)
+            elif isinstance(c, m.CNear):
+                texts += (c.a, c.b)
+            elif isinstance(c, m.CSender):
+                texts += c.signatures + c.numbers
+            elif isinstance(c, (m.CAnd, m.COr)):
+                todo.extend(c.items)
+            elif isinstance(c, m.CNot):
+                todo.append(c.item)
+        for text in texts:
+            if text not in self.seen:
+                self.seen.add(text)
+                self.chars += len(text)
+        return self.chars <= MAX_BUILD_LITERAL_CHARS
 
 
 def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
@@ -76,7 +114,7 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     for f in sources.files:
         for item in f.items:
             if isinstance(item, ast.Words):
-                _collect_words(item, sym, diags)
+                _collect_words(item, sym, diags, sources)
             elif isinstance(item, ast.Slot):
                 _collect_slot(item, sym, diags)
             elif isinstance(item, ast.Context):
@@ -86,7 +124,8 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     return sym
 
 
-def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag) -> None:
+def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
+                   sources: Sources) -> None:
     if item.name.value in sym.words:
         _duplicate(diags, "word set", item.name, sym.words[item.name.value][1])
         return
@@ -97,7 +136,7 @@ def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag) -> None:
             diags.error("E503", f"word file not found: {item.file.value}", item.file.span,
                         f"paths are relative to {os.path.dirname(item.span.file) or '.'}")
         else:
-            words = read_word_file(path, item.file.span, diags) or []
+            words = read_word_file(path, item.file.span, diags, sources) or []
     for w in item.words:
         if not w.value:
             diags.error("E004", "empty word", w.span, "remove it")

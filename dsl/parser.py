@@ -20,6 +20,9 @@ from .diagnostics import DiagnosticBag, Span
 
 MAX_SYNTAX_ERRORS = 50
 MAX_NESTING = 64  # parentheses / not / and-or depth inside one expression
+MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
+MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
+MAX_RECOVERY_CHARS = 1 << 20  # re-parsing after errors is capped so it stays near-linear
 
 _ITEM_START = re.compile(r"^(import|words|slot|context|enterprise|scene)\b", re.M)
 
@@ -41,10 +44,14 @@ def _lark() -> Lark:
 def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
     """Parse one file; syntax errors go to `diags` and the items that parsed are kept."""
     work = text
+    spent, line = 0, 1
     for _ in range(MAX_SYNTAX_ERRORS):
+        if spent > MAX_RECOVERY_CHARS:
+            break
         try:
             tree = _lark().parse(work)
         except UnexpectedInput as exc:
+            spent += _offset(exc, work)  # a failed parse reads the text up to the error
             line, col = _position(exc, work)
             if _starts_item(exc):  # `scene` inside a block: the block before is not closed
                 token = str(getattr(exc, "token", ""))
@@ -60,7 +67,18 @@ def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
             work = blanked
             continue
         return _to_file(path, tree, diags)
+    # Recovery re-parses from the top once per error; past the error count or the work
+    # budget (many errors late in a big file) the author is told where checking stopped.
+    diags.error("E909", "too many syntax errors; the rest of this file was not checked",
+                Span.point(path, line, 1), "fix the errors above and run the check again")
     return ast.File(path, [])
+
+
+def _offset(exc: UnexpectedInput, text: str) -> int:
+    """How far into `text` the failed parse got."""
+    tok = getattr(exc, "token", None)
+    pos = getattr(tok, "start_pos", None) if tok is not None else exc.pos_in_stream
+    return pos if isinstance(pos, int) and pos >= 0 else len(text)
 
 
 def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
@@ -153,7 +171,23 @@ class _Builder(Transformer):
                     meta.end_line or meta.line or 1, meta.end_column or meta.column or 1)
 
     def STRING(self, tok: Token) -> ast.Str:
-        return ast.Str(self._unescape(str(tok)[1:-1], tok), self._span(tok))
+        body = str(tok)[1:-1]
+        if len(body) > MAX_STRING_CHARS:
+            self.diags.error("E906", f"string is {len(body)} characters; the limit is "
+                             f"{MAX_STRING_CHARS}", Span.point(self.path, tok.line or 1,
+                                                               tok.column or 1),
+                             "use a shorter literal, or a word set of several")
+            body = body[:MAX_STRING_CHARS]
+        return ast.Str(self._unescape(body, tok), self._span(tok))
+
+    def _number(self, tok: Token | str, span: Span) -> float | int:
+        """The token's value; an absurdly long number is a located error, not a crash."""
+        raw = str(tok)
+        if len(raw) > MAX_NUMBER_CHARS:
+            self.diags.error("E907", f"number has {len(raw)} characters; the limit is "
+                             f"{MAX_NUMBER_CHARS}", span, "use a smaller number")
+            return 0
+        return float(raw) if "." in raw else int(raw)
 
     def IDENT(self, tok: Token) -> ast.Name:
         return ast.Name(str(tok), self._span(tok))
@@ -198,9 +232,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def v_number(self, meta: Meta, c: list) -> ast.Value:
-        raw = str(c[0])
-        num: float | int = float(raw) if "." in raw else int(raw)
-        return ast.Value(num, self._span(meta))
+        span = self._span(meta)
+        return ast.Value(self._number(c[0], span), span)
 
     @v_args(meta=True)
     def v_true(self, meta: Meta, c: list) -> ast.Value:
@@ -267,7 +300,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def near(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Near(c[0], c[1], int(str(c[2])), self._span(meta))
+        span = self._span(meta)
+        return ast.Near(c[0], c[1], int(self._number(c[2], self._span(c[2]))), span)
 
     @v_args(meta=True)
     def sender_is(self, meta: Meta, c: list) -> ast.Expr:
@@ -304,7 +338,7 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def priority(self, meta: Meta, c: list) -> tuple:
-        return ("priority", (int(str(c[0])), self._span(meta)))
+        return ("priority", (int(self._number(c[0], self._span(c[0]))), self._span(meta)))
 
     def tags(self, c: list) -> tuple:
         return ("tags", c[0])

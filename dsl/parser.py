@@ -448,15 +448,21 @@ def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
         getattr(scene, tag).append(value)
 
 
-def _depth(tree: Tree) -> int:
-    """Tree depth without recursion, so a hostile file cannot exhaust the stack."""
-    best = 0
-    stack: list[tuple[Tree, int]] = [(tree, 1)]
+_NESTING_NODES = frozenset(("or_", "not_"))  # one per `( … )`, per `not`, per expression
+
+
+def _too_deep(tree: Tree) -> Meta | None:
+    """Where an expression first nests deeper than MAX_NESTING (`(` and `not` each add a
+    level), or None. Iterative, so a hostile file cannot exhaust the stack here."""
+    stack: list[tuple[Tree, int]] = [(tree, -1)]  # the outermost expression is level 0
     while stack:
-        node, d = stack.pop()
-        best = max(best, d)
-        stack.extend((ch, d + 1) for ch in node.children if isinstance(ch, Tree))
-    return best
+        node, level = stack.pop()
+        if node.data in _NESTING_NODES:
+            level += 1
+            if level > MAX_NESTING:
+                return node.meta
+        stack.extend((ch, level) for ch in node.children if isinstance(ch, Tree))
+    return None
 
 
 def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
@@ -465,9 +471,10 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
     for child in tree.children:
         if not isinstance(child, Tree):
             continue
-        if _depth(child) > MAX_NESTING * 2 + 8:  # about two tree levels per nesting level
-            line = child.meta.line if not child.meta.empty else 1
-            col = child.meta.column if not child.meta.empty else 1
+        deep = _too_deep(child)
+        if deep is not None:
+            line = deep.line if not deep.empty else 1
+            col = deep.column if not deep.empty else 1
             diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
                         Span.point(path, line, col),
                         "split the condition into simpler parts or use word sets")

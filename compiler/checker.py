@@ -155,8 +155,10 @@ def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
         _duplicate(diags, "slot kind", item.name, sym.slots[name][1])
         return
     pattern = check_regex(item.regex, diags)
-    if pattern is not None:
-        sym.slots[name] = (f"(?:{pattern})", item.name.span)
+    # A broken pattern is already an error; keeping the name (matching nothing) stops every
+    # template that uses the kind from adding an "unknown slot kind" error of its own.
+    never = "[^\\s\\S]"
+    sym.slots[name] = (f"(?:{pattern})" if pattern is not None else never, item.name.span)
 
 
 def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> None:

@@ -17,6 +17,7 @@ from ..runtime.kinds import Kind, kind_for
 from .model import Extractor, Template
 
 MAX_PATTERN_CHARS = 2000
+MAX_PROGRAM_SIZE = 20_000  # RE2 instructions; the shipped library's largest is ~3000
 _META = set("\\.^$|?*+()[]{}-/")
 _UNSUPPORTED = [
     (re.compile(r"\(\?<?[=!]"), "lookaround"),
@@ -70,13 +71,24 @@ def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
         return None
     pattern = ("(?i)" if rx.ignore_case else "") + fold_pattern(rx.pattern)
     try:
-        re2_compile(pattern)
+        compiled = re2_compile(pattern)
     except re2.error as exc:
         msg = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         diags.error("E401", f"invalid regex: {msg}", rx.span,
                     "regexes use RE2 syntax: https://github.com/google/re2/wiki/Syntax")
         return None
-    return pattern
+    return pattern if _small_enough(compiled, rx.span, diags) else None
+
+
+def _small_enough(compiled: re2._Regexp, span: Span, diags: DiagnosticBag) -> bool:
+    """A short regex can still compile to a huge program (`\\pL{1000}`: 1.2 million
+    instructions, tens of MB per copy at run time); refuse it where it is written."""
+    size = max(compiled.programsize, compiled.reverseprogramsize)
+    if size <= MAX_PROGRAM_SIZE:
+        return True
+    diags.error("E910", f"pattern compiles to {size} RE2 instructions; the limit is "
+                f"{MAX_PROGRAM_SIZE}", span, "use smaller repetition counts or narrower classes")
+    return False
 
 
 def _at(span: Span, offset: int) -> Span:
@@ -164,11 +176,12 @@ def _slot_pattern(kind: Kind, last: bool) -> str:
 
 def _compile_generated(source: str, span: Span, diags: DiagnosticBag) -> re2._Regexp | None:
     try:
-        return re2_compile(source)
+        compiled = re2_compile(source)
     except re2.error as exc:
         diags.error("E401", f"pattern does not compile: {exc}", span,
                     "check the user slot kinds this uses")
         return None
+    return compiled if _small_enough(compiled, span, diags) else None
 
 
 def _fold(text: str) -> str:

@@ -350,3 +350,15 @@ def test_recovery_work_is_bounded() -> None:
     result = one_file(block * 50)
     assert "E909" in codes(result)
     assert 2 <= len(result.diagnostics.errors) < parser.MAX_SYNTAX_ERRORS
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('scene a "A" {\n when /\\pL{1000}/\n}', 2),
+    ('slot big = /[\\pL\\pN]{900}/\nscene a "A" {\n template "X${v:big}"\n}', 1),
+    ('scene a "A" {\n when "x"\n extract v = /(\\pL{600}x)/\n}', 3),
+])
+def test_regex_program_size_limit(text: str, line: int) -> None:
+    """Short source, huge program: refused at check time where it is written."""
+    result = one_file(text)
+    (d,) = result.diagnostics.errors
+    assert (d.code, d.span.line) == ("E910", line)

@@ -363,3 +363,20 @@ def test_regex_program_size_limit(text: str, line: int) -> None:
     result = one_file(text)
     (d,) = result.diagnostics.errors
     assert (d.code, d.span.line) == ("E910", line)
+
+
+def test_hostile_word_files() -> None:
+    """Word files are inputs too: undecodable bytes and a 3 MB "word" are located errors."""
+    scene = 'words w from "w.txt"\nscene a "A" {\n when any(w)\n}\n'
+    with rule_tree({"r.scene": scene.encode(), "w.txt": b"ok\n\xff\xfe\n"}) as root:
+        (d,) = run_build(root).diagnostics.errors
+    assert (d.code, d.span.file.endswith("w.txt"), d.span.line, d.span.col) == (
+        "E504", True, 2, 1)
+    with rule_tree({"r.scene": scene.encode(), "w.txt": b"x" * 3_000_000}) as root:
+        (d,) = run_build(root).diagnostics.errors
+    assert (d.code, d.span.line) == ("E908", 2)
+    for target in ("/dev/zero", "/proc/self/status", ".", "missing.txt"):
+        text = f'words w from "{target}"\nscene a "A" {{\n when any(w)\n}}\n'
+        with rule_tree({"r.scene": text.encode()}) as root:
+            result = run_build(root)
+        assert result.diagnostics.errors or result.ok

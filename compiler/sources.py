@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
-from ..dsl.parser import parse_text
+from ..dsl.parser import RecoveryBudget, parse_text
 
 MAX_FILE_BYTES = 4 << 20
 MAX_BUILD_BYTES = 32 << 20  # all rule and word files of one build together
@@ -25,6 +25,7 @@ class Sources:
     files: list[ast.File] = field(default_factory=list)
     cache: SourceCache = field(default_factory=SourceCache)
     bytes_read: int = 0  # rule and word files so far, against MAX_BUILD_BYTES
+    recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -67,7 +68,7 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
     if text is None:
         return
     sources.cache.add(path, text)
-    parsed = parse_text(path, text, diags)
+    parsed = parse_text(path, text, diags, sources.recovery)
     stack.append(key)
     for item in parsed.items:
         if isinstance(item, ast.Import):

@@ -19,10 +19,20 @@ from . import ast
 from .diagnostics import DiagnosticBag, Span
 
 MAX_SYNTAX_ERRORS = 50
-MAX_NESTING = 64  # parentheses / not / and-or depth inside one expression
+MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
 MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
 MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
-MAX_RECOVERY_CHARS = 1 << 20  # re-parsing after errors is capped so it stays near-linear
+MAX_RECOVERY_CHARS = 256 << 10  # re-parsing after errors is capped so it stays near-linear
+MAX_BUILD_RECOVERY_CHARS = 2 << 20  # the same over all files of a build
+
+
+class RecoveryBudget:
+    """Characters the failed parses of one build may still read. Per file, recovery costs
+    up to 50 re-parses; without a shared budget 10,000 small broken files would cost
+    hours, not seconds."""
+
+    def __init__(self) -> None:
+        self.left = MAX_BUILD_RECOVERY_CHARS
 
 _ITEM_START = re.compile(r"^(import|words|slot|context|enterprise|scene)\b", re.M)
 
@@ -41,17 +51,21 @@ def _lark() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
-def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
+def parse_text(path: str, text: str, diags: DiagnosticBag,
+               budget: RecoveryBudget | None = None) -> ast.File:
     """Parse one file; syntax errors go to `diags` and the items that parsed are kept."""
+    budget = budget or RecoveryBudget()
     work = text
     spent, line = 0, 1
     for _ in range(MAX_SYNTAX_ERRORS):
-        if spent > MAX_RECOVERY_CHARS:
-            break
+        if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
+            break  # the first parse always runs: its cost is bounded by the file size
         try:
             tree = _lark().parse(work)
         except UnexpectedInput as exc:
-            spent += _offset(exc, work)  # a failed parse reads the text up to the error
+            read = _offset(exc, work)  # a failed parse reads the text up to the error
+            spent += read
+            budget.left -= read
             line, col = _position(exc, work)
             if _starts_item(exc):  # `scene` inside a block: the block before is not closed
                 token = str(getattr(exc, "token", ""))

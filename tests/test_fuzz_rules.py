@@ -380,3 +380,19 @@ def test_hostile_word_files() -> None:
         with rule_tree({"r.scene": text.encode()}) as root:
             result = run_build(root)
         assert result.diagnostics.errors or result.ok
+
+
+def test_recovery_budget_is_shared_by_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small broken files: once the build's budget is spent, each further file stops
+    at its first error (E909 right there) instead of re-parsing up to 50 times."""
+    monkeypatch.setattr(parser, "MAX_BUILD_RECOVERY_CHARS", 40_000)
+    broken = "".join(f'scene s{i} "S" {{ when "x" }}\nscene t{i} "T" {{ when ( }}\n'
+                     for i in range(20))
+    files = {f"f{i:02d}.scene": broken.encode() for i in range(6)}
+    with rule_tree(files) as root:
+        result = run_build(root)
+    per_file: dict[str, list[str]] = {}
+    for d in result.diagnostics.sorted():
+        per_file.setdefault(Path(d.span.file).name, []).append(d.code)
+    assert per_file["f00.scene"].count("E001") == 20
+    assert sorted(per_file["f05.scene"]) == ["E001", "E909"]

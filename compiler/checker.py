@@ -36,9 +36,27 @@ class Symbols:
     enterprises: dict[str, tuple[ast.Enterprise, m.CSender]] = field(default_factory=dict)
     context: dict[str, tuple[str, Span]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
+    kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
+
+    def finish(self) -> Symbols:
+        """Derived tables, built once per build rather than once per scene."""
+        self.kinds = {k: p for k, (p, _) in self.slots.items()}
+        return self
 
 
-def did_you_mean(name: str, known: list[str] | set[str] | dict) -> str | None:
+MAX_HINTED_ERRORS = 100  # did-you-mean costs O(known names) per error; stop after these
+MAX_HINT_CANDIDATES = 5000  # and is not tried among more names than this
+
+
+def did_you_mean(name: str, known: list[str] | set[str] | dict,
+                 diags: DiagnosticBag | None = None) -> str | None:
+    """A close known name, if any. Past MAX_HINTED_ERRORS diagnostics, or among more than
+    MAX_HINT_CANDIDATES names, no hint is searched: 100,000 unknown names against 100,000
+    definitions would otherwise take hours."""
+    if diags is not None and len(diags.items) > MAX_HINTED_ERRORS:
+        return None
+    if len(known) > MAX_HINT_CANDIDATES:
+        return None
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -121,7 +139,7 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
                 _collect_context(item, sym, diags)
             elif isinstance(item, ast.Enterprise):
                 _collect_enterprise(item, sym, diags)
-    return sym
+    return sym.finish()
 
 
 def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
@@ -283,7 +301,7 @@ class SceneChecker:
             ent = self.sym.enterprises.get(ref.value)
             if ent is None:
                 self.error("E102", f"unknown enterprise '{ref.value}'", ref.span,
-                           did_you_mean(ref.value, self.sym.enterprises))
+                           did_you_mean(ref.value, self.sym.enterprises, self.diags))
                 return None, None
             return ref.value, ent[1]
         if s.senders:
@@ -291,7 +309,7 @@ class SceneChecker:
         return None, None
 
     def _templates(self, s: ast.Scene) -> tuple[m.Template, ...]:
-        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        user = self.sym.kinds
         out = []
         for t in s.templates:
             tpl = compile_template(t, user, self.diags)
@@ -311,7 +329,7 @@ class SceneChecker:
         return tuple(out)
 
     def _extracts(self, s: ast.Scene) -> tuple[m.Extractor, ...]:
-        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        user = self.sym.kinds
         out = []
         for ex in s.extracts:
             if ex.name.value in self.fields:
@@ -334,7 +352,7 @@ class SceneChecker:
         kind = self.fields.get(name.value)
         if kind is None:
             self.error("E105", f"unknown field '{name.value}'", name.span,
-                       did_you_mean(name.value, self.fields) or (
+                       did_you_mean(name.value, self.fields, self.diags) or (
                            "fields come from template placeholders and extract clauses"))
             return None
         k = kind_for(kind, {})
@@ -375,11 +393,11 @@ class SceneChecker:
             for name, _ in ex.expect:
                 if name.value not in self.fields:
                     self.error("E704", f"example expects unknown field '{name.value}'", name.span,
-                               did_you_mean(name.value, self.fields))
+                               did_you_mean(name.value, self.fields, self.diags))
             for name, _ in ex.ctx:
                 if name.value not in self.sym.context:
                     self.error("E106", f"unknown context fact '{name.value}'", name.span,
-                               did_you_mean(name.value, self.sym.context) or
+                               did_you_mean(name.value, self.sym.context, self.diags) or
                                "declare it in a context { … } block")
             out.append(m.Example(
                 text=ex.text.value, sender=ex.sender.value if ex.sender else None,

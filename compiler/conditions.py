@@ -53,7 +53,8 @@ class CondChecker:
 
                 self.scene.error("E102", f"unknown enterprise '{e.enterprise.value}'",
                                  e.enterprise.span,
-                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises))
+                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises,
+                                              self.scene.diags))
                 return m.CConst(False)
             return ent[1]
         if isinstance(e, ast.Compare):
@@ -83,7 +84,7 @@ class CondChecker:
                 from .checker import did_you_mean
 
                 self.scene.error("E103", f"unknown word set '{arg.value}'", arg.span,
-                                 did_you_mean(arg.value, self.scene.sym.words)
+                                 did_you_mean(arg.value, self.scene.sym.words, self.scene.diags)
                                  or "define it with: words NAME = \"…\", \"…\"")
                 continue
             self.scene.sym.used.add(f"words:{arg.value}")
@@ -103,7 +104,7 @@ class CondChecker:
                 from .checker import did_you_mean
 
                 self.scene.error("E106", f"unknown context fact 'ctx.{name.value}'", name.span,
-                                 did_you_mean(name.value, self.scene.sym.context)
+                                 did_you_mean(name.value, self.scene.sym.context, self.scene.diags)
                                  or "declare it in a context { … } block")
                 return m.CConst(False)
             typ: str | None = entry[0]

@@ -143,7 +143,7 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
         kind = kind_for(kind_name, kinds)
         if kind is None:
             diags.error("E104", f"unknown slot kind '{kind_name}'", where,
-                        _kind_hint(kind_name, kinds))
+                        _kind_hint(kind_name, kinds, diags))
             ok = False
         elif ok:
             last = m.end() == len(text)
@@ -199,16 +199,17 @@ def _fold(text: str) -> str:
     return text.translate(FOLD_TABLE)
 
 
-def _kind_hint(name: str, kinds: dict[str, str]) -> str:
-    import difflib
-
+def _kind_hint(name: str, kinds: dict[str, str], diags: DiagnosticBag) -> str:
+    """Did-you-mean or a short list of kinds; bounded like `checker.did_you_mean`, so a
+    file with 100,000 slot kinds cannot make each error cost (or print) all of them."""
     from ..runtime.kinds import BUILTIN
+    from .checker import MAX_HINTED_ERRORS, did_you_mean
 
+    if len(diags.items) > MAX_HINTED_ERRORS:
+        return "built-in kinds: " + ", ".join(sorted(BUILTIN)) + "; or define a slot kind"
     known = sorted(set(BUILTIN) | set(kinds))
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    return "known kinds: " + ", ".join(known)
+    shown = ", ".join(known[:30]) + (f", … ({len(known)} in all)" if len(known) > 30 else "")
+    return did_you_mean(name, known, diags) or "known kinds: " + shown
 
 
 AFTER_WINDOW = 10
@@ -220,7 +221,8 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str],
     kind = kind_for(kind_name, kinds)
     if kind is None:
         span = ex.kind.span if ex.kind else ex.span
-        diags.error("E104", f"unknown slot kind '{kind_name}'", span, _kind_hint(kind_name, kinds))
+        diags.error("E104", f"unknown slot kind '{kind_name}'", span,
+                    _kind_hint(kind_name, kinds, diags))
         return None
     if ex.regex is not None:
         pattern = check_regex(ex.regex, diags)

@@ -2,9 +2,9 @@
 
 The classic ReDoS patterns are used as `when /…/`, as a `slot` kind inside a template and
 as an `extract` regex, then run through the real runtime (`Ruleset.match`) on adversarial
-inputs of 25 KB and 100 KB. A backtracking engine takes longer than the age of the universe
-on these; RE2 must (1) grow linearly (the cost per character on 100 KB within 3x of that
-on 25 KB; quadratic would be 4x) and (2) stay
+inputs of 50 KB and 200 KB. A backtracking engine takes longer than the age of the universe
+on these; RE2 must (1) grow linearly (the cost per character on 200 KB within 3x of that
+on 50 KB; quadratic would be 4x) and (2) stay
 within a generous factor of a trivial pattern of the same clause kind on the same input.
 Timings are medians of several runs so the noisy two-core machine does not flake.
 Constructs that need backtracking (lookaround, backreferences…) are check-time errors.
@@ -29,7 +29,7 @@ CATASTROPHIC = [
 ]
 TRIVIAL = r"[a-z ]+!"  # the baseline: a pattern that still has to look at every character
 CLAUSES = ["when", "extract", "slot"]
-GROWTH_LIMIT = 3.0  # per-character cost, 100 KB vs 25 KB: linear ~1, quadratic 4, ReDoS ∞
+GROWTH_LIMIT = 3.0  # per-character cost, 200 KB vs 50 KB: linear ~1, quadratic 4, ReDoS ∞
 RATIO_LIMIT = 300.0  # against TRIVIAL on the same text; measured worst is about 73
 
 
@@ -60,15 +60,18 @@ def median_time(rs: Ruleset, texts: list[str], runs: int = 3) -> float:
 
 
 def growth_and_ratio(rs: Ruleset, baseline: float) -> tuple[float, float, float]:
-    """(time per character on 100 KB / on 25 KB, time 100 KB / baseline, time 100 KB).
+    """(time per character on 200 KB / on 50 KB, time 200 KB / baseline, time 200 KB).
 
-    Both sides of the growth see the same number of characters (each 25 KB text four
+    Both sides of the growth see the same number of characters (each 50 KB text four
     times), so they are equally long to measure: linear time gives about 1, quadratic 4.
-    The best of three measurements, since other processes only ever make a sample slower."""
+    The best of three measurements, since other processes only ever make a sample slower.
+    Below ~50 KB some patterns still run in RE2's DFA and then fall back to its NFA, a
+    one-off step in cost per character (about 3x between 25 and 50 KB for `(\\w+\\s?)*$`),
+    after which the cost is flat; measuring from 50 KB keeps that step out."""
     best = (float("inf"), float("inf"), float("inf"))
     for _ in range(3):
-        small = median_time(rs, adversarial(25_000) * 4)
-        large = median_time(rs, adversarial(100_000))
+        small = median_time(rs, adversarial(50_000) * 4)
+        large = median_time(rs, adversarial(200_000))
         best = min(best, (large / max(small, 1e-4), large / baseline, large))
         if best[0] < GROWTH_LIMIT and best[1] < RATIO_LIMIT:
             break
@@ -77,7 +80,7 @@ def growth_and_ratio(rs: Ruleset, baseline: float) -> tuple[float, float, float]
 
 @pytest.fixture(scope="module")
 def baselines() -> dict[str, float]:
-    return {c: median_time(compile_text(rule(c, TRIVIAL)).ruleset, adversarial(100_000))
+    return {c: median_time(compile_text(rule(c, TRIVIAL)).ruleset, adversarial(200_000))
             for c in CLAUSES}
 
 
@@ -91,7 +94,7 @@ def test_catastrophic_pattern_is_linear(pattern: str, clause: str,
     growth, ratio, large = growth_and_ratio(rs, baselines[clause])
     assert growth < GROWTH_LIMIT, f"{pattern} in {clause}: per-character cost grew {growth:.1f}x"
     assert ratio < RATIO_LIMIT, f"{pattern} in {clause}: {ratio:.0f}x the trivial pattern"
-    assert large < 5.0, f"{pattern} in {clause}: {large:.2f}s for 100 KB"
+    assert large < 5.0, f"{pattern} in {clause}: {large:.2f}s for 200 KB"
 
 
 def test_extract_still_finds_the_value_on_long_input() -> None:

@@ -16,12 +16,11 @@ from ..dsl.diagnostics import DiagnosticBag, Span
 from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from . import model as m
-from .conditions import CondChecker
+from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
 from .patterns import check_regex, compile_extract, compile_template, declared_slots
 from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
-MAX_LITERALS_PER_SCENE = 2_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
@@ -272,7 +271,9 @@ class SceneChecker:
         if not s.templates and not s.when:
             self.error("E601", f"scene '{s.id.value}' has neither template nor when", s.id.span,
                        "add a template \"…\" or a when condition")
-        if conds.literal_count + sum(len(t.parts) for t in templates) > MAX_LITERALS_PER_SCENE:
+        senders = len(sender.signatures) + len(sender.numbers) if sender else 0
+        if conds.literal_count + senders + sum(len(t.parts) for t in templates) \
+                > MAX_LITERALS_PER_SCENE:
             self.error("E903", f"scene uses more than {MAX_LITERALS_PER_SCENE} literals",
                        s.id.span, "share word sets between scenes or split the scene")
         examples = self._examples(s)

@@ -9,6 +9,8 @@ from ..runtime.fold import fold
 from . import model as m
 from .patterns import check_regex
 
+MAX_LITERALS_PER_SCENE = 2_000  # E903, reported by the checker once the scene is done
+
 if TYPE_CHECKING:
     from .checker import SceneChecker
 
@@ -56,6 +58,7 @@ class CondChecker:
                                  did_you_mean(e.enterprise.value, self.scene.sym.enterprises,
                                               self.scene.diags))
                 return m.CConst(False)
+            self.literal_count += len(ent[1].signatures) + len(ent[1].numbers)
             return ent[1]
         if isinstance(e, ast.Compare):
             return self._compare(e)
@@ -89,6 +92,8 @@ class CondChecker:
                 continue
             self.scene.sym.used.add(f"words:{arg.value}")
             self.literal_count += len(words[0])
+            if self.literal_count > MAX_LITERALS_PER_SCENE:
+                continue  # E903 follows; a 100,000-word set used 300 times took 3 GB
             lits.extend(m.CLit(w) for w in words[0])
         if e.fn == "any":
             return m.COr(tuple(lits)) if lits else m.CConst(False)

@@ -87,7 +87,12 @@ def _print_diagnostics(result: Compiled) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build(args.paths, args.output, strict=args.strict, run_examples=not args.no_examples)
+    try:
+        result = build(args.paths, args.output, strict=args.strict,
+                       run_examples=not args.no_examples)
+    except OSError as exc:  # the rules are fine; the output path is not (nothing was left)
+        print(f"scenec: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
     _print_diagnostics(result)
     if not result.ok:
         print(f"build failed; {args.output} was not written", file=sys.stderr)

@@ -436,3 +436,19 @@ def test_sender_lists_count_as_scene_literals() -> None:
     assert codes(one_file(ent + 'scene a "A" {\n enterprise e\n when "x"\n}\n')) == {"E903"}
     assert codes(one_file(ent + 'scene a "A" {\n when sender is e\n}\n')) == {"E903"}
     assert codes(one_file(f'scene a "A" {{\n sender {nums}\n when "x"\n}}\n')) == {"E903"}
+
+
+def test_unwritable_output_is_a_clean_cli_error(tmp_path: Path) -> None:
+    """`-o` into a missing folder or onto a directory: exit 2 with a message, no traceback,
+    no temporary file left beside the target."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "r.scene"
+    src.write_text('scene a "A" { when "x" }\n', encoding="utf-8")
+    (tmp_path / "adir").mkdir()
+    for out in (tmp_path / "missing" / "o.scb", tmp_path / "adir"):
+        r = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "build", str(src),
+                            "-o", str(out)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["adir", "r.scene"]

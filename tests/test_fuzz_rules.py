@@ -452,3 +452,25 @@ def test_unwritable_output_is_a_clean_cli_error(tmp_path: Path) -> None:
                             "-o", str(out)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
         assert sorted(p.name for p in tmp_path.rglob("*")) == ["adir", "r.scene"]
+
+
+@pytest.mark.parametrize(("files", "want"), [
+    ({"a.scene": 'import "a.scene"\nscene a "A" { when "x" }\n'}, {"E502"}),
+    ({"a.scene": 'import "b.scene"\n', "b.scene": 'import "a.scene"\n'}, {"E502"}),
+    ({"a.scene": 'import "sub"\n', "sub/x.scene": ""}, {"E501"}),
+    ({"a.scene": 'import "/dev/zero"\nimport "../../../../nope/x.scene"\n'}, {"E501"}),
+    ({"a.scene": 'import "b.scene"\n', "b.scene": b"\xff\xfe"}, {"E504"}),
+    ({"a.scene": 'import ""\nimport "\\u0000"\n'}, {"E501"}),
+])
+def test_hostile_imports(files: dict[str, str | bytes], want: set[str]) -> None:
+    data = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+    with rule_tree(data) as root:
+        result = run_build(root, [root / "a.scene"])
+    assert codes(result) <= want and codes(result)
+
+
+def test_symlink_loop_import(tmp_path: Path) -> None:
+    (tmp_path / "loop.scene").symlink_to(tmp_path / "loop.scene")
+    (tmp_path / "a.scene").write_text('import "loop.scene"\n', encoding="utf-8")
+    result = build([str(tmp_path / "a.scene")], str(tmp_path / "o.scb"))
+    assert codes(result) == {"E501"} and not (tmp_path / "o.scb").exists()

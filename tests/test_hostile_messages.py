@@ -209,3 +209,36 @@ def test_cli_match_on_hostile_text(compiled: Compiled, tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr.decode("utf-8", "replace")
         docs = [json.loads(x) for x in r.stdout.decode("utf-8").splitlines()]
         assert len(docs) == 4 and docs[0]["matches"][0]["fields"]["code"] == "123456"
+
+
+@pytest.fixture(scope="module")
+def library() -> Compiled:
+    from scenec.compiler import compile_paths
+
+    result = compile_paths([str(Path(__file__).resolve().parent.parent / "rules")],
+                           run_examples=False)
+    assert result.ok and result.ruleset is not None
+    return result
+
+
+@st.composite
+def library_message(draw: st.DrawFn, examples: list[str]) -> str:
+    """A shipped example, cut and spliced with hostile fragments."""
+    text = draw(st.sampled_from(examples))
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(text)))
+        piece = draw(st.one_of(st.sampled_from(FRAGMENTS), st.text(ANY_CHAR, max_size=4)))
+        text = text[:i] + piece + text[i + draw(st.integers(0, 3)):]
+    return text
+
+
+@settings(max_examples=max(20, EXAMPLES // 3), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_shipped_library_on_hostile_variants(library: Compiled, data: st.DataObject) -> None:
+    """The real 104-scene library, on its own examples damaged with hostile characters."""
+    examples = sorted({e.text for s in library.model.scenes for e in s.examples})
+    assert library.ruleset is not None
+    texts = data.draw(st.lists(library_message(examples), min_size=1, max_size=4))
+    senders = [data.draw(SENDERS) for _ in texts]
+    check_all(library.ruleset, Reference(library.model), texts, senders, {})

@@ -16,12 +16,12 @@ from ..dsl.diagnostics import DiagnosticBag, Span
 from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from . import model as m
-from .conditions import CondChecker
+from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
 from .patterns import check_regex, compile_extract, compile_template, declared_slots
 from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
-MAX_LITERALS_PER_SCENE = 2_000
+MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
 
@@ -35,9 +35,27 @@ class Symbols:
     enterprises: dict[str, tuple[ast.Enterprise, m.CSender]] = field(default_factory=dict)
     context: dict[str, tuple[str, Span]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
+    kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
+
+    def finish(self) -> Symbols:
+        """Derived tables, built once per build rather than once per scene."""
+        self.kinds = {k: p for k, (p, _) in self.slots.items()}
+        return self
 
 
-def did_you_mean(name: str, known: list[str] | set[str] | dict) -> str | None:
+MAX_HINTED_ERRORS = 100  # did-you-mean costs O(known names) per error; stop after these
+MAX_HINT_CANDIDATES = 5000  # and is not tried among more names than this
+
+
+def did_you_mean(name: str, known: list[str] | set[str] | dict,
+                 diags: DiagnosticBag | None = None) -> str | None:
+    """A close known name, if any. Past MAX_HINTED_ERRORS diagnostics, or among more than
+    MAX_HINT_CANDIDATES names, no hint is searched: 100,000 unknown names against 100,000
+    definitions would otherwise take hours."""
+    if diags is not None and len(diags.items) > MAX_HINTED_ERRORS:
+        return None
+    if len(known) > MAX_HINT_CANDIDATES:
+        return None
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -47,6 +65,7 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
     model = m.Model(context={k: t for k, (t, _) in symbols.context.items()},
                     enterprises={k: e.name.value for k, (e, _) in symbols.enterprises.items()})
     seen: dict[str, Span] = {}
+    budget = _LiteralBudget()
     for f in sources.files:
         for item in f.items:
             if not isinstance(item, ast.Scene):
@@ -60,10 +79,46 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             "split the rule set into several builds")
                 return model
             scene = SceneChecker(symbols, diags).check(item, len(model.scenes))
-            if scene is not None:
-                model.scenes.append(scene)
+            if scene is None:
+                continue
+            if not budget.add(scene):
+                diags.error("E908", "the scenes up to here use more than "
+                            f"{MAX_BUILD_LITERAL_CHARS} characters of distinct literals",
+                            item.id.span, "split the rule set into several builds")
+                return model
+            model.scenes.append(scene)
     _unused(symbols, diags)
     return model
+
+
+class _LiteralBudget:
+    """Distinct literal text of the build so far: the automaton grows with it, so a build
+    that would need gigabytes fails at the scene that crosses the line instead."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.chars = 0
+
+    def add(self, scene: m.Scene) -> bool:
+        todo: list[m.Cond] = [c for c in (scene.sender, scene.when) if c is not None]
+        texts = [p for t in scene.templates for p in t.parts]
+        while todo:
+            c = todo.pop()
+            if isinstance(c, m.CLit):
+                texts.append(c.text)
+            elif isinstance(c, m.CNear):
+                texts += (c.a, c.b)
+            elif isinstance(c, m.CSender):
+                texts += c.signatures + c.numbers
+            elif isinstance(c, (m.CAnd, m.COr)):
+                todo.extend(c.items)
+            elif isinstance(c, m.CNot):
+                todo.append(c.item)
+        for text in texts:
+            if text not in self.seen:
+                self.seen.add(text)
+                self.chars += len(text)
+        return self.chars <= MAX_BUILD_LITERAL_CHARS
 
 
 def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
@@ -76,17 +131,18 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     for f in sources.files:
         for item in f.items:
             if isinstance(item, ast.Words):
-                _collect_words(item, sym, diags)
+                _collect_words(item, sym, diags, sources)
             elif isinstance(item, ast.Slot):
                 _collect_slot(item, sym, diags)
             elif isinstance(item, ast.Context):
                 _collect_context(item, sym, diags)
             elif isinstance(item, ast.Enterprise):
                 _collect_enterprise(item, sym, diags)
-    return sym
+    return sym.finish()
 
 
-def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag) -> None:
+def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
+                   sources: Sources) -> None:
     if item.name.value in sym.words:
         _duplicate(diags, "word set", item.name, sym.words[item.name.value][1])
         return
@@ -97,7 +153,7 @@ def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag) -> None:
             diags.error("E503", f"word file not found: {item.file.value}", item.file.span,
                         f"paths are relative to {os.path.dirname(item.span.file) or '.'}")
         else:
-            words = read_word_file(path, item.file.span, diags) or []
+            words = read_word_file(path, item.file.span, diags, sources) or []
     for w in item.words:
         if not w.value:
             diags.error("E004", "empty word", w.span, "remove it")
@@ -116,8 +172,10 @@ def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
         _duplicate(diags, "slot kind", item.name, sym.slots[name][1])
         return
     pattern = check_regex(item.regex, diags)
-    if pattern is not None:
-        sym.slots[name] = (f"(?:{pattern})", item.name.span)
+    # A broken pattern is already an error; keeping the name (matching nothing) stops every
+    # template that uses the kind from adding an "unknown slot kind" error of its own.
+    never = "[^\\s\\S]"
+    sym.slots[name] = (f"(?:{pattern})" if pattern is not None else never, item.name.span)
 
 
 def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> None:
@@ -225,7 +283,9 @@ class SceneChecker:
         if not s.templates and not s.when:
             self.error("E601", f"scene '{s.id.value}' has neither template nor when", s.id.span,
                        "add a template \"…\" or a when condition")
-        if conds.literal_count + sum(len(t.parts) for t in templates) > MAX_LITERALS_PER_SCENE:
+        senders = len(sender.signatures) + len(sender.numbers) if sender else 0
+        if conds.literal_count + senders + sum(len(t.parts) for t in templates) \
+                > MAX_LITERALS_PER_SCENE:
             self.error("E903", f"scene uses more than {MAX_LITERALS_PER_SCENE} literals",
                        s.id.span, "share word sets between scenes or split the scene")
         examples = self._examples(s)
@@ -254,7 +314,7 @@ class SceneChecker:
             ent = self.sym.enterprises.get(ref.value)
             if ent is None:
                 self.error("E102", f"unknown enterprise '{ref.value}'", ref.span,
-                           did_you_mean(ref.value, self.sym.enterprises))
+                           did_you_mean(ref.value, self.sym.enterprises, self.diags))
                 return None, None
             return ref.value, ent[1]
         if s.senders:
@@ -262,7 +322,7 @@ class SceneChecker:
         return None, None
 
     def _templates(self, s: ast.Scene) -> tuple[m.Template, ...]:
-        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        user = self.sym.kinds
         out = []
         for t in s.templates:
             tpl = compile_template(t, user, self.diags)
@@ -282,7 +342,7 @@ class SceneChecker:
         return tuple(out)
 
     def _extracts(self, s: ast.Scene) -> tuple[m.Extractor, ...]:
-        user = {k: p for k, (p, _) in self.sym.slots.items()}
+        user = self.sym.kinds
         out = []
         for ex in s.extracts:
             if ex.name.value in self.fields:
@@ -305,7 +365,7 @@ class SceneChecker:
         kind = self.fields.get(name.value)
         if kind is None:
             self.error("E105", f"unknown field '{name.value}'", name.span,
-                       did_you_mean(name.value, self.fields) or (
+                       did_you_mean(name.value, self.fields, self.diags) or (
                            "fields come from template placeholders and extract clauses"))
             return None
         k = kind_for(kind, {})
@@ -346,11 +406,11 @@ class SceneChecker:
             for name, _ in ex.expect:
                 if name.value not in self.fields:
                     self.error("E704", f"example expects unknown field '{name.value}'", name.span,
-                               did_you_mean(name.value, self.fields))
+                               did_you_mean(name.value, self.fields, self.diags))
             for name, _ in ex.ctx:
                 if name.value not in self.sym.context:
                     self.error("E106", f"unknown context fact '{name.value}'", name.span,
-                               did_you_mean(name.value, self.sym.context) or
+                               did_you_mean(name.value, self.sym.context, self.diags) or
                                "declare it in a context { … } block")
             out.append(m.Example(
                 text=ex.text.value, sender=ex.sender.value if ex.sender else None,

@@ -18,6 +18,7 @@ from .pipeline import Compiled, build, compile_paths
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _tolerant_streams()
     parser, match_parser = _parser()
     if argv[:1] == ["match"]:  # options may follow the message: `match rules.scb "…" --json`
         args = match_parser.parse_intermixed_args(argv[1:])
@@ -27,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except BrokenPipeError:
         return 0
+
+
+def _tolerant_streams() -> None:
+    """Messages are arbitrary: a lone surrogate (from undecodable bytes in argv or a file)
+    is printed as a `\\udcff` escape, which also keeps --json output valid JSON, instead of
+    UnicodeEncodeError killing the command halfway through its output."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -73,7 +87,12 @@ def _print_diagnostics(result: Compiled) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build(args.paths, args.output, strict=args.strict, run_examples=not args.no_examples)
+    try:
+        result = build(args.paths, args.output, strict=args.strict,
+                       run_examples=not args.no_examples)
+    except OSError as exc:  # the rules are fine; the output path is not (nothing was left)
+        print(f"scenec: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
     _print_diagnostics(result)
     if not result.ok:
         print(f"build failed; {args.output} was not written", file=sys.stderr)
@@ -140,7 +159,8 @@ def _match(args: argparse.Namespace) -> int:
 
 def _texts(args: argparse.Namespace) -> list[str]:
     if args.file:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        stream = sys.stdin if args.file == "-" else open(
+            args.file, encoding="utf-8", errors="surrogateescape")
         with stream:
             return [line.rstrip("\r\n") for line in stream if line.strip()]
     if args.text is None:

@@ -9,6 +9,8 @@ from ..runtime.fold import fold
 from . import model as m
 from .patterns import check_regex
 
+MAX_LITERALS_PER_SCENE = 2_000  # E903, reported by the checker once the scene is done
+
 if TYPE_CHECKING:
     from .checker import SceneChecker
 
@@ -53,8 +55,10 @@ class CondChecker:
 
                 self.scene.error("E102", f"unknown enterprise '{e.enterprise.value}'",
                                  e.enterprise.span,
-                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises))
+                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises,
+                                              self.scene.diags))
                 return m.CConst(False)
+            self.literal_count += len(ent[1].signatures) + len(ent[1].numbers)
             return ent[1]
         if isinstance(e, ast.Compare):
             return self._compare(e)
@@ -83,11 +87,13 @@ class CondChecker:
                 from .checker import did_you_mean
 
                 self.scene.error("E103", f"unknown word set '{arg.value}'", arg.span,
-                                 did_you_mean(arg.value, self.scene.sym.words)
+                                 did_you_mean(arg.value, self.scene.sym.words, self.scene.diags)
                                  or "define it with: words NAME = \"…\", \"…\"")
                 continue
             self.scene.sym.used.add(f"words:{arg.value}")
             self.literal_count += len(words[0])
+            if self.literal_count > MAX_LITERALS_PER_SCENE:
+                continue  # E903 follows; a 100,000-word set used 300 times took 3 GB
             lits.extend(m.CLit(w) for w in words[0])
         if e.fn == "any":
             return m.COr(tuple(lits)) if lits else m.CConst(False)
@@ -103,7 +109,7 @@ class CondChecker:
                 from .checker import did_you_mean
 
                 self.scene.error("E106", f"unknown context fact 'ctx.{name.value}'", name.span,
-                                 did_you_mean(name.value, self.scene.sym.context)
+                                 did_you_mean(name.value, self.scene.sym.context, self.scene.diags)
                                  or "declare it in a context { … } block")
                 return m.CConst(False)
             typ: str | None = entry[0]

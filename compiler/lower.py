@@ -135,10 +135,7 @@ def _emit(c: Any, lits: _Literals, out: list[int]) -> None:
         ids = [lits.text(x) for x in c.signatures] + [lits.number(x) for x in c.numbers]
         if not ids:
             out.append(OP_FALSE)
-        for i in ids:
-            out += [OP_LIT, i]
-        if len(ids) > 1:
-            out += [OP_OR, len(ids)]
+        _Reducer(OP_OR, out).run(ids, lambda i: out.extend((OP_LIT, i)), leaf=lambda _: True)
     elif isinstance(c, (m.CAnd, m.COr)):
         _emit_nary(OP_AND if isinstance(c, m.CAnd) else OP_OR, list(c.items), lits, out)
     elif isinstance(c, m.CNot):
@@ -153,10 +150,39 @@ def _emit_nary(op: int, items: list[Any], lits: _Literals, out: list[int]) -> No
     if not items:
         out.append(OP_TRUE if op == OP_AND else OP_FALSE)
         return
-    for x in items:
-        _emit(x, lits, out)
-    if len(items) > 1:
-        out += [op, len(items)]
+    _Reducer(op, out).run(items, lambda x: _emit(x, lits, out), leaf=_is_leaf)
+
+
+_CHUNK = 32  # values an n-ary op may gather on the stack at once
+
+
+def _is_leaf(c: Any) -> bool:
+    """Conditions that push exactly one value with no stack of their own."""
+    return isinstance(c, (m.CLit, m.CRegex, m.CCompare, m.CConst))
+
+
+class _Reducer:
+    """Emits `AND`/`OR` over many items so the stack stays shallow: the core refuses
+    programs deeper than 256 (internals.md), and a 2000-literal `any(…)` or a sender list
+    of hundreds of numbers used to exceed that. Kleene AND/OR are associative, so
+    regrouping never changes a value. At most one partial result waits while a compound
+    item is emitted, so the depth is about twice the nesting (<= 64) plus one chunk."""
+
+    def __init__(self, op: int, out: list[int]) -> None:
+        self.op, self.out, self.pending = op, out, 0
+
+    def reduce(self) -> None:
+        if self.pending > 1:
+            self.out += [self.op, self.pending]
+            self.pending = 1
+
+    def run(self, items: list[Any], emit: Any, leaf: Any) -> None:
+        for x in items:
+            if self.pending >= _CHUNK or (self.pending > 1 and not leaf(x)):
+                self.reduce()
+            emit(x)
+            self.pending += 1
+        self.reduce()
 
 
 def _program_literals(prog: list[int]) -> list[int]:

@@ -17,6 +17,7 @@ from ..runtime.kinds import Kind, kind_for
 from .model import Extractor, Template
 
 MAX_PATTERN_CHARS = 2000
+MAX_PROGRAM_SIZE = 20_000  # RE2 instructions; the shipped library's largest is ~3000
 _META = set("\\.^$|?*+()[]{}-/")
 _UNSUPPORTED = [
     (re.compile(r"\(\?<?[=!]"), "lookaround"),
@@ -27,7 +28,7 @@ _UNSUPPORTED = [
 ]
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
-_OPTIONS.max_mem = 64 << 20
+_OPTIONS.max_mem = 2 << 20  # check-time only: a huge program fails in ms, not seconds
 
 
 def re2_compile(pattern: str) -> re2._Regexp:
@@ -71,13 +72,32 @@ def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
         return None
     pattern = ("(?i)" if rx.ignore_case else "") + fold_pattern(rx.pattern)
     try:
-        re2_compile(pattern)
+        compiled = re2_compile(pattern)
     except re2.error as exc:
         msg = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        diags.error("E401", f"invalid regex: {msg}", rx.span,
-                    "regexes use RE2 syntax: https://github.com/google/re2/wiki/Syntax")
+        if "too large" in msg:
+            _too_big(f"pattern is larger than {MAX_PROGRAM_SIZE} RE2 instructions", rx.span, diags)
+        else:
+            diags.error("E401", f"invalid regex: {msg}", rx.span,
+                        "regexes use RE2 syntax: https://github.com/google/re2/wiki/Syntax")
         return None
-    return pattern
+    return pattern if _small_enough(compiled, rx.span, diags) else None
+
+
+def _too_big(message: str, span: Span, diags: DiagnosticBag) -> None:
+    diags.error("E910", message, span, "use smaller repetition counts or narrower classes")
+
+
+def _small_enough(compiled: re2._Regexp, span: Span, diags: DiagnosticBag) -> bool:
+    """A short regex can still compile to a huge program (`\\pL{1000}`: 1.2 million
+    instructions, tens of MB per copy at run time, 0.6 s to compile with a large budget);
+    refuse it where it is written. Bigger ones already fail inside RE2's 2 MiB budget."""
+    size = max(compiled.programsize, compiled.reverseprogramsize)
+    if size <= MAX_PROGRAM_SIZE:
+        return True
+    _too_big(f"pattern compiles to {size} RE2 instructions; the limit is {MAX_PROGRAM_SIZE}",
+             span, diags)
+    return False
 
 
 def _skeleton(pattern: str) -> str:
@@ -149,7 +169,7 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
         kind = kind_for(kind_name, kinds)
         if kind is None:
             diags.error("E104", f"unknown slot kind '{kind_name}'", where,
-                        _kind_hint(kind_name, kinds))
+                        _kind_hint(kind_name, kinds, diags))
             ok = False
         elif ok:
             last = m.end() == len(text)
@@ -190,27 +210,32 @@ def _slot_pattern(kind: Kind, last: bool) -> str:
 
 def _compile_generated(source: str, span: Span, diags: DiagnosticBag) -> re2._Regexp | None:
     try:
-        return re2_compile(source)
+        compiled = re2_compile(source)
     except re2.error as exc:
-        diags.error("E401", f"pattern does not compile: {exc}", span,
-                    "check the user slot kinds this uses")
+        if "too large" in str(exc):
+            _too_big(f"pattern is larger than {MAX_PROGRAM_SIZE} RE2 instructions", span, diags)
+        else:
+            diags.error("E401", f"pattern does not compile: {exc}", span,
+                        "check the user slot kinds this uses")
         return None
+    return compiled if _small_enough(compiled, span, diags) else None
 
 
 def _fold(text: str) -> str:
     return text.translate(FOLD_TABLE)
 
 
-def _kind_hint(name: str, kinds: dict[str, str]) -> str:
-    import difflib
-
+def _kind_hint(name: str, kinds: dict[str, str], diags: DiagnosticBag) -> str:
+    """Did-you-mean or a short list of kinds; bounded like `checker.did_you_mean`, so a
+    file with 100,000 slot kinds cannot make each error cost (or print) all of them."""
     from ..runtime.kinds import BUILTIN
+    from .checker import MAX_HINTED_ERRORS, did_you_mean
 
+    if len(diags.items) > MAX_HINTED_ERRORS:
+        return "built-in kinds: " + ", ".join(sorted(BUILTIN)) + "; or define a slot kind"
     known = sorted(set(BUILTIN) | set(kinds))
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    return "known kinds: " + ", ".join(known)
+    shown = ", ".join(known[:30]) + (f", … ({len(known)} in all)" if len(known) > 30 else "")
+    return did_you_mean(name, known, diags) or "known kinds: " + shown
 
 
 AFTER_WINDOW = 10
@@ -222,7 +247,8 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str],
     kind = kind_for(kind_name, kinds)
     if kind is None:
         span = ex.kind.span if ex.kind else ex.span
-        diags.error("E104", f"unknown slot kind '{kind_name}'", span, _kind_hint(kind_name, kinds))
+        diags.error("E104", f"unknown slot kind '{kind_name}'", span,
+                    _kind_hint(kind_name, kinds, diags))
         return None
     if ex.regex is not None:
         pattern = check_regex(ex.regex, diags)

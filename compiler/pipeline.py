@@ -112,7 +112,10 @@ def compile_files(paths: list[str] | str, *, run_examples: bool = False) -> Rule
 
 def build(paths: list[str] | str, out: str, *, strict: bool = False,
           run_examples: bool = True) -> Compiled:
-    """Compile and write `out` atomically; nothing is written when there is an error."""
+    """Compile and write `out` atomically; nothing is written when there is an error.
+
+    Problems in the rules are diagnostics in the result; an `out` that cannot be written
+    (missing folder, a directory, no permission) raises OSError, leaving no file behind."""
     result = compile_paths([paths] if isinstance(paths, str) else list(paths),
                            run_examples=run_examples, strict=strict)
     if result.diagnostics.errors or result.artifact is None:

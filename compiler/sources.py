@@ -13,9 +13,10 @@ from pathlib import Path
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
-from ..dsl.parser import parse_text
+from ..dsl.parser import RecoveryBudget, parse_text
 
 MAX_FILE_BYTES = 4 << 20
+MAX_BUILD_BYTES = 32 << 20  # all rule and word files of one build together
 MAX_FILES = 10_000
 
 
@@ -23,6 +24,8 @@ MAX_FILES = 10_000
 class Sources:
     files: list[ast.File] = field(default_factory=list)
     cache: SourceCache = field(default_factory=SourceCache)
+    bytes_read: int = 0  # rule and word files so far, against MAX_BUILD_BYTES
+    recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -61,11 +64,11 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
         diags.error("E904", f"more than {MAX_FILES} files in one build",
                     via or Span.point(path, 1, 1), "split the rule set into several builds")
         return
-    text = _read(path, via, diags)
+    text = _read(path, via, diags, sources)
     if text is None:
         return
     sources.cache.add(path, text)
-    parsed = parse_text(path, text, diags)
+    parsed = parse_text(path, text, diags, sources.recovery)
     stack.append(key)
     for item in parsed.items:
         if isinstance(item, ast.Import):
@@ -79,7 +82,7 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
     sources.files.append(parsed)
 
 
-def _read(path: str, via: Span | None, diags: DiagnosticBag) -> str | None:
+def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -> str | None:
     where = via or Span.point(path, 1, 1)
     try:
         size = os.path.getsize(path)
@@ -87,6 +90,11 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag) -> str | None:
             diags.error("E901", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", where,
                         "split it into several files")
             return None
+        if sources.bytes_read + size > MAX_BUILD_BYTES:
+            diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes", where,
+                        "split the rule set into several builds")
+            return None
+        sources.bytes_read += size
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as exc:
@@ -103,9 +111,11 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag) -> str | None:
         return None
 
 
-def read_word_file(path: str, span: Span, diags: DiagnosticBag) -> list[str] | None:
-    """One word per line; blank lines and lines starting with # are skipped."""
-    text = _read(path, span, diags)
+def read_word_file(path: str, span: Span, diags: DiagnosticBag,
+                   sources: Sources) -> list[str] | None:
+    """One word per line; blank lines and lines starting with # are skipped. Word files
+    count against the build's byte budget like rule files, each time they are named."""
+    text = _read(path, span, diags, sources)
     if text is None:
         return None
     return [w.strip() for w in text.splitlines() if w.strip() and not w.strip().startswith("#")]

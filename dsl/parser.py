@@ -19,7 +19,20 @@ from . import ast
 from .diagnostics import DiagnosticBag, Span
 
 MAX_SYNTAX_ERRORS = 50
-MAX_NESTING = 64  # parentheses / not / and-or depth inside one expression
+MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
+MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
+MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
+MAX_RECOVERY_CHARS = 256 << 10  # re-parsing after errors is capped so it stays near-linear
+MAX_BUILD_RECOVERY_CHARS = 2 << 20  # the same over all files of a build
+
+
+class RecoveryBudget:
+    """Characters the failed parses of one build may still read. Per file, recovery costs
+    up to 50 re-parses; without a shared budget 10,000 small broken files would cost
+    hours, not seconds."""
+
+    def __init__(self) -> None:
+        self.left = MAX_BUILD_RECOVERY_CHARS
 
 _ITEM_START = re.compile(r"^(import|words|slot|context|enterprise|scene)\b", re.M)
 
@@ -38,13 +51,21 @@ def _lark() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
-def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
+def parse_text(path: str, text: str, diags: DiagnosticBag,
+               budget: RecoveryBudget | None = None) -> ast.File:
     """Parse one file; syntax errors go to `diags` and the items that parsed are kept."""
+    budget = budget or RecoveryBudget()
     work = text
+    spent, line = 0, 1
     for _ in range(MAX_SYNTAX_ERRORS):
+        if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
+            break  # the first parse always runs: its cost is bounded by the file size
         try:
             tree = _lark().parse(work)
         except UnexpectedInput as exc:
+            read = _offset(exc, work)  # a failed parse reads the text up to the error
+            spent += read
+            budget.left -= read
             line, col = _position(exc, work)
             if _starts_item(exc):  # `scene` inside a block: the block before is not closed
                 token = str(getattr(exc, "token", ""))
@@ -60,7 +81,18 @@ def parse_text(path: str, text: str, diags: DiagnosticBag) -> ast.File:
             work = blanked
             continue
         return _to_file(path, tree, diags)
+    # Recovery re-parses from the top once per error; past the error count or the work
+    # budget (many errors late in a big file) the author is told where checking stopped.
+    diags.error("E909", "too many syntax errors; the rest of this file was not checked",
+                Span.point(path, line, 1), "fix the errors above and run the check again")
     return ast.File(path, [])
+
+
+def _offset(exc: UnexpectedInput, text: str) -> int:
+    """How far into `text` the failed parse got."""
+    tok = getattr(exc, "token", None)
+    pos = getattr(tok, "start_pos", None) if tok is not None else exc.pos_in_stream
+    return pos if isinstance(pos, int) and pos >= 0 else len(text)
 
 
 def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
@@ -153,7 +185,23 @@ class _Builder(Transformer):
                     meta.end_line or meta.line or 1, meta.end_column or meta.column or 1)
 
     def STRING(self, tok: Token) -> ast.Str:
-        return ast.Str(self._unescape(str(tok)[1:-1], tok), self._span(tok))
+        body = str(tok)[1:-1]
+        if len(body) > MAX_STRING_CHARS:
+            self.diags.error("E906", f"string is {len(body)} characters; the limit is "
+                             f"{MAX_STRING_CHARS}", Span.point(self.path, tok.line or 1,
+                                                               tok.column or 1),
+                             "use a shorter literal, or a word set of several")
+            body = body[:MAX_STRING_CHARS]
+        return ast.Str(self._unescape(body, tok), self._span(tok))
+
+    def _number(self, tok: Token | str, span: Span) -> float | int:
+        """The token's value; an absurdly long number is a located error, not a crash."""
+        raw = str(tok)
+        if len(raw) > MAX_NUMBER_CHARS:
+            self.diags.error("E907", f"number has {len(raw)} characters; the limit is "
+                             f"{MAX_NUMBER_CHARS}", span, "use a smaller number")
+            return 0
+        return float(raw) if "." in raw else int(raw)
 
     def IDENT(self, tok: Token) -> ast.Name:
         return ast.Name(str(tok), self._span(tok))
@@ -198,9 +246,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def v_number(self, meta: Meta, c: list) -> ast.Value:
-        raw = str(c[0])
-        num: float | int = float(raw) if "." in raw else int(raw)
-        return ast.Value(num, self._span(meta))
+        span = self._span(meta)
+        return ast.Value(self._number(c[0], span), span)
 
     @v_args(meta=True)
     def v_true(self, meta: Meta, c: list) -> ast.Value:
@@ -267,7 +314,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def near(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Near(c[0], c[1], int(str(c[2])), self._span(meta))
+        span = self._span(meta)
+        return ast.Near(c[0], c[1], int(self._number(c[2], self._span(c[2]))), span)
 
     @v_args(meta=True)
     def sender_is(self, meta: Meta, c: list) -> ast.Expr:
@@ -304,7 +352,7 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def priority(self, meta: Meta, c: list) -> tuple:
-        return ("priority", (int(str(c[0])), self._span(meta)))
+        return ("priority", (int(self._number(c[0], self._span(c[0]))), self._span(meta)))
 
     def tags(self, c: list) -> tuple:
         return ("tags", c[0])
@@ -414,15 +462,21 @@ def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
         getattr(scene, tag).append(value)
 
 
-def _depth(tree: Tree) -> int:
-    """Tree depth without recursion, so a hostile file cannot exhaust the stack."""
-    best = 0
-    stack: list[tuple[Tree, int]] = [(tree, 1)]
+_NESTING_NODES = frozenset(("or_", "not_"))  # one per `( … )`, per `not`, per expression
+
+
+def _too_deep(tree: Tree) -> Meta | None:
+    """Where an expression first nests deeper than MAX_NESTING (`(` and `not` each add a
+    level), or None. Iterative, so a hostile file cannot exhaust the stack here."""
+    stack: list[tuple[Tree, int]] = [(tree, -1)]  # the outermost expression is level 0
     while stack:
-        node, d = stack.pop()
-        best = max(best, d)
-        stack.extend((ch, d + 1) for ch in node.children if isinstance(ch, Tree))
-    return best
+        node, level = stack.pop()
+        if node.data in _NESTING_NODES:
+            level += 1
+            if level > MAX_NESTING:
+                return node.meta
+        stack.extend((ch, level) for ch in node.children if isinstance(ch, Tree))
+    return None
 
 
 def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
@@ -431,9 +485,10 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
     for child in tree.children:
         if not isinstance(child, Tree):
             continue
-        if _depth(child) > MAX_NESTING * 2 + 8:  # about two tree levels per nesting level
-            line = child.meta.line if not child.meta.empty else 1
-            col = child.meta.column if not child.meta.empty else 1
+        deep = _too_deep(child)
+        if deep is not None:
+            line = deep.line if not deep.empty else 1
+            col = deep.column if not deep.empty else 1
             diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
                         Span.point(path, line, col),
                         "split the condition into simpler parts or use word sets")

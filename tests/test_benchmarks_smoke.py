@@ -1,0 +1,45 @@
+"""Benchmarks are not tests, but CI proves that they run and that scenec's answers on the
+peers' workload equal the ground truth: a tiny `vs_peers.py` run (1k scenes, 2,000
+messages, one round, pyahocorasick as the only peer) and a `real_corpus.py` run.
+
+Both read `../shared` (the peers' generator and the real SMS); `SCENEC_SHARED_DIR` points
+elsewhere. Without it the tests fail with that message rather than skip: a benchmark that
+cannot run is a broken benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str, timeout: int = 600) -> dict:
+    env = dict(os.environ)
+    env.setdefault("PEERS_DATA", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                              "scenec-peers-data"))
+    done = subprocess.run([sys.executable, str(BENCH / script), *args, "--json"],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+def test_vs_peers_smoke_results_equal_truth() -> None:
+    report = run("vs_peers.py", "--scale", "1000", "--sample", "2000", "--rounds", "1",
+                 "--peers", "pyahocorasick")
+    text = json.dumps(report)
+    assert '"correct": true' in text and '"correct": false' not in text, text[:2000]
+    assert "msgs_per_s" in text and "ratio_vs_best_peer" in text
+
+
+def test_real_corpus_smoke() -> None:
+    report = run("real_corpus.py", "--rounds", "1")
+    assert report["rules"]["scenes"] >= 100 and report["rules"]["warnings"] == 0
+    bench = report["coverage"]["sms_zh_bench"]
+    assert bench["messages"] > 8000 and 0 < bench["matched"] < bench["messages"]
+    assert all(v["msgs_per_s"] > 0 for v in report["speed"].values())
+    assert report["unmatched_shapes"]

@@ -92,7 +92,8 @@ class Ruleset:
         cands = self._core.candidates(text, sender_lit)
         if not cands:
             return []
-        return self._finish(text, cands, sender, ctx or {}, _day(now))
+        day = _day(now) if now is not None else None
+        return self._finish(text, cands, sender, ctx or {}, day)
 
     def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
              now: dt.date | dt.datetime | None = None) -> Match | None:
@@ -113,7 +114,7 @@ class Ruleset:
             get(s, -1) if s is not None else -1 for s in senders]
         nthreads = threads if threads is not None else _default_threads(n)
         all_cands = self._core.candidates_many(texts, lits, max(1, int(nthreads)))
-        day = _day(now)
+        day = _day(now) if now is not None else None
         out: list[list[Match]] = []
         for i, cands in enumerate(all_cands):
             if not cands:
@@ -130,15 +131,24 @@ class Ruleset:
     # --- internals --------------------------------------------------------------------
 
     def _finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
-                day: dt.date) -> list[Match]:
+                day: dt.date | None) -> list[Match]:
+        """Run the candidates' scene runners; `day` None means today (looked up only by
+        scenes with a validity window)."""
         folded = self._core.fold(text)
+        try:
+            enc: bytes | None = folded.encode()
+        except UnicodeEncodeError:  # lone surrogates: the str path fails as it always did
+            enc = None
         out = []
+        runners = self._runners
         for c in cands:
-            runner = self._runner(c >> 1)
+            runner = runners[c >> 1]
             if runner is None:
-                continue
+                runner = self._runner(c >> 1)
+                if runner is None:
+                    continue
             try:
-                found = runner.run(folded, sender, ctx, day, not (c & 1))
+                found = runner.run(folded, enc, sender, ctx, day, not (c & 1))
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
                 self.broken_scenes.add(str(self._records[c >> 1].get("id")))
                 continue

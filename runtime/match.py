@@ -91,5 +91,8 @@ def _check_twin() -> bool:
     return m == Match("s", "n", "c", 0, None, {}, (), (), (), None)
 
 
-if not _check_twin():  # pragma: no cover - a Python without layout-compatible swaps
+if _check_twin():
+    settable: Any = _Settable
+else:  # pragma: no cover - a Python without layout-compatible class swaps
     new_match = Match  # type: ignore[assignment]  # noqa: F811
+    settable = Match  # then `m.__class__ = Match` is a no-op

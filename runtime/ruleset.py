@@ -134,11 +134,9 @@ class Ruleset:
                 day: dt.date | None) -> list[Match]:
         """Run the candidates' scene runners; `day` None means today (looked up only by
         scenes with a validity window)."""
-        folded = self._core.fold(text)
-        try:
-            enc: bytes | None = folded.encode()
-        except UnicodeEncodeError:  # lone surrogates: the str path fails as it always did
-            enc = None
+        enc = self._core.fold_utf8(text)  # fold + UTF-8 in one C pass
+        end = len(enc)
+        folded: str | None = None  # the folded str, built only for the slower paths
         out = []
         runners = self._runners
         for c in cands:
@@ -148,7 +146,12 @@ class Ruleset:
                 if runner is None:
                     continue
             try:
-                found = runner.run(folded, enc, sender, ctx, day, not (c & 1))
+                if runner.quick is not None and not c & 1:
+                    out.append(runner.quick(enc, end))
+                    continue
+                if folded is None:
+                    folded = self._core.fold(text)
+                found = runner.run(folded, enc, sender, ctx, day, not c & 1)
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
                 self.broken_scenes.add(str(self._records[c >> 1].get("id")))
                 continue

@@ -322,6 +322,17 @@ def test_fold_matches_reference(text: str) -> None:
     assert overlapping_model().core.fold(text) == ref_fold(text)
 
 
+@SETTINGS
+@given(st.text(st.sampled_from("aé\x80\u07ff\u0800中😀ＡＺ！～\u3000\ud800\udfff\uffff"))
+       | st.text())
+def test_fold_utf8_is_the_encoded_fold(text: str) -> None:
+    """The extractors search these bytes; they must be exactly fold(text) as UTF-8,
+    for every code point width and for texts longer than the stack buffer."""
+    core = overlapping_model().core
+    for t in (text, text * 200):
+        assert core.fold_utf8(t) == ref_fold(t).encode("utf-8")
+
+
 def test_argument_errors() -> None:
     model = overlapping_model()
     core = model.core

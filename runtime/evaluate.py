@@ -15,6 +15,8 @@ from typing import Any
 
 import re2
 
+from . import kinds
+from ._core import Quick, set_result_class
 from .kinds import BUILTIN, normalise, render_value
 from .match import Action, Match, new_match, settable
 
@@ -33,7 +35,8 @@ try:
 except AttributeError:  # pragma: no cover - another google-re2 layout
     _UNANCHORED = None
 
-Quick = Callable[[bytes, int], Match]
+QuickRun = Callable[[bytes, int], Match]
+_COMPILED_QUICK = set_result_class(Match, Match.__slots__)  # type: ignore[attr-defined]
 
 Fields = dict[str, Any]
 Check = Callable[[str, "str | None", dict, Fields], bool]
@@ -155,12 +158,16 @@ class SceneRunner:
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
-        self.quick: Quick | None = self._quick() if (
+        self.quick: QuickRun | None = self._quick() if (
             self.fast and self.plain and not self.require and self.valid is None) else None
 
-    def _quick(self) -> Quick:
-        """`run` for a candidate the core decided, when the scene has nothing but extracts:
-        one closure call per match, locals instead of attributes (the common case)."""
+    def _quick(self) -> QuickRun:
+        """`run` for a candidate the core decided, when the scene has nothing but extracts
+        (the common case): the core's `Quick` (no Python frame at all), or else a closure
+        that does the same with locals instead of attributes."""
+        if _COMPILED_QUICK:
+            return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
+                         tuple(self.raw_extracts), _UNANCHORED)
         sid, name_, category, priority, enterprise = self.static
         tags, meta, extracts, anchor = self.tags, self.meta, tuple(self.raw_extracts), _UNANCHORED
         twin, cls = settable, Match
@@ -271,7 +278,7 @@ Normaliser = Callable[[Any], Any] | None
 def _norm(kind: str) -> Normaliser:
     """What `kinds.normalise(kind, raw)` applies: None for a user kind (the text itself)."""
     k = BUILTIN.get(kind)
-    return None if k is None else k.normalise
+    return None if k is None or k.normalise is kinds._same else k.normalise
 
 
 def _raw_capture(enc: bytes, span: tuple[int, int], name: str, norm: Normaliser,

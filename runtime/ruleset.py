@@ -69,6 +69,8 @@ class Ruleset:
         self._senders = senders
         self._records: list[dict] = scenes
         self._runners: list[SceneRunner | None] = [None] * nscenes
+        # per scene: its runner's `quick` once the runner exists (the core calls these)
+        self._quick: list[Any] = [None] * nscenes
         self._patterns = Patterns()
         self.meta: dict[str, Any] = meta
         self.source = source
@@ -89,11 +91,11 @@ class Ruleset:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         sender_lit = self._senders.get(sender, -1) if sender is not None else -1
-        cands = self._core.candidates(text, sender_lit)
-        if not cands:
-            return []
+        found = self._core.match_quick(text, sender_lit, self._quick)
+        if found.__class__ is list:  # no candidates, or all finished by quick runners
+            return found  # type: ignore[no-any-return]
         day = _day(now) if now is not None else None
-        return self._finish(text, cands, sender, ctx or {}, day)
+        return self._finish(text, found[0], sender, ctx or {}, day)
 
     def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
              now: dt.date | dt.datetime | None = None) -> Match | None:
@@ -113,16 +115,14 @@ class Ruleset:
         lits = [-1] * n if senders is None else [
             get(s, -1) if s is not None else -1 for s in senders]
         nthreads = threads if threads is not None else _default_threads(n)
-        all_cands = self._core.candidates_many(texts, lits, max(1, int(nthreads)))
         day = _day(now) if now is not None else None
-        out: list[list[Match]] = []
-        for i, cands in enumerate(all_cands):
-            if not cands:
-                out.append([])
-                continue
-            sender = senders[i] if senders is not None else None
-            ctx = (ctxs[i] if ctxs is not None else None) or {}
-            out.append(self._finish(texts[i], cands, sender, ctx, day))
+        out: list[Any] = self._core.match_many_quick(texts, lits, max(1, int(nthreads)),
+                                                    self._quick)
+        for i, found in enumerate(out):
+            if found.__class__ is not list:  # candidates left for the Python path
+                sender = senders[i] if senders is not None else None
+                ctx = (ctxs[i] if ctxs is not None else None) or {}
+                out[i] = self._finish(texts[i], found[0], sender, ctx, day)
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -168,6 +168,7 @@ class Ruleset:
                 self.broken_scenes.add(str(self._records[index].get("id")))
                 return None
             self._runners[index] = runner
+            self._quick[index] = runner.quick
         return runner
 
 

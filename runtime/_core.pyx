@@ -592,6 +592,83 @@ cdef bytes folded_utf8(str text):
             free(buf)
 
 
+cdef inline bint is_ws(uint8_t c) noexcept nogil:
+    return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
+
+
+def json_array_items(const uint8_t[::1] body):
+    """Byte offsets ``[start0, end0, start1, end1, …]`` of the top-level elements of the
+    JSON array in `body`, found by one pass that tracks strings, escapes and nesting.
+
+    The runtime parses the large ``scenes`` section one record at a time, on first use,
+    instead of building 100k dicts at load (seconds and hundreds of MB at 100k scenes).
+    Raises ValueError when `body` is not one array whose elements are all objects
+    (``{…}``) separated by commas; the content of each object is checked by the JSON
+    parser when it is used.
+    """
+    cdef Py_ssize_t i = 0, n = body.shape[0], start, end
+    cdef int depth, in_str, esc
+    cdef uint8_t c
+    out = []
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i >= n or body[i] != 0x5B:
+        raise ValueError("not a JSON array")
+    i += 1
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i < n and body[i] == 0x5D:
+        i += 1
+    else:
+        while True:
+            while i < n and is_ws(body[i]):
+                i += 1
+            if i >= n or body[i] != 0x7B:
+                raise ValueError(f"element {len(out) // 2} is not an object")
+            start = i
+            depth = in_str = esc = 0
+            while i < n:
+                c = body[i]
+                if in_str:
+                    if esc:
+                        esc = 0
+                    elif c == 0x5C:          # backslash
+                        esc = 1
+                    elif c == 0x22:          # quote
+                        in_str = 0
+                elif c == 0x22:
+                    in_str = 1
+                elif c == 0x7B or c == 0x5B:  # { [
+                    depth += 1
+                elif c == 0x7D or c == 0x5D:  # } ]
+                    depth -= 1
+                    if depth < 0:
+                        raise ValueError("unbalanced brackets")
+                    if depth == 0:
+                        i += 1
+                        break
+                i += 1
+            else:
+                raise ValueError("truncated array")
+            end = i
+            out.append(start)
+            out.append(end)
+            while i < n and is_ws(body[i]):
+                i += 1
+            if i < n and body[i] == 0x2C:
+                i += 1
+                continue
+            if i < n and body[i] == 0x5D:
+                i += 1
+                break
+            raise ValueError("expected ',' or ']' after an element")
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i != n:
+        raise ValueError("data after the array")
+    return out
+
+
 # Result objects built here: the class (runtime.match.Match, a frozen slots dataclass)
 # and the offsets of its ten slots, learnt once by set_result_class.
 cdef object RESULT_CLS = None

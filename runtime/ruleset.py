@@ -7,13 +7,14 @@ programs); only those reach Python, where `evaluate.SceneRunner` finishes them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._core import Core
-from .artifact import ArtifactError, Sections, unpack
+from ._core import Core, json_array_items
+from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 
@@ -44,20 +45,59 @@ def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
     return tables
 
 
+class Records:
+    """The artifact's scene records, each parsed from its JSON on first use.
+
+    Parsing 100k records at load took 1.8 s and 300 MB; a service only ever needs the
+    records of scenes that match. `json_array_items` checks the section's shape and finds
+    each record's bytes at load; a record whose JSON is bad (possible only in a crafted
+    artifact with a valid checksum) raises ValueError when used, and that scene is
+    treated as broken, like any other malformed record.
+    """
+
+    def __init__(self, section: Any) -> None:
+        if isinstance(section, RawJSON):
+            self._body: memoryview | None = section.body
+            self._spans = array("q", json_array_items(section.body))
+            self._parsed: list[Any] | None = None
+        elif isinstance(section, list):  # an already parsed section (`loads` of sections)
+            self._body, self._spans, self._parsed = None, array("q"), section
+        else:
+            raise ArtifactError("artifact lacks its meta or scenes section")
+
+    def __len__(self) -> int:
+        return len(self._parsed) if self._parsed is not None else len(self._spans) // 2
+
+    def __getitem__(self, i: int) -> dict:
+        if self._parsed is not None:
+            rec = self._parsed[i]
+        else:
+            assert self._body is not None
+            rec = json.loads(bytes(self._body[self._spans[2 * i]:self._spans[2 * i + 1]]))
+        if not isinstance(rec, dict):
+            raise ValueError(f"scene record {i} is not an object")
+        return rec
+
+
 class Ruleset:
     """An immutable compiled rule set; safe to share between threads."""
 
     def __init__(self, sections: Sections, source: str = "<memory>") -> None:
         meta, scenes = (sections.get(k) for k in _REQUIRED_JSON)
-        if not isinstance(meta, dict) or not isinstance(scenes, list):
+        if not isinstance(meta, dict) or not isinstance(scenes, (list, RawJSON)):
             raise ArtifactError("artifact lacks its meta or scenes section")
+        try:
+            records = Records(scenes)
+        except ValueError as exc:
+            raise ArtifactError(f"section scenes: {exc}") from None
         try:
             nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
             senders = {str(k): int(v) for k, v in meta["senders"].items()}
             self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"bad meta section: {exc!r}") from None
-        if nscenes != len(scenes) or any(not isinstance(r, dict) for r in scenes):
+        if nscenes != len(records) or isinstance(scenes, list) and any(
+                not isinstance(r, dict) for r in scenes):
             raise ArtifactError("scenes section does not match the scene count")
         if any(not 0 <= v < nlits for v in senders.values()):
             raise ArtifactError("sender table refers to a literal that does not exist")
@@ -67,7 +107,7 @@ class Ruleset:
         except (ValueError, TypeError, KeyError) as exc:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders
-        self._records: list[dict] = scenes
+        self._records = records
         self._runners: list[SceneRunner | None] = [None] * nscenes
         # per scene: its runner's `quick` once the runner exists (the core calls these)
         self._quick: list[Any] = [None] * nscenes
@@ -80,7 +120,7 @@ class Ruleset:
 
     @property
     def scene_ids(self) -> list[str]:
-        return [str(r.get("id")) for r in self._records]
+        return [self._scene_id(i) for i in range(len(self._records))]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -153,11 +193,18 @@ class Ruleset:
                     folded = self._core.fold(text)
                 found = runner.run(folded, enc, sender, ctx, day, not c & 1)
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
-                self.broken_scenes.add(str(self._records[c >> 1].get("id")))
+                self.broken_scenes.add(self._scene_id(c >> 1))
                 continue
             if found is not None:
                 out.append(found)
         return out
+
+    def _scene_id(self, index: int) -> str:
+        """The scene's id, or `#index` when its record cannot be read."""
+        try:
+            return str(self._records[index].get("id"))
+        except Exception:  # a crafted record: bad JSON, too deep, not an object
+            return f"#{index}"
 
     def _runner(self, index: int) -> SceneRunner | None:
         runner = self._runners[index]
@@ -165,7 +212,7 @@ class Ruleset:
             try:
                 runner = SceneRunner(index, self._records[index], self._patterns)
             except Exception:
-                self.broken_scenes.add(str(self._records[index].get("id")))
+                self.broken_scenes.add(self._scene_id(index))
                 return None
             self._runners[index] = runner
             self._quick[index] = runner.quick
@@ -187,7 +234,7 @@ def _default_threads(n: int) -> int:
 
 
 def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Ruleset:
-    return Ruleset(unpack(data), source)
+    return Ruleset(unpack(data, raw=frozenset(("scenes",))), source)
 
 
 def load(path: str | os.PathLike[str]) -> Ruleset:

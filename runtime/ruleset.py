@@ -108,8 +108,10 @@ class Ruleset:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders
         self._records = records
+        # Per scene, built on first use: `_quick` holds the runner's `quick` (called by the
+        # core for decided candidates), `_runners` the full runner when a candidate of
+        # the scene ever needed the Python path.
         self._runners: list[SceneRunner | None] = [None] * nscenes
-        # per scene: its runner's `quick` once the runner exists (the core calls these)
         self._quick: list[Any] = [None] * nscenes
         self._patterns = Patterns()
         self.meta: dict[str, Any] = meta
@@ -178,22 +180,31 @@ class Ruleset:
         end = len(enc)
         folded: str | None = None  # the folded str, built only for the slower paths
         out = []
-        runners = self._runners
+        runners, quick = self._runners, self._quick
         for c in cands:
-            runner = runners[c >> 1]
-            if runner is None:
-                runner = self._runner(c >> 1)
-                if runner is None:
-                    continue
+            sc = c >> 1
             try:
-                if runner.quick is not None and not c & 1:
-                    out.append(runner.quick(enc, end))
+                q = quick[sc]
+                if q is not None and not c & 1:
+                    out.append(q(enc, end))
                     continue
+                runner = runners[sc]
+                if runner is None:
+                    runner = self._new_runner(sc)
+                    if runner is None:
+                        continue
+                    quick[sc] = runner.quick
+                    if runner.quick is not None and not c & 1:
+                        # A decided candidate needs only the quick runner: the full one
+                        # (7 KB with its record) is kept only for scenes that need it.
+                        out.append(runner.quick(enc, end))
+                        continue
+                    runners[sc] = runner
                 if folded is None:
                     folded = self._core.fold(text)
                 found = runner.run(folded, enc, sender, ctx, day, not c & 1)
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
-                self.broken_scenes.add(self._scene_id(c >> 1))
+                self.broken_scenes.add(self._scene_id(sc))
                 continue
             if found is not None:
                 out.append(found)
@@ -206,17 +217,14 @@ class Ruleset:
         except Exception:  # a crafted record: bad JSON, too deep, not an object
             return f"#{index}"
 
-    def _runner(self, index: int) -> SceneRunner | None:
-        runner = self._runners[index]
-        if runner is None:
-            try:
-                runner = SceneRunner(index, self._records[index], self._patterns)
-            except Exception:
-                self.broken_scenes.add(self._scene_id(index))
-                return None
-            self._runners[index] = runner
-            self._quick[index] = runner.quick
-        return runner
+    def _new_runner(self, index: int) -> SceneRunner | None:
+        """The scene's runner, built from its record; None (and the scene counted as
+        broken) when the record is malformed."""
+        try:
+            return SceneRunner(index, self._records[index], self._patterns)
+        except Exception:
+            self.broken_scenes.add(self._scene_id(index))
+            return None
 
 
 def _day(now: dt.date | dt.datetime | None) -> dt.date:

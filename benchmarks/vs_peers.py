@@ -176,7 +176,7 @@ def check(name: str, got: list[list[Any]], w: wl.Workload,
     folded: list[int] = []
     if bad and name.startswith("scenec"):
         judge = wl.FoldJudge(w.rules)
-        folded = [i for i in bad if judge.explains(*w.corpus[i], pairs[i])]
+        folded = [i for i in bad if judge.explains(*w.corpus[i], pairs[i], w.truth[i])]
     explained = set(folded)
     unexplained = [i for i in bad if i not in explained]
     examples = [{"msg": i, "sender": w.corpus[i][0], "text": w.corpus[i][1],

@@ -26,13 +26,13 @@ Runner = Callable[[], object]
 
 def require_core() -> None:
     """Fail early and clearly when scenec (with its compiled core) is not importable:
-    a benchmark of the pure-Python stand-in would produce meaningless numbers."""
+    without the core there is nothing worth timing."""
     try:
         import scenec.runtime._core  # noqa: F401
     except ImportError as exc:
         sys.exit(f"scenec's compiled core is not importable ({exc}).\n"
-                 "Install it: pip install --force-reinstall --no-deps /work/main "
-                 "(or PYTHONPATH=/tmp/dev for the slow stand-in, correctness only)")
+                 "Install it from the repository root: "
+                 "pip install --no-build-isolation -e .")
 
 
 def rss_bytes() -> int:

@@ -233,13 +233,18 @@ def folded_rules(rules: Rules) -> Rules:
 class FoldJudge:
     """Explains a difference from the truth when it is exactly the effect of scenec's
     documented text folding (full-width forms → ASCII before matching and extraction):
-    the shared reference run on folded rules and folded text gives scenec's answer."""
+    the shared reference run on the raw rules and text gives the truth (so the truth file
+    is what the contract says), and run on folded rules and folded text gives scenec's
+    answer. Anything else (an engine bug, a damaged truth file) stays unexplained."""
 
     def __init__(self, rules: Rules) -> None:
         use_peers_dir()
         from common import Reference  # the peers' ground-truth implementation
 
-        self.ref = Reference(folded_rules(rules))
+        self.raw = Reference(rules)
+        self.folded = Reference(folded_rules(rules))
 
-    def explains(self, sender: str, text: str, got: list[Pair]) -> bool:
-        return normalize(self.ref.match(fold_text(text), sender)) == got
+    def explains(self, sender: str, text: str, got: list[Pair], truth: list[Pair]) -> bool:
+        contract = normalize(self.raw.match(text, sender))
+        return contract == truth and contract != got and \
+            normalize(self.folded.match(fold_text(text), sender)) == got

@@ -57,6 +57,33 @@ cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
     const void *PyUnicode_DATA(object o)
     object PyUnicode_FromKindAndData(int kind, const void *buffer, Py_ssize_t size)
+    object PyBytes_FromStringAndSize(const char *v, Py_ssize_t size)
+    const char *PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+    object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+
+cdef extern from *:
+    """
+    #include <structmember.h>
+    /* Offset of a writable object slot (a __slots__ member descriptor), or -1. */
+    static Py_ssize_t scenec_slot_offset(PyObject *d) {
+        PyMemberDef *m;
+        if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) return -1;
+        m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
+        return m->offset;
+    }
+    /* What a slot store does, without the class's __setattr__ (Match is frozen). */
+    static void scenec_set_slot(PyObject *o, Py_ssize_t off, PyObject *v) {
+        PyObject **p = (PyObject **)((char *)o + off);
+        PyObject *old = *p;
+        Py_INCREF(v);
+        *p = v;
+        Py_XDECREF(old);
+    }
+    """
+    Py_ssize_t scenec_slot_offset(object d)
+    void scenec_set_slot(object o, Py_ssize_t off, object v)
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 
 ctypedef void *(*thread_fn)(void *) noexcept nogil
@@ -514,6 +541,248 @@ cdef inline uint32_t _read(const void *data, int kind, Py_ssize_t i) noexcept no
     if kind == 2:
         return (<const uint16_t *>data)[i]
     return (<const uint32_t *>data)[i]
+
+
+cdef bytes folded_utf8(str text):
+    """``fold(text)`` as UTF-8 in one pass. Folding turns surrogates into U+FFFD, so the
+    result is always valid UTF-8; usual SMS lengths are encoded in a stack buffer."""
+    cdef Py_ssize_t i, j = 0, n
+    cdef int kind
+    cdef const void *data
+    cdef uint32_t cp
+    cdef uint8_t small[1024]
+    cdef uint8_t *buf = small
+    scenec_unicode_ready(text)
+    kind = PyUnicode_KIND(text)
+    data = PyUnicode_DATA(text)
+    n = PyUnicode_GET_LENGTH(text)
+    if 4 * n > 1024:
+        buf = <uint8_t *>malloc(<size_t>(4 * n))
+        if buf == NULL:
+            raise MemoryError()
+    try:
+        for i in range(n):
+            if kind == 1:
+                cp = (<const uint8_t *>data)[i]  # Latin-1 holds nothing that folds
+            elif kind == 2:
+                cp = fold_cp((<const uint16_t *>data)[i])
+            else:
+                cp = fold_cp((<const uint32_t *>data)[i])
+            if cp < 0x80:
+                buf[j] = <uint8_t>cp
+                j += 1
+            elif cp < 0x800:
+                buf[j] = <uint8_t>(0xC0 | (cp >> 6))
+                buf[j + 1] = <uint8_t>(0x80 | (cp & 0x3F))
+                j += 2
+            elif cp < 0x10000:
+                buf[j] = <uint8_t>(0xE0 | (cp >> 12))
+                buf[j + 1] = <uint8_t>(0x80 | ((cp >> 6) & 0x3F))
+                buf[j + 2] = <uint8_t>(0x80 | (cp & 0x3F))
+                j += 3
+            else:
+                buf[j] = <uint8_t>(0xF0 | (cp >> 18))
+                buf[j + 1] = <uint8_t>(0x80 | ((cp >> 12) & 0x3F))
+                buf[j + 2] = <uint8_t>(0x80 | ((cp >> 6) & 0x3F))
+                buf[j + 3] = <uint8_t>(0x80 | (cp & 0x3F))
+                j += 4
+        return PyBytes_FromStringAndSize(<const char *>buf, j)
+    finally:
+        if buf != small:
+            free(buf)
+
+
+cdef inline bint is_ws(uint8_t c) noexcept nogil:
+    return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
+
+
+def json_array_items(const uint8_t[::1] body):
+    """Byte offsets ``[start0, end0, start1, end1, …]`` of the top-level elements of the
+    JSON array in `body`, found by one pass that tracks strings, escapes and nesting.
+
+    The runtime parses the large ``scenes`` section one record at a time, on first use,
+    instead of building 100k dicts at load (seconds and hundreds of MB at 100k scenes).
+    Raises ValueError when `body` is not one array whose elements are all objects
+    (``{…}``) separated by commas; the content of each object is checked by the JSON
+    parser when it is used.
+    """
+    cdef Py_ssize_t i = 0, n = body.shape[0], start, end
+    cdef int depth, in_str, esc
+    cdef uint8_t c
+    out = []
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i >= n or body[i] != 0x5B:
+        raise ValueError("not a JSON array")
+    i += 1
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i < n and body[i] == 0x5D:
+        i += 1
+    else:
+        while True:
+            while i < n and is_ws(body[i]):
+                i += 1
+            if i >= n or body[i] != 0x7B:
+                raise ValueError(f"element {len(out) // 2} is not an object")
+            start = i
+            depth = in_str = esc = 0
+            while i < n:
+                c = body[i]
+                if in_str:
+                    if esc:
+                        esc = 0
+                    elif c == 0x5C:          # backslash
+                        esc = 1
+                    elif c == 0x22:          # quote
+                        in_str = 0
+                elif c == 0x22:
+                    in_str = 1
+                elif c == 0x7B or c == 0x5B:  # { [
+                    depth += 1
+                elif c == 0x7D or c == 0x5D:  # } ]
+                    depth -= 1
+                    if depth < 0:
+                        raise ValueError("unbalanced brackets")
+                    if depth == 0:
+                        i += 1
+                        break
+                i += 1
+            else:
+                raise ValueError("truncated array")
+            end = i
+            out.append(start)
+            out.append(end)
+            while i < n and is_ws(body[i]):
+                i += 1
+            if i < n and body[i] == 0x2C:
+                i += 1
+                continue
+            if i < n and body[i] == 0x5D:
+                i += 1
+                break
+            raise ValueError("expected ',' or ']' after an element")
+    while i < n and is_ws(body[i]):
+        i += 1
+    if i != n:
+        raise ValueError("data after the array")
+    return out
+
+
+# Result objects built here: the class (runtime.match.Match, a frozen slots dataclass)
+# and the offsets of its ten slots, learnt once by set_result_class.
+cdef object RESULT_CLS = None
+cdef Py_ssize_t RESULT_OFF[10]
+
+
+def set_result_class(cls, names):
+    """Learn where `cls` keeps its ten fields (`names`, in constructor order) so that
+    `Quick` can fill a new instance directly, as slot stores do. Returns False, and
+    `Quick` cannot be used, when a field is not a plain writable object slot."""
+    global RESULT_CLS
+    cdef Py_ssize_t offs[10]
+    cdef int i
+    names = tuple(names)
+    if not isinstance(cls, type) or len(names) != 10:
+        return False
+    for i in range(10):
+        offs[i] = scenec_slot_offset(cls.__dict__.get(names[i]))
+        if offs[i] < 0:
+            return False
+    for i in range(10):
+        RESULT_OFF[i] = offs[i]
+    RESULT_CLS = cls
+    return True
+
+
+cdef class Quick:
+    """A scene's finishing when the core decided it and it only extracts (see
+    `evaluate.SceneRunner._quick`, whose Python closure does exactly the same): run each
+    extractor's RE2 `Match` on the folded UTF-8, keep the named group's text (through
+    the kind's normaliser, if any) and build the result without Python frames."""
+
+    cdef tuple head      # scene, name, category, priority, enterprise
+    cdef object tags
+    cdef object meta
+    cdef tuple extracts  # (field name, normaliser or None, RE2 Match method, group)
+    cdef object anchor   # RE2's UNANCHORED
+
+    def __init__(self, tuple head not None, tags, meta, tuple extracts not None, anchor):
+        if RESULT_CLS is None:
+            raise TypeError("set_result_class has not succeeded")
+        if len(head) != 5:
+            raise ValueError("head: scene, name, category, priority, enterprise")
+        for ex in extracts:
+            if not (isinstance(ex, tuple) and len(ex) == 4 and isinstance(ex[0], str)
+                    and isinstance(ex[3], int) and callable(ex[2])):
+                raise ValueError(f"bad extract {ex!r}")
+        self.head, self.tags, self.meta = head, tags, meta
+        self.extracts, self.anchor = extracts, anchor
+
+    def __call__(self, bytes enc not None, Py_ssize_t end):
+        return self.run(enc, end)
+
+    cdef object run(self, bytes enc, Py_ssize_t end):
+        cdef dict fields = {}
+        cdef tuple ex
+        cdef Py_ssize_t a, b, n = PyBytes_GET_SIZE(enc)
+        cdef int i
+        for ex in self.extracts:
+            hit = ex[2](self.anchor, enc, 0, end)
+            if hit[0][0] >= 0:
+                a, b = hit[ex[3]]
+                if a >= 0:
+                    if not 0 <= a <= b <= n:
+                        raise ValueError("match span outside the text")
+                    raw = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(enc) + a, b - a, NULL)
+                else:
+                    raw = None
+                value = raw if ex[1] is None else ex[1](raw)
+                if value is not None:
+                    fields[ex[0]] = value
+        m = RESULT_CLS.__new__(RESULT_CLS)
+        for i in range(5):
+            scenec_set_slot(m, RESULT_OFF[i], self.head[i])
+        scenec_set_slot(m, RESULT_OFF[5], fields)
+        scenec_set_slot(m, RESULT_OFF[6], ())
+        scenec_set_slot(m, RESULT_OFF[7], ())
+        scenec_set_slot(m, RESULT_OFF[8], self.tags)
+        scenec_set_slot(m, RESULT_OFF[9], self.meta)
+        return m
+
+
+cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quick):
+    """Finish a message's candidates here when each one is decided (even code) and has a
+    quick runner (``quick[scene]`` callable, not None): the list of ``runner(enc, len)``
+    results, ``enc`` being the folded UTF-8. Otherwise, or when a runner raises (the
+    Python path then records the broken scene), ``(candidate list,)``. Runners are pure,
+    so running one again on the Python path is harmless. This saves the interpreter's
+    per-message and per-candidate bookkeeping, which costs more than the core's scan.
+    """
+    cdef Py_ssize_t i, sc
+    cdef int32_t c
+    cdef bytes enc
+    cdef list out
+    if k == 0:
+        return []
+    for i in range(k):
+        c = cands[i]
+        sc = c >> 1
+        if c & 1 or sc >= len(quick) or quick[sc] is None:
+            return (int_list(cands, k),)
+    enc = folded_utf8(text)
+    end = len(enc)
+    out = PyList_New(0)
+    try:
+        for i in range(k):
+            q = quick[cands[i] >> 1]
+            if type(q) is Quick:
+                out.append((<Quick>q).run(enc, end))
+            else:
+                out.append(q(enc, end))
+    except Exception:
+        return (int_list(cands, k),)
+    return out
 
 
 # ------------------------------------------------------------------------- validation
@@ -1099,6 +1368,84 @@ cdef class Core:
             return PyUnicode_FromKindAndData(4, buf, n)
         finally:
             free(buf)
+
+    def fold_utf8(self, str text not None):
+        """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""
+        return folded_utf8(text)
+
+    def match_quick(self, str text not None, sender_lit, list quick not None):
+        """``candidates`` and, when it can, the finishing too (see ``quick_finish``).
+
+        Returns a list (the matches, possibly empty) or a 1-tuple holding the candidate
+        list for the caller to finish in Python.
+        """
+        cdef int32_t sender = self._sender(sender_lit)
+        cdef Py_ssize_t k
+        cdef Scratch *S
+        scenec_unicode_ready(text)
+        S = self._take_scratch() if self.single_busy else self.single
+        self.single_busy = True
+        try:
+            k = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                            PyUnicode_GET_LENGTH(text), sender)
+            return quick_finish(text, S.cands, k, quick)
+        finally:
+            if S == self.single:
+                self.single_busy = False
+            else:
+                self._give_scratch(S)
+
+    def match_many_quick(self, texts, sender_lits, int threads, list quick not None):
+        """``candidates_many`` (GIL released), then ``quick_finish`` per message (GIL held):
+        one list per text, each a list of matches or a 1-tuple of candidates."""
+        cdef tuple keep = tuple(texts)
+        cdef Py_ssize_t n = len(keep), i, r
+        cdef int nt, w
+        cdef Msg *msgs
+        cdef Work *works
+        cdef int32_t *counts
+        cdef list out
+        cdef object item
+        senders = list(sender_lits)
+        if len(senders) != n:
+            raise ValueError(f"{len(senders)} sender literals for {n} texts")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        nt = <int>min(threads, MAX_THREADS, max(1, n // MIN_PER_THREAD))
+        msgs = self._messages(keep, senders)
+        counts = <int32_t *>malloc(<size_t>(n if n else 1) * sizeof(int32_t))
+        works = <Work *>calloc(nt, sizeof(Work))
+        try:
+            if counts == NULL or works == NULL:
+                raise MemoryError()
+            for w in range(nt):
+                works[w].T = &self.t
+                works[w].msgs = msgs
+                works[w].counts = counts
+                works[w].lo = n * w // nt
+                works[w].hi = n * (w + 1) // nt
+                works[w].S = self._take_scratch()
+            with nogil:
+                run_workers(works, nt)
+            for w in range(nt):
+                if works[w].failed:
+                    raise MemoryError()
+            out = PyList_New(n)
+            for w in range(nt):
+                r = 0
+                for i in range(works[w].lo, works[w].hi):
+                    item = quick_finish(<str>keep[i], works[w].res + r, counts[i], quick)
+                    r += counts[i]
+                    Py_INCREF(item)
+                    PyList_SET_ITEM(out, i, item)
+            return out
+        finally:
+            for w in range(nt if works != NULL else 0):
+                self._give_scratch(works[w].S)
+                free(works[w].res)
+            free(works)
+            free(counts)
+            free(msgs)
 
     def stats(self):
         """Table sizes, for benchmarks and memory reports."""

@@ -36,7 +36,16 @@ class ArtifactError(Exception):
     """The file is not a usable scenec artifact; the message says why."""
 
 
-Sections = dict[str, Any]  # name -> memoryview (arrays) or parsed JSON
+Sections = dict[str, Any]  # name -> memoryview (arrays), parsed JSON, or RawJSON
+
+
+class RawJSON:
+    """A JSON section left unparsed (`unpack(..., raw=...)`): its UTF-8 bytes in place."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: memoryview) -> None:
+        self.body = body
 
 
 def pack(arrays: dict[str, Any], docs: dict[str, Any]) -> bytes:
@@ -75,8 +84,10 @@ def _align(n: int) -> int:
     return (n + 7) & ~7
 
 
-def unpack(data: bytes | bytearray | memoryview) -> Sections:
-    """Check header, length and checksum, then view every section; raises ArtifactError."""
+def unpack(data: bytes | bytearray | memoryview, raw: frozenset[str] = frozenset()) -> Sections:
+    """Check header, length and checksum, then view every section; raises ArtifactError.
+
+    JSON sections named in `raw` are returned as `RawJSON` for the caller to parse."""
     buf = memoryview(data)
     if len(buf) < _HEADER.size:
         if bytes(buf[:8]) != MAGIC[: min(8, len(buf))] or len(buf) == 0:
@@ -97,10 +108,10 @@ def unpack(data: bytes | bytearray | memoryview) -> Sections:
                             f"file has {len(payload)}")
     if hashlib.sha256(payload).digest() != digest:
         raise ArtifactError("checksum mismatch: the artifact is corrupt")
-    return _sections(payload)
+    return _sections(payload, raw)
 
 
-def _sections(payload: memoryview) -> Sections:
+def _sections(payload: memoryview, raw: frozenset[str]) -> Sections:
     try:
         (count,) = struct.unpack_from("<I", payload, 0)
         if count > MAX_SECTIONS:
@@ -113,7 +124,9 @@ def _sections(payload: memoryview) -> Sections:
             pos += 2 + nlen + _ENTRY.size
             if offset % 8 or offset + size > len(payload) or name in out:
                 raise ArtifactError(f"bad section table entry for {name!r}")
-            out[name] = _section(name, chr(typ), payload[offset : offset + size])
+            body = payload[offset : offset + size]
+            out[name] = RawJSON(body) if name in raw and typ == ord("j") else \
+                _section(name, chr(typ), body)
         return out
     except (struct.error, UnicodeDecodeError) as exc:
         raise ArtifactError(f"bad section table: {exc}") from None

@@ -15,12 +15,28 @@ from typing import Any
 
 import re2
 
-from .kinds import normalise, render_value
-from .match import Action, Match
+from . import kinds
+from ._core import Quick, set_result_class
+from .kinds import BUILTIN, normalise, render_value
+from .match import Action, Match, new_match, settable
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 _OPTIONS.max_mem = 64 << 20
+
+# google-re2's `search` on a str re-encodes the text to UTF-8 and maps byte offsets back to
+# characters in Python for every call (~5 µs). The hot path below encodes the folded text
+# once per message and calls the same compiled RE2 object's `Match` on those bytes (~1 µs):
+# the same engine, options and anchoring, so the same leftmost match and groups. The
+# wrapper's internals are private, so the fast path is used only when they are present.
+try:
+    _UNANCHORED: Any = re2._Anchor.UNANCHORED
+    _NULL = (-1, -1)
+except AttributeError:  # pragma: no cover - another google-re2 layout
+    _UNANCHORED = None
+
+QuickRun = Callable[[bytes, int], Match]
+_COMPILED_QUICK = set_result_class(Match, Match.__slots__)  # type: ignore[attr-defined]
 
 Fields = dict[str, Any]
 Check = Callable[[str, "str | None", dict, Fields], bool]
@@ -126,15 +142,110 @@ class SceneRunner:
                           for t in rec["templates"]]
         self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         self.extracts = [(str(n), str(k), rx.get(p), int(g)) for n, k, p, g in rec["extracts"]]
+        self.fast = _UNANCHORED is not None and all(
+            hasattr(r, "_regexp") for r, _ in self.templates) and all(
+            hasattr(e[2], "_regexp") for e in self.extracts)
+        if self.fast:
+            self.raw_templates = [(r._regexp.Match, [(n, _norm(k), g) for n, k, g in slots])
+                                  for r, slots in self.templates]
+            self.raw_extracts = [(n, _norm(k), r._regexp.Match, g)
+                                 for n, k, r, g in self.extracts]
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
+        self.static = (rec["id"], rec["name"], rec["category"], rec["priority"],
+                       rec["enterprise"])
+        self.tags = tuple(rec["tags"])
+        self.meta = rec["meta"]
+        self.plain = not self.actions and not self.highlight  # a Match of fields alone
+        self.quick: QuickRun | None = self._quick() if (
+            self.fast and self.plain and not self.require and self.valid is None) else None
 
-    def run(self, text: str, sender: str | None, ctx: dict, day: dt.date,
-            decided: bool) -> Match | None:
-        """`decided`: the core proved sender, templates and `when` true from literals."""
-        if self.valid is not None and not self.valid[0] <= day <= self.valid[1]:
+    def _quick(self) -> QuickRun:
+        """`run` for a candidate the core decided, when the scene has nothing but extracts
+        (the common case): the core's `Quick` (no Python frame at all), or else a closure
+        that does the same with locals instead of attributes."""
+        if _COMPILED_QUICK:
+            return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
+                         tuple(self.raw_extracts), _UNANCHORED)
+        sid, name_, category, priority, enterprise = self.static
+        tags, meta, extracts, anchor = self.tags, self.meta, tuple(self.raw_extracts), _UNANCHORED
+        twin, cls = settable, Match
+
+        def quick(enc: bytes, end: int) -> Match:
+            fields: Fields = {}
+            for name, norm, search, group in extracts:
+                hit = search(anchor, enc, 0, end)
+                if hit[0][0] >= 0:
+                    a, b = hit[group]
+                    raw = enc[a:b].decode() if a >= 0 else None
+                    value = raw if norm is None else norm(raw)
+                    if value is not None:
+                        fields[name] = value
+            m = twin(sid, name_, category, priority, enterprise, fields, (), (), tags, meta)
+            m.__class__ = cls
+            return m  # type: ignore[no-any-return]
+
+        return quick
+
+    def run(self, text: str, enc: bytes | None, sender: str | None, ctx: dict,
+            day: dt.date | None, decided: bool) -> Match | None:
+        """`enc`: `text` as UTF-8 (None: use the wrapper's str API); `day`: None = today;
+        `decided`: the core proved sender, templates and `when` true from literals."""
+        if self.valid is not None:
+            if day is None:
+                day = dt.date.today()
+            if not self.valid[0] <= day <= self.valid[1]:
+                return None
+        if enc is None or not self.fast:
+            return self._run_str(text, sender, ctx, decided)
+        fields: Fields = {}
+        spans: dict[str, tuple[int, int]] = {}  # UTF-8 byte offsets into enc
+        if not decided:
+            if self.sender is not None and not self.sender(text, sender, ctx, fields):
+                return None
+            if self.raw_templates and not self._raw_template(enc, fields, spans):
+                return None
+        end = len(enc)
+        for name, norm, search, group in self.raw_extracts:
+            hit = search(_UNANCHORED, enc, 0, end)
+            if hit[0][0] >= 0:  # inlined _raw_capture: this loop is the hottest Python
+                a, b = span = hit[group]
+                raw = enc[a:b].decode() if a >= 0 else None
+                value = raw if norm is None else norm(raw)
+                if value is not None:
+                    fields[name] = value
+                    spans[name] = span
+        if not decided and self.when is not None and not self.when(text, sender, ctx, fields):
             return None
+        for name in self.require:
+            if name not in fields:
+                return None
+        if self.plain:
+            return new_match(*self.static, fields, (), (), self.tags, self.meta)
+        if self.highlight:
+            spans = _char_spans(enc, len(text) == end, spans, self.highlight)
+        return self._result(text, sender, ctx, fields, spans)
+
+    def _result(self, text: str, sender: str | None, ctx: dict, fields: Fields,
+                spans: dict[str, tuple[int, int]]) -> Match:
+        actions = [a for a in (x.render(text, sender, ctx, fields) for x in self.actions) if a]
+        lights = tuple((n, *spans[n]) for n in self.highlight if n in spans)
+        return new_match(*self.static, fields, lights, tuple(actions), self.tags, self.meta)
+
+    def _raw_template(self, enc: bytes, fields: Fields, spans: dict) -> bool:
+        end = len(enc)
+        for search, slots in self.raw_templates:
+            hit = search(_UNANCHORED, enc, 0, end)
+            if hit[0] != _NULL:
+                for name, norm, group in slots:
+                    _raw_capture(enc, hit[group], name, norm, fields, spans)
+                return True
+        return False
+
+    def _run_str(self, text: str, sender: str | None, ctx: dict,
+                 decided: bool) -> Match | None:
+        """The same steps through google-re2's public str API (character offsets)."""
         fields: Fields = {}
         spans: dict[str, tuple[int, int]] = {}
         if not decided:
@@ -149,11 +260,7 @@ class SceneRunner:
         for name in self.require:
             if name not in fields:
                 return None
-        actions = [a for a in (x.render(text, sender, ctx, fields) for x in self.actions) if a]
-        lights = tuple((n, *spans[n]) for n in self.highlight if n in spans)
-        r = self.rec
-        return Match(r["id"], r["name"], r["category"], r["priority"], r["enterprise"],
-                     fields, lights, tuple(actions), tuple(r["tags"]), r["meta"])
+        return self._result(text, sender, ctx, fields, spans)
 
     def _template(self, text: str, fields: Fields, spans: dict) -> bool:
         for regex, slots in self.templates:
@@ -163,6 +270,40 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+Normaliser = Callable[[Any], Any] | None
+
+
+def _norm(kind: str) -> Normaliser:
+    """What `kinds.normalise(kind, raw)` applies: None for a user kind (the text itself)."""
+    k = BUILTIN.get(kind)
+    return None if k is None or k.normalise is kinds._same else k.normalise
+
+
+def _raw_capture(enc: bytes, span: tuple[int, int], name: str, norm: Normaliser,
+                 fields: Fields, spans: dict) -> None:
+    """`_capture` on a byte span of a successful match ((-1, -1): group did not take part)."""
+    s, e = span
+    raw = enc[s:e].decode() if s >= 0 else None
+    value = raw if norm is None else norm(raw)
+    if value is not None:
+        fields[name] = value
+        spans[name] = span
+
+
+def _char_spans(enc: bytes, ascii_only: bool, spans: dict[str, tuple[int, int]],
+                names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Byte spans → character spans, for the highlighted fields only."""
+    if ascii_only:
+        return spans
+    out = {}
+    for n in names:
+        if n in spans:
+            s, e = spans[n]
+            start = len(enc[:s].decode())
+            out[n] = (start, start + len(enc[s:e].decode()))
+    return out
 
 
 def _capture(hit: Any, name: str, kind: str, group: int, fields: Fields, spans: dict) -> None:

@@ -7,13 +7,14 @@ programs); only those reach Python, where `evaluate.SceneRunner` finishes them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._core import Core
-from .artifact import ArtifactError, Sections, unpack
+from ._core import Core, json_array_items
+from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 
@@ -44,20 +45,59 @@ def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
     return tables
 
 
+class Records:
+    """The artifact's scene records, each parsed from its JSON on first use.
+
+    Parsing 100k records at load took 1.8 s and 300 MB; a service only ever needs the
+    records of scenes that match. `json_array_items` checks the section's shape and finds
+    each record's bytes at load; a record whose JSON is bad (possible only in a crafted
+    artifact with a valid checksum) raises ValueError when used, and that scene is
+    treated as broken, like any other malformed record.
+    """
+
+    def __init__(self, section: Any) -> None:
+        if isinstance(section, RawJSON):
+            self._body: memoryview | None = section.body
+            self._spans = array("q", json_array_items(section.body))
+            self._parsed: list[Any] | None = None
+        elif isinstance(section, list):  # an already parsed section (`loads` of sections)
+            self._body, self._spans, self._parsed = None, array("q"), section
+        else:
+            raise ArtifactError("artifact lacks its meta or scenes section")
+
+    def __len__(self) -> int:
+        return len(self._parsed) if self._parsed is not None else len(self._spans) // 2
+
+    def __getitem__(self, i: int) -> dict:
+        if self._parsed is not None:
+            rec = self._parsed[i]
+        else:
+            assert self._body is not None
+            rec = json.loads(bytes(self._body[self._spans[2 * i]:self._spans[2 * i + 1]]))
+        if not isinstance(rec, dict):
+            raise ValueError(f"scene record {i} is not an object")
+        return rec
+
+
 class Ruleset:
     """An immutable compiled rule set; safe to share between threads."""
 
     def __init__(self, sections: Sections, source: str = "<memory>") -> None:
         meta, scenes = (sections.get(k) for k in _REQUIRED_JSON)
-        if not isinstance(meta, dict) or not isinstance(scenes, list):
+        if not isinstance(meta, dict) or not isinstance(scenes, (list, RawJSON)):
             raise ArtifactError("artifact lacks its meta or scenes section")
+        try:
+            records = Records(scenes)
+        except ValueError as exc:
+            raise ArtifactError(f"section scenes: {exc}") from None
         try:
             nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
             senders = {str(k): int(v) for k, v in meta["senders"].items()}
             self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"bad meta section: {exc!r}") from None
-        if nscenes != len(scenes) or any(not isinstance(r, dict) for r in scenes):
+        if nscenes != len(records) or isinstance(scenes, list) and any(
+                not isinstance(r, dict) for r in scenes):
             raise ArtifactError("scenes section does not match the scene count")
         if any(not 0 <= v < nlits for v in senders.values()):
             raise ArtifactError("sender table refers to a literal that does not exist")
@@ -67,8 +107,12 @@ class Ruleset:
         except (ValueError, TypeError, KeyError) as exc:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders
-        self._records: list[dict] = scenes
+        self._records = records
+        # Per scene, built on first use: `_quick` holds the runner's `quick` (called by the
+        # core for decided candidates), `_runners` the full runner when a candidate of
+        # the scene ever needed the Python path.
         self._runners: list[SceneRunner | None] = [None] * nscenes
+        self._quick: list[Any] = [None] * nscenes
         self._patterns = Patterns()
         self.meta: dict[str, Any] = meta
         self.source = source
@@ -78,7 +122,7 @@ class Ruleset:
 
     @property
     def scene_ids(self) -> list[str]:
-        return [str(r.get("id")) for r in self._records]
+        return [self._scene_id(i) for i in range(len(self._records))]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -89,10 +133,11 @@ class Ruleset:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         sender_lit = self._senders.get(sender, -1) if sender is not None else -1
-        cands = self._core.candidates(text, sender_lit)
-        if not cands:
-            return []
-        return self._finish(text, cands, sender, ctx or {}, _day(now))
+        found = self._core.match_quick(text, sender_lit, self._quick)
+        if found.__class__ is list:  # no candidates, or all finished by quick runners
+            return found  # type: ignore[no-any-return]
+        day = _day(now) if now is not None else None
+        return self._finish(text, found[0], sender, ctx or {}, day)
 
     def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
              now: dt.date | dt.datetime | None = None) -> Match | None:
@@ -112,16 +157,14 @@ class Ruleset:
         lits = [-1] * n if senders is None else [
             get(s, -1) if s is not None else -1 for s in senders]
         nthreads = threads if threads is not None else _default_threads(n)
-        all_cands = self._core.candidates_many(texts, lits, max(1, int(nthreads)))
-        day = _day(now)
-        out: list[list[Match]] = []
-        for i, cands in enumerate(all_cands):
-            if not cands:
-                out.append([])
-                continue
-            sender = senders[i] if senders is not None else None
-            ctx = (ctxs[i] if ctxs is not None else None) or {}
-            out.append(self._finish(texts[i], cands, sender, ctx, day))
+        day = _day(now) if now is not None else None
+        out: list[Any] = self._core.match_many_quick(texts, lits, max(1, int(nthreads)),
+                                                    self._quick)
+        for i, found in enumerate(out):
+            if found.__class__ is not list:  # candidates left for the Python path
+                sender = senders[i] if senders is not None else None
+                ctx = (ctxs[i] if ctxs is not None else None) or {}
+                out[i] = self._finish(texts[i], found[0], sender, ctx, day)
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -130,32 +173,58 @@ class Ruleset:
     # --- internals --------------------------------------------------------------------
 
     def _finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
-                day: dt.date) -> list[Match]:
-        folded = self._core.fold(text)
+                day: dt.date | None) -> list[Match]:
+        """Run the candidates' scene runners; `day` None means today (looked up only by
+        scenes with a validity window)."""
+        enc = self._core.fold_utf8(text)  # fold + UTF-8 in one C pass
+        end = len(enc)
+        folded: str | None = None  # the folded str, built only for the slower paths
         out = []
+        runners, quick = self._runners, self._quick
         for c in cands:
-            runner = self._runner(c >> 1)
-            if runner is None:
-                continue
+            sc = c >> 1
             try:
-                found = runner.run(folded, sender, ctx, day, not (c & 1))
+                q = quick[sc]
+                if q is not None and not c & 1:
+                    out.append(q(enc, end))
+                    continue
+                runner = runners[sc]
+                if runner is None:
+                    runner = self._new_runner(sc)
+                    if runner is None:
+                        continue
+                    quick[sc] = runner.quick
+                    if runner.quick is not None and not c & 1:
+                        # A decided candidate needs only the quick runner: the full one
+                        # (7 KB with its record) is kept only for scenes that need it.
+                        out.append(runner.quick(enc, end))
+                        continue
+                    runners[sc] = runner
+                if folded is None:
+                    folded = self._core.fold(text)
+                found = runner.run(folded, enc, sender, ctx, day, not c & 1)
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
-                self.broken_scenes.add(str(self._records[c >> 1].get("id")))
+                self.broken_scenes.add(self._scene_id(sc))
                 continue
             if found is not None:
                 out.append(found)
         return out
 
-    def _runner(self, index: int) -> SceneRunner | None:
-        runner = self._runners[index]
-        if runner is None:
-            try:
-                runner = SceneRunner(index, self._records[index], self._patterns)
-            except Exception:
-                self.broken_scenes.add(str(self._records[index].get("id")))
-                return None
-            self._runners[index] = runner
-        return runner
+    def _scene_id(self, index: int) -> str:
+        """The scene's id, or `#index` when its record cannot be read."""
+        try:
+            return str(self._records[index].get("id"))
+        except Exception:  # a crafted record: bad JSON, too deep, not an object
+            return f"#{index}"
+
+    def _new_runner(self, index: int) -> SceneRunner | None:
+        """The scene's runner, built from its record; None (and the scene counted as
+        broken) when the record is malformed."""
+        try:
+            return SceneRunner(index, self._records[index], self._patterns)
+        except Exception:
+            self.broken_scenes.add(self._scene_id(index))
+            return None
 
 
 def _day(now: dt.date | dt.datetime | None) -> dt.date:
@@ -173,7 +242,7 @@ def _default_threads(n: int) -> int:
 
 
 def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Ruleset:
-    return Ruleset(unpack(data), source)
+    return Ruleset(unpack(data, raw=frozenset(("scenes",))), source)
 
 
 def load(path: str | os.PathLike[str]) -> Ruleset:

@@ -10,6 +10,7 @@ and full-width characters, texts in all three PEP 393 kinds, random programs, ba
 from __future__ import annotations
 
 import array
+import json
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.compiler.automaton import build_automaton
-from scenec.runtime._core import Core
+from scenec.runtime._core import Core, json_array_items
 from scenec.runtime.ruleset import core_tables
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -320,6 +321,44 @@ def test_fold() -> None:
 @given(st.text(st.sampled_from("aé中😀ＡＺ！～\u3000\ud800\udbff\udc00\udfff\uff00\uff5f")))
 def test_fold_matches_reference(text: str) -> None:
     assert overlapping_model().core.fold(text) == ref_fold(text)
+
+
+@SETTINGS
+@given(st.text(st.sampled_from("aé\x80\u07ff\u0800中😀ＡＺ！～\u3000\ud800\udfff\uffff"))
+       | st.text())
+def test_fold_utf8_is_the_encoded_fold(text: str) -> None:
+    """The extractors search these bytes; they must be exactly fold(text) as UTF-8,
+    for every code point width and for texts longer than the stack buffer."""
+    core = overlapping_model().core
+    for t in (text, text * 200):
+        assert core.fold_utf8(t) == ref_fold(t).encode("utf-8")
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3),
+                     max_leaves=8)
+
+
+@SETTINGS
+@given(st.lists(st.dictionaries(st.text(), _JSON, max_size=4), max_size=6), st.booleans())
+def test_json_array_items_finds_each_record(records: list[dict], spaced: bool) -> None:
+    """The lazy scene records: each span must parse to exactly that record, whatever
+    strings (quotes, backslashes, brackets) and whitespace the JSON holds."""
+    body = json.dumps(records, ensure_ascii=False, indent=1 if spaced else None,
+                      separators=None if spaced else (",", ":")).encode("utf-8")
+    spans = json_array_items(body)
+    assert [json.loads(body[a:b]) for a, b in zip(spans[0::2], spans[1::2], strict=True)] \
+        == records
+
+
+def test_json_array_items_refuses_other_shapes() -> None:
+    for bad in (b"", b"{}", b"[1]", b"[{}", b"[{},]", b"[{}]x", b'[{"a":"}"]', b"[{]",
+                b'[{"a":"\\"}', b"[{}{}]", b"[[]]"):
+        with pytest.raises(ValueError):
+            json_array_items(bad)
+    assert json_array_items(b" [ ] ") == []
+    body = json.dumps([{"a": "\\"}, {}], separators=(",", ":")).encode()  # [{"a":"\\"},{}]
+    assert json_array_items(body) == [1, len(body) - 4, len(body) - 3, len(body) - 1]
 
 
 def test_argument_errors() -> None:

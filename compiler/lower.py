@@ -55,10 +55,11 @@ class _Literals:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Lowering allocates millions of small objects that all live until it returns, so
-    every collection the allocations trigger walks a growing heap and frees nothing:
-    pausing the collector halves lowering time at 10k scenes (0.69 s -> 0.28 s)."""
+def collector_paused() -> Iterator[None]:
+    """Parsing, checking and lowering allocate millions of small objects that all live
+    until the build returns, so every collection they trigger walks a growing heap and
+    frees nothing: pausing the collector halves lowering time at 10k scenes (0.69 s ->
+    0.28 s) and parsing time at 100k (75 s -> 35 s)."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -70,7 +71,7 @@ def _collector_paused() -> Iterator[None]:
 
 def lower(model: m.Model) -> Lowered:
     """The core's tables and the scene records (see the module docstring)."""
-    with _collector_paused():
+    with collector_paused():
         return _lower(model)
 
 

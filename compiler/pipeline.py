@@ -17,7 +17,7 @@ from ..runtime.artifact import pack
 from . import model as m
 from .automaton import build_automaton
 from .checker import check
-from .lower import Lowered, lower
+from .lower import Lowered, collector_paused, lower
 from .sources import load
 
 VERSION = "0.1.0"
@@ -56,8 +56,9 @@ class Compiled:
 def front_end(paths: list[str]) -> Compiled:
     """Parse and check; no tables are built."""
     diags = DiagnosticBag()
-    sources = load(paths, diags)
-    model = check(sources, diags)
+    with collector_paused():
+        sources = load(paths, diags)
+        model = check(sources, diags)
     if not sources.files and not diags.errors:
         from ..dsl.diagnostics import Span
 
@@ -81,6 +82,11 @@ def artifact_bytes(model: m.Model, lowered: Lowered | None = None) -> bytes:
 
 def compile_paths(paths: list[str], *, run_examples: bool = True, strict: bool = False) -> Compiled:
     """Everything `scenec build` does except writing the file."""
+    with collector_paused():
+        return _compile(paths, run_examples, strict)
+
+
+def _compile(paths: list[str], run_examples: bool, strict: bool) -> Compiled:
     result = front_end(paths)
     if result.diagnostics.errors:
         return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
 from ..dsl.parser import RecoveryBudget, parse_text
+from .prefetch import Parsed, digest, prefetch
 
 MAX_FILE_BYTES = 4 << 20
 MAX_BUILD_BYTES = 32 << 20  # all rule and word files of one build together
@@ -26,6 +27,7 @@ class Sources:
     cache: SourceCache = field(default_factory=SourceCache)
     bytes_read: int = 0  # rule and word files so far, against MAX_BUILD_BYTES
     recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
+    parsed: Parsed = field(default_factory=dict)  # clean parses done ahead, in parallel
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -41,9 +43,10 @@ def expand(paths: list[str]) -> list[str]:
 
 
 def load(paths: list[str], diags: DiagnosticBag) -> Sources:
-    sources = Sources()
+    files = expand(paths)
+    sources = Sources(parsed=prefetch(files[: MAX_FILES + 1], MAX_FILE_BYTES))
     loaded: set[str] = set()
-    for path in expand(paths):
+    for path in files:
         _load_file(path, None, [], loaded, sources, diags)
     return sources
 
@@ -68,7 +71,11 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
     if text is None:
         return
     sources.cache.add(path, text)
-    parsed = parse_text(path, text, diags, sources.recovery)
+    ahead = sources.parsed.pop(key, None)
+    if ahead is not None and ahead[0] == digest(text):
+        parsed = ahead[1]
+    else:
+        parsed = parse_text(path, text, diags, sources.recovery)
     stack.append(key)
     for item in parsed.items:
         if isinstance(item, ast.Import):

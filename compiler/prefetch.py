@@ -1,0 +1,64 @@
+"""Parse the named files of a big build in parallel, before `sources.load` walks them.
+
+Parsing is most of a large build's time (100k scenes: ~22 s of ~40 s, all in Lark), and
+files parse independently, so worker processes parse the files named on the command line
+while the walk stays sequential and unchanged. Only clean parses are handed over: a file
+with any diagnostic is parsed again in order by the walk, so error recovery, its shared
+budget and the order of diagnostics are exactly those of a sequential build. A parse is
+used only if the text the walk reads is the text the worker parsed (same digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from ..dsl import ast
+from ..dsl.diagnostics import DiagnosticBag
+from ..dsl.parser import parse_text
+
+MIN_PARALLEL_BYTES = 1 << 20  # below this, starting workers costs more than it saves
+
+Parsed = dict[str, tuple[bytes, ast.File]]  # realpath -> (digest of the text, its AST)
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def prefetch(paths: list[str], max_file_bytes: int) -> Parsed:
+    """Clean parses of `paths` (files only), by worker processes; {} when not worth it."""
+    files = [p for p in dict.fromkeys(paths) if _size(p, max_file_bytes) > 0]
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers < 2 or sum(_size(p, max_file_bytes) for p in files) < MIN_PARALLEL_BYTES:
+        return {}
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            done = list(pool.map(_parse_clean, files))
+    except (OSError, RuntimeError):  # no processes here: the walk parses everything
+        return {}
+    return {os.path.realpath(p): r for p, r in zip(files, done, strict=True) if r is not None}
+
+
+def _size(path: str, limit: int) -> int:
+    """The file's size if it is a regular file within the limit, else 0 (the walk reports)."""
+    try:
+        size = os.path.getsize(path) if os.path.isfile(path) else 0
+    except OSError:
+        return 0
+    return size if size <= limit else 0
+
+
+def _parse_clean(path: str) -> tuple[bytes, ast.File] | None:
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8").removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError):
+        return None
+    diags = DiagnosticBag()
+    parsed = parse_text(path, text, diags)
+    return None if diags.items else (digest(text), parsed)

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+
+
+def _shared() -> Path:
+    """`$SCENEC_SHARED_DIR`, else `../shared` next to the clone, else /work/shared."""
+    if os.environ.get("SCENEC_SHARED_DIR"):
+        return Path(os.environ["SCENEC_SHARED_DIR"])
+    beside = REPO.parent / "shared"
+    return beside if beside.is_dir() else Path("/work/shared")
+
+
+SHARED = _shared()
 
 Runner = Callable[[], object]
 

@@ -2,9 +2,9 @@
 peers' workload equal the ground truth: a tiny `vs_peers.py` run (1k scenes, 2,000
 messages, one round, pyahocorasick as the only peer) and a `real_corpus.py` run.
 
-Both read `../shared` (the peers' generator and the real SMS); `SCENEC_SHARED_DIR` points
-elsewhere. Without it the tests fail with that message rather than skip: a benchmark that
-cannot run is a broken benchmark.
+Both read the shared folder (the peers' generator and the real SMS): `$SCENEC_SHARED_DIR`,
+else `../shared` beside the clone, else `/work/shared`. Without it they fail rather than
+skip: a benchmark that cannot run is a broken benchmark.
 """
 
 from __future__ import annotations

@@ -28,11 +28,16 @@ class Handle:
     def ruleset(self) -> Ruleset:
         return self._ruleset
 
-    def reload(self, path: str | os.PathLike[str]) -> Ruleset:
-        """Swap in the artifact at `path`; on ArtifactError the old rule set keeps serving."""
+    def reload(self, path: str | os.PathLike[str], *, validate: bool = True) -> Ruleset:
+        """Swap in the artifact at `path`; on ArtifactError the old rule set keeps serving.
+
+        With `validate` (the default) every scene record is checked too (`Ruleset.validate`),
+        so a swapped-in rule set has no scene that would turn out broken while serving."""
         with self._lock:
             try:
                 fresh = load(path)
+                if validate:
+                    fresh.validate()
             except ArtifactError as exc:
                 self.last_error = str(exc)
                 raise

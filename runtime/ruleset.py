@@ -210,6 +210,19 @@ class Ruleset:
                 out.append(found)
         return out
 
+    def validate(self) -> None:
+        """Parse every scene record and build (then drop) its runner, compiling its regexes:
+        the checks `load` defers so that loading stays fast. Raises ArtifactError naming the
+        first malformed record, which only a crafted artifact with a valid checksum can
+        contain. `Handle.reload` runs it before swapping; it takes seconds at 100k scenes."""
+        patterns = Patterns()  # thrown away after: the serving cache stays lazy
+        for index in range(len(self._records)):
+            try:
+                SceneRunner(index, self._records[index], patterns)
+            except Exception as exc:
+                raise ArtifactError(f"scene record {index} ({self._scene_id(index)}) is "
+                                    f"malformed: {exc!r}") from None
+
     def _scene_id(self, index: int) -> str:
         """The scene's id, or `#index` when its record cannot be read."""
         try:

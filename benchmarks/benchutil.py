@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,23 @@ def _shared() -> Path:
 SHARED = _shared()
 
 Runner = Callable[[], object]
+
+
+def scenec_runners(rs: Any, texts: list[str], senders: list[Any], batch: int,
+                   names: tuple[str, str, str]) -> dict[str, Runner]:
+    """scenec's three timed ways over one corpus, named `names`: one `match` call per
+    message, and `match_many` over `batch`-sized chunks on 1 and on 2 threads."""
+    pairs = list(zip(texts, senders, strict=True))
+    chunks = [(texts[i:i + batch], senders[i:i + batch]) for i in range(0, len(texts), batch)]
+    match, many = rs.match, rs.match_many
+
+    def single() -> object:
+        return [match(t, s) for t, s in pairs]
+
+    def batched(threads: int) -> Runner:
+        return lambda: [many(t, s, threads=threads) for t, s in chunks]
+
+    return {names[0]: single, names[1]: batched(1), names[2]: batched(2)}
 
 
 def require_core() -> None:

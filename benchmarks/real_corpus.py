@@ -39,6 +39,7 @@ from benchutil import (
     mb,
     measure_load,
     require_core,
+    scenec_runners,
     table,
 )
 
@@ -132,20 +133,8 @@ def compile_rules(rules: Path, tmp: Path) -> tuple[Any, dict[str, Any]]:
 # --- speed --------------------------------------------------------------------------------
 
 def runners(rs: Any, c: Corpus, batch: int) -> dict[str, Runner]:
-    texts = c.texts
-    senders = c.senders or [None] * len(texts)
-    pairs = list(zip(texts, senders, strict=True))
-    chunks = [(texts[i:i + batch], senders[i:i + batch]) for i in range(0, len(texts), batch)]
-    match, many = rs.match, rs.match_many
-
-    def single() -> object:
-        return [match(t, s) for t, s in pairs]
-
-    def batched(threads: int) -> Runner:
-        return lambda: [many(t, s, threads=threads) for t, s in chunks]
-
-    return {f"{c.name} match": single, f"{c.name} batch 1t": batched(1),
-            f"{c.name} batch 2t": batched(2)}
+    names = (f"{c.name} match", f"{c.name} batch 1t", f"{c.name} batch 2t")
+    return scenec_runners(rs, c.texts, c.senders or [None] * len(c.texts), batch, names)
 
 
 def speed(rs: Any, timed: Sequence[Corpus], rounds: int, batch: int) -> dict[str, Timing]:

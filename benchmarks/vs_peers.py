@@ -45,6 +45,7 @@ from benchutil import (
     peak_rss_mb,
     require_core,
     rss_bytes,
+    scenec_runners,
     table,
 )
 
@@ -101,19 +102,8 @@ def compile_scenec(w: wl.Workload, folder: Path) -> dict[str, Any]:
 
 # --- engines ------------------------------------------------------------------------------
 
-def scenec_runners(rs: Any, w: wl.Workload, batch: int) -> dict[str, Runner]:
-    msgs = w.corpus
-    texts, senders = w.texts, w.senders
-    chunks = [(texts[i:i + batch], senders[i:i + batch]) for i in range(0, len(texts), batch)]
-    match, many = rs.match, rs.match_many
-
-    def single() -> object:
-        return [match(t, s) for s, t in msgs]
-
-    def batched(threads: int) -> Runner:
-        return lambda: [many(t, s, threads=threads) for t, s in chunks]
-
-    return {SCENEC[0]: single, SCENEC[1]: batched(1), SCENEC[2]: batched(2)}
+def workload_runners(rs: Any, w: wl.Workload, batch: int) -> dict[str, Runner]:
+    return scenec_runners(rs, w.texts, w.senders, batch, SCENEC)
 
 
 def flatten(batches: list[list[list[Any]]]) -> list[list[Any]]:
@@ -230,7 +220,7 @@ def run_scale(scale: int, a: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     log(f"  compiled in {info['compile_s']:.2f} s, artifact {mb(info['artifact_bytes'])}")
     info.update(measure_load(info["artifact"]))
     rs = load(info["artifact"])
-    runners = scenec_runners(rs, w, a.batch)
+    runners = workload_runners(rs, w, a.batch)
     peer_objs = load_peers(a.peer_names, w.rules)
     runners.update({n: peer_runner(p[0], w) for n, p in peer_objs.items()})
     runners[FLOOR] = floor_runner(w)

@@ -183,6 +183,13 @@ ctypedef struct Work:
     Py_ssize_t res_cap
     int failed
 
+ctypedef struct Batch:         # one batch call's allocations (see Core._scan_batch)
+    Msg *msgs
+    Work *works
+    int32_t *counts
+    int nt
+    Py_ssize_t n
+
 ctypedef fused char_t:
     uint8_t
     uint16_t
@@ -1219,26 +1226,32 @@ cdef class Core:
         return <int32_t>v
 
     def candidates(self, str text not None, sender_lit):
-        """Candidate scenes of one message: ``scene * 2 + (1 if unknown)``, ascending.
-
-        Building the result list may run the garbage collector, whose finalizers could
-        call back in; such a nested call gets a pooled scratch instead of ``single``.
-        """
-        cdef int32_t sender = self._sender(sender_lit)
+        """Candidate scenes of one message: ``scene * 2 + (1 if unknown)``, ascending."""
         cdef Py_ssize_t k
+        cdef Scratch *S = self._scan_one(text, sender_lit, &k)
+        try:
+            return int_list(S.cands, k)
+        finally:
+            self._release(S)
+
+    cdef Scratch *_scan_one(self, str text, sender_lit, Py_ssize_t *k) except NULL:
+        """Scan one message into ``single``, or into a pooled scratch for a nested call:
+        building a result list may run the garbage collector, whose finalizers could call
+        back in. The caller hands the scratch back with ``_release``."""
+        cdef int32_t sender = self._sender(sender_lit)
         cdef Scratch *S
         scenec_unicode_ready(text)
         S = self._take_scratch() if self.single_busy else self.single
         self.single_busy = True
-        try:
-            k = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
-                            PyUnicode_GET_LENGTH(text), sender)
-            return int_list(S.cands, k)
-        finally:
-            if S == self.single:
-                self.single_busy = False
-            else:
-                self._give_scratch(S)
+        k[0] = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                           PyUnicode_GET_LENGTH(text), sender)
+        return S
+
+    cdef void _release(self, Scratch *S):
+        if S == self.single:
+            self.single_busy = False
+        else:
+            self._give_scratch(S)
 
     cdef Scratch *_take_scratch(self) except NULL:
         """A batch scratch from the pool (GIL held, so the pool needs no lock)."""
@@ -1288,40 +1301,53 @@ cdef class Core:
         literal ids or -1 of the same length. Returns one ``candidates`` list per text.
         """
         cdef tuple keep = tuple(texts)   # a list could be mutated while the GIL is released
-        cdef Py_ssize_t n = len(keep), k
-        cdef int nt, w
-        cdef Msg *msgs
-        cdef Work *works
-        cdef int32_t *counts
+        cdef Batch b
+        memset(&b, 0, sizeof(Batch))
+        try:
+            self._scan_batch(keep, sender_lits, threads, &b)
+            return self._collect(b.works, b.nt, b.counts, b.n)
+        finally:
+            self._free_batch(&b)
+
+    cdef int _scan_batch(self, tuple keep, sender_lits, int threads, Batch *b) except -1:
+        """Validate, split `keep` over up to `threads` workers and scan it without the GIL.
+        Fills `b` as it allocates, so the caller's `_free_batch` frees whatever exists."""
+        cdef int w
+        b.n = len(keep)
         senders = list(sender_lits)
-        if len(senders) != n:
-            raise ValueError(f"{len(senders)} sender literals for {n} texts")
+        if len(senders) != b.n:
+            raise ValueError(f"{len(senders)} sender literals for {b.n} texts")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        nt = <int>min(threads, MAX_THREADS, max(1, n // MIN_PER_THREAD))
-        msgs = self._messages(keep, senders)
-        counts = <int32_t *>malloc(<size_t>(n if n else 1) * sizeof(int32_t))
-        works = <Work *>calloc(nt, sizeof(Work))
-        try:
-            if counts == NULL or works == NULL:
+        b.msgs = self._messages(keep, senders)
+        b.counts = <int32_t *>malloc(<size_t>(b.n if b.n else 1) * sizeof(int32_t))
+        b.nt = <int>min(threads, MAX_THREADS, max(1, b.n // MIN_PER_THREAD))
+        b.works = <Work *>calloc(b.nt, sizeof(Work))
+        if b.counts == NULL or b.works == NULL:
+            raise MemoryError()
+        for w in range(b.nt):
+            b.works[w].T = &self.t
+            b.works[w].msgs = b.msgs
+            b.works[w].counts = b.counts
+            b.works[w].lo = b.n * w // b.nt
+            b.works[w].hi = b.n * (w + 1) // b.nt
+            b.works[w].S = self._take_scratch()
+        with nogil:
+            run_workers(b.works, b.nt)
+        for w in range(b.nt):
+            if b.works[w].failed:
                 raise MemoryError()
-            for w in range(nt):
-                works[w].T = &self.t
-                works[w].msgs = msgs
-                works[w].counts = counts
-                works[w].lo = n * w // nt
-                works[w].hi = n * (w + 1) // nt
-                works[w].S = self._take_scratch()
-            with nogil:
-                run_workers(works, nt)
-            return self._collect(works, nt, counts, n)
-        finally:
-            for w in range(nt if works != NULL else 0):
-                self._give_scratch(works[w].S)
-                free(works[w].res)
-            free(works)
-            free(counts)
-            free(msgs)
+        return 0
+
+    cdef void _free_batch(self, Batch *b):
+        cdef int w
+        if b.works != NULL:
+            for w in range(b.nt):
+                self._give_scratch(b.works[w].S)
+                free(b.works[w].res)
+        free(b.works)
+        free(b.counts)
+        free(b.msgs)
 
     cdef list _collect(self, Work *works, int nt, const int32_t *counts, Py_ssize_t n):
         """Build the per-message result lists from each worker's concatenated results."""
@@ -1379,73 +1405,36 @@ cdef class Core:
         Returns a list (the matches, possibly empty) or a 1-tuple holding the candidate
         list for the caller to finish in Python.
         """
-        cdef int32_t sender = self._sender(sender_lit)
         cdef Py_ssize_t k
-        cdef Scratch *S
-        scenec_unicode_ready(text)
-        S = self._take_scratch() if self.single_busy else self.single
-        self.single_busy = True
+        cdef Scratch *S = self._scan_one(text, sender_lit, &k)
         try:
-            k = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
-                            PyUnicode_GET_LENGTH(text), sender)
             return quick_finish(text, S.cands, k, quick)
         finally:
-            if S == self.single:
-                self.single_busy = False
-            else:
-                self._give_scratch(S)
+            self._release(S)
 
     def match_many_quick(self, texts, sender_lits, int threads, list quick not None):
         """``candidates_many`` (GIL released), then ``quick_finish`` per message (GIL held):
         one list per text, each a list of matches or a 1-tuple of candidates."""
         cdef tuple keep = tuple(texts)
-        cdef Py_ssize_t n = len(keep), i, r
-        cdef int nt, w
-        cdef Msg *msgs
-        cdef Work *works
-        cdef int32_t *counts
+        cdef Py_ssize_t i, r
+        cdef int w
         cdef list out
         cdef object item
-        senders = list(sender_lits)
-        if len(senders) != n:
-            raise ValueError(f"{len(senders)} sender literals for {n} texts")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        nt = <int>min(threads, MAX_THREADS, max(1, n // MIN_PER_THREAD))
-        msgs = self._messages(keep, senders)
-        counts = <int32_t *>malloc(<size_t>(n if n else 1) * sizeof(int32_t))
-        works = <Work *>calloc(nt, sizeof(Work))
+        cdef Batch b
+        memset(&b, 0, sizeof(Batch))
         try:
-            if counts == NULL or works == NULL:
-                raise MemoryError()
-            for w in range(nt):
-                works[w].T = &self.t
-                works[w].msgs = msgs
-                works[w].counts = counts
-                works[w].lo = n * w // nt
-                works[w].hi = n * (w + 1) // nt
-                works[w].S = self._take_scratch()
-            with nogil:
-                run_workers(works, nt)
-            for w in range(nt):
-                if works[w].failed:
-                    raise MemoryError()
-            out = PyList_New(n)
-            for w in range(nt):
+            self._scan_batch(keep, sender_lits, threads, &b)
+            out = PyList_New(b.n)
+            for w in range(b.nt):
                 r = 0
-                for i in range(works[w].lo, works[w].hi):
-                    item = quick_finish(<str>keep[i], works[w].res + r, counts[i], quick)
-                    r += counts[i]
+                for i in range(b.works[w].lo, b.works[w].hi):
+                    item = quick_finish(<str>keep[i], b.works[w].res + r, b.counts[i], quick)
+                    r += b.counts[i]
                     Py_INCREF(item)
                     PyList_SET_ITEM(out, i, item)
             return out
         finally:
-            for w in range(nt if works != NULL else 0):
-                self._give_scratch(works[w].S)
-                free(works[w].res)
-            free(works)
-            free(counts)
-            free(msgs)
+            self._free_batch(&b)
 
     def stats(self):
         """Table sizes, for benchmarks and memory reports."""

@@ -704,7 +704,7 @@ def set_result_class(cls, names):
 
 cdef class Quick:
     """A scene's finishing when the core decided it and it only extracts (see
-    `evaluate.SceneRunner._quick`, whose Python closure does exactly the same): run each
+    `evaluate.SceneRunner._quick`; `SceneRunner.run` takes the same steps): run each
     extractor's RE2 `Match` on the folded UTF-8, keep the named group's text (through
     the kind's normaliser, if any) and build the result without Python frames."""
 

@@ -18,7 +18,7 @@ import re2
 from . import kinds
 from ._core import Quick, set_result_class
 from .kinds import BUILTIN, normalise, render_value
-from .match import Action, Match, new_match, settable
+from .match import Action, Match, new_match
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -163,30 +163,15 @@ class SceneRunner:
 
     def _quick(self) -> QuickRun:
         """`run` for a candidate the core decided, when the scene has nothing but extracts
-        (the common case): the core's `Quick` (no Python frame at all), or else a closure
-        that does the same with locals instead of attributes."""
+        (the common case): the core's `Quick`, which builds the Match with no Python frame.
+        Where the core cannot fill Match's slots (see `set_result_class`), `run` itself
+        takes the same steps: with `decided`, no validity, no `require` and nothing to
+        render, it reads neither the text, the sender, the context nor the day."""
         if _COMPILED_QUICK:
             return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
                          tuple(self.raw_extracts), _UNANCHORED)
-        sid, name_, category, priority, enterprise = self.static
-        tags, meta, extracts, anchor = self.tags, self.meta, tuple(self.raw_extracts), _UNANCHORED
-        twin, cls = settable, Match
-
-        def quick(enc: bytes, end: int) -> Match:
-            fields: Fields = {}
-            for name, norm, search, group in extracts:
-                hit = search(anchor, enc, 0, end)
-                if hit[0][0] >= 0:
-                    a, b = hit[group]
-                    raw = enc[a:b].decode() if a >= 0 else None
-                    value = raw if norm is None else norm(raw)
-                    if value is not None:
-                        fields[name] = value
-            m = twin(sid, name_, category, priority, enterprise, fields, (), (), tags, meta)
-            m.__class__ = cls
-            return m  # type: ignore[no-any-return]
-
-        return quick
+        run = self.run
+        return lambda enc, end: run("", enc, None, {}, None, True)  # type: ignore[return-value]
 
     def run(self, text: str, enc: bytes | None, sender: str | None, ctx: dict,
             day: dt.date | None, decided: bool) -> Match | None:

@@ -91,8 +91,5 @@ def _check_twin() -> bool:
     return m == Match("s", "n", "c", 0, None, {}, (), (), (), None)
 
 
-if _check_twin():
-    settable: Any = _Settable
-else:  # pragma: no cover - a Python without layout-compatible class swaps
+if not _check_twin():  # pragma: no cover - a Python without layout-compatible class swaps
     new_match = Match  # type: ignore[assignment]  # noqa: F811
-    settable = Match  # then `m.__class__ = Match` is a no-op

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from helpers import compile_text
 
 BANK = """
@@ -120,3 +121,22 @@ scene s "S" {
     assert rs is not None
     found = rs.best("尾号(=1234 card (5678")
     assert found is not None and found.fields == {"card": "1234", "tail": "5678"}
+
+
+def test_python_quick_path_equals_the_compiled_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the core cannot build Match objects itself, `SceneRunner.run` finishes the
+    decided extract-only scenes instead: same answers."""
+    from scenec.runtime import evaluate
+
+    source = '''
+scene bill "账单" { when "账单" extract n = /账单(\\d+)/ as digits extract m = /(\\d+)元/ as money }
+scene pay "还款" { when "还款" and not "逾期" extract d = /(\\d+月\\d+日)/ as date }
+'''
+    texts = ["本期账单123，共45元", "请于3月5日还款", "账单还款7元", "逾期还款", ""]
+    want = [compile_text(source).ruleset.match(t) for t in texts]  # type: ignore[union-attr]
+    monkeypatch.setattr(evaluate, "_COMPILED_QUICK", False)
+    rs = compile_text(source).ruleset
+    assert rs is not None
+    assert [rs.match(t) for t in texts] == want
+    assert rs.match_many(texts, threads=2) == want
+    assert want[0] and want[0][0].fields == {"n": "123", "m": 45.0}

@@ -30,9 +30,10 @@ def digest(text: str) -> bytes:
 
 def prefetch(paths: list[str], max_file_bytes: int) -> Parsed:
     """Clean parses of `paths` (files only), by worker processes; {} when not worth it."""
-    files = [p for p in dict.fromkeys(paths) if _size(p, max_file_bytes) > 0]
+    sizes = {p: _size(p, max_file_bytes) for p in dict.fromkeys(paths)}
+    files = [p for p, size in sizes.items() if size > 0]
     workers = min(len(files), os.cpu_count() or 1)
-    if workers < 2 or sum(_size(p, max_file_bytes) for p in files) < MIN_PARALLEL_BYTES:
+    if workers < 2 or sum(sizes.values()) < MIN_PARALLEL_BYTES:
         return {}
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)

@@ -61,6 +61,7 @@ cdef extern from "Python.h":
     const char *PyBytes_AS_STRING(object o)
     Py_ssize_t PyBytes_GET_SIZE(object o)
     object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+    object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
 
 cdef extern from *:
     """
@@ -676,6 +677,9 @@ def json_array_items(const uint8_t[::1] body):
     return out
 
 
+include "_regex.pxi"
+
+
 # Result objects built here: the class (runtime.match.Match, a frozen slots dataclass)
 # and the offsets of its ten slots, learnt once by set_result_class.
 cdef object RESULT_CLS = None
@@ -705,14 +709,16 @@ def set_result_class(cls, names):
 cdef class Quick:
     """A scene's finishing when the core decided it and it only extracts (see
     `evaluate.SceneRunner._quick`; `SceneRunner.run` takes the same steps): run each
-    extractor's RE2 `Match` on the folded UTF-8, keep the named group's text (through
-    the kind's normaliser, if any) and build the result without Python frames."""
+    extractor (a `Regex` on the text itself, or RE2's `Match` on the folded UTF-8), keep
+    the group's text (through the kind's normaliser, if any) and build the result without
+    Python frames."""
 
     cdef tuple head      # scene, name, category, priority, enterprise
     cdef object tags
     cdef object meta
-    cdef tuple extracts  # (field name, normaliser or None, RE2 Match method, group)
+    cdef tuple extracts  # (field name, normaliser or None, Regex or RE2 Match method, group)
     cdef object anchor   # RE2's UNANCHORED
+    cdef readonly bint needs_enc  # some extractor runs on RE2, which needs the UTF-8
 
     def __init__(self, tuple head not None, tags, meta, tuple extracts not None, anchor):
         if RESULT_CLS is None:
@@ -721,32 +727,37 @@ cdef class Quick:
             raise ValueError("head: scene, name, category, priority, enterprise")
         for ex in extracts:
             if not (isinstance(ex, tuple) and len(ex) == 4 and isinstance(ex[0], str)
-                    and isinstance(ex[3], int) and callable(ex[2])):
+                    and isinstance(ex[3], int) and callable(ex[2]) or
+                    isinstance(ex, tuple) and len(ex) == 4 and type(ex[2]) is Regex):
                 raise ValueError(f"bad extract {ex!r}")
+            self.needs_enc = self.needs_enc or type(ex[2]) is not Regex
         self.head, self.tags, self.meta = head, tags, meta
         self.extracts, self.anchor = extracts, anchor
 
-    def __call__(self, bytes enc not None, Py_ssize_t end):
-        return self.run(enc, end)
+    def __call__(self, str text not None, enc=None):
+        """The Match for `text`; `enc`, the folded UTF-8, is computed when needed and
+        not given."""
+        if enc is None and self.needs_enc:
+            enc = folded_utf8(text)
+        return self.run(text, enc)
 
-    cdef object run(self, bytes enc, Py_ssize_t end):
+    cdef object run(self, str text, bytes enc):
         cdef dict fields = {}
         cdef tuple ex
-        cdef Py_ssize_t a, b, n = PyBytes_GET_SIZE(enc)
+        cdef Py_ssize_t a, b
         cdef int i
         for ex in self.extracts:
-            hit = ex[2](self.anchor, enc, 0, end)
-            if hit[0][0] >= 0:
-                a, b = hit[ex[3]]
-                if a >= 0:
-                    if not 0 <= a <= b <= n:
-                        raise ValueError("match span outside the text")
-                    raw = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(enc) + a, b - a, NULL)
-                else:
-                    raw = None
-                value = raw if ex[1] is None else ex[1](raw)
-                if value is not None:
-                    fields[ex[0]] = value
+            if type(ex[2]) is Regex:
+                if not (<Regex>ex[2]).find(text, &a, &b):
+                    continue
+                raw = folded_slice(text, a, b) if a >= 0 else None
+            else:
+                raw = self.re2_group(ex, enc)
+                if raw is False:
+                    continue
+            value = raw if ex[1] is None else ex[1](raw)
+            if value is not None:
+                fields[ex[0]] = value
         m = RESULT_CLS.__new__(RESULT_CLS)
         for i in range(5):
             scenec_set_slot(m, RESULT_OFF[i], self.head[i])
@@ -757,19 +768,34 @@ cdef class Quick:
         scenec_set_slot(m, RESULT_OFF[9], self.meta)
         return m
 
+    cdef object re2_group(self, tuple ex, bytes enc):
+        """The group's text through RE2 (None: it took no part), or False: no match."""
+        cdef Py_ssize_t a, b, n = PyBytes_GET_SIZE(enc)
+        hit = ex[2](self.anchor, enc, 0, n)
+        if hit[0][0] < 0:
+            return False
+        a, b = hit[ex[3]]
+        if a < 0:
+            return None
+        if not 0 <= a <= b <= n:
+            raise ValueError("match span outside the text")
+        return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(enc) + a, b - a, NULL)
+
 
 cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quick):
     """Finish a message's candidates here when each one is decided (even code) and has a
-    quick runner (``quick[scene]`` callable, not None): the list of ``runner(enc, len)``
-    results, ``enc`` being the folded UTF-8. Otherwise, or when a runner raises (the
-    Python path then records the broken scene), ``(candidate list,)``. Runners are pure,
-    so running one again on the Python path is harmless. This saves the interpreter's
-    per-message and per-candidate bookkeeping, which costs more than the core's scan.
+    quick runner (``quick[scene]`` callable, not None): the list of ``runner(text, enc)``
+    results, ``enc`` being the folded UTF-8 (None when no runner needs it). Otherwise, or
+    when a runner raises (the Python path then records the broken scene), ``(candidate
+    list,)``. Runners are pure, so running one again on the Python path is harmless. This
+    saves the interpreter's per-message and per-candidate bookkeeping, which costs more
+    than the core's scan.
     """
     cdef Py_ssize_t i, sc
     cdef int32_t c
-    cdef bytes enc
+    cdef bint needs_enc = False
     cdef list out
+    enc = None
     if k == 0:
         return []
     for i in range(k):
@@ -777,16 +803,18 @@ cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quic
         sc = c >> 1
         if c & 1 or sc >= len(quick) or quick[sc] is None:
             return (int_list(cands, k),)
-    enc = folded_utf8(text)
-    end = len(enc)
+        q = quick[sc]
+        needs_enc = needs_enc or type(q) is not Quick or (<Quick>q).needs_enc
+    if needs_enc:
+        enc = folded_utf8(text)
     out = PyList_New(0)
     try:
         for i in range(k):
             q = quick[cands[i] >> 1]
             if type(q) is Quick:
-                out.append((<Quick>q).run(enc, end))
+                out.append((<Quick>q).run(text, enc))
             else:
-                out.append(q(enc, end))
+                out.append(q(text, enc))
     except Exception:
         return (int_list(cands, k),)
     return out

@@ -16,9 +16,10 @@ from typing import Any
 import re2
 
 from . import kinds
-from ._core import Quick, set_result_class
+from ._core import Quick, Regex, set_result_class
 from .kinds import BUILTIN, normalise, render_value
 from .match import Action, Match, new_match
+from .regex_program import compile_program
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -35,7 +36,7 @@ try:
 except AttributeError:  # pragma: no cover - another google-re2 layout
     _UNANCHORED = None
 
-QuickRun = Callable[[bytes, int], Match]
+QuickRun = Callable[[str, "bytes | None"], Match]
 _COMPILED_QUICK = set_result_class(Match, Match.__slots__)  # type: ignore[attr-defined]
 
 Fields = dict[str, Any]
@@ -43,16 +44,28 @@ Check = Callable[[str, "str | None", dict, Fields], bool]
 
 
 class Patterns:
-    """RE2 objects compiled on first use and shared by every scene of a rule set."""
+    """RE2 objects and VM programs compiled on first use and shared by every scene of a
+    rule set."""
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
+        self._programs: dict[tuple[str, int], Regex | None] = {}
 
     def get(self, pattern: str) -> Any:
         rx = self._cache.get(pattern)
         if rx is None:
             rx = self._cache[pattern] = re2.compile(pattern, _OPTIONS)
         return rx
+
+    def program(self, pattern: str, group: int) -> Regex | None:
+        """The core's linear VM for an extractor RE2 has accepted (`get` first), or None
+        when the pattern is outside the VM's subset (regex_program)."""
+        key = (pattern, group)
+        if key not in self._programs:
+            prog = compile_program(pattern, group)
+            self._programs[key] = None if prog is None else Regex(prog.code, prog.classes,
+                                                                  prog.first)
+        return self._programs[key]
 
 
 def compile_cond(c: list, rx: Patterns) -> Check:
@@ -142,6 +155,7 @@ class SceneRunner:
                           for t in rec["templates"]]
         self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         self.extracts = [(str(n), str(k), rx.get(p), int(g)) for n, k, p, g in rec["extracts"]]
+        self.programs = [rx.program(str(p), int(g)) for _, _, p, g in rec["extracts"]]
         self.fast = _UNANCHORED is not None and all(
             hasattr(r, "_regexp") for r, _ in self.templates) and all(
             hasattr(e[2], "_regexp") for e in self.extracts)
@@ -168,10 +182,13 @@ class SceneRunner:
         takes the same steps: with `decided`, no validity, no `require` and nothing to
         render, it reads neither the text, the sender, the context nor the day."""
         if _COMPILED_QUICK:
+            extracts = tuple((n, norm, prog or search, g) for (n, norm, search, g), prog
+                             in zip(self.raw_extracts, self.programs, strict=True))
             return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
-                         tuple(self.raw_extracts), _UNANCHORED)
+                         extracts, _UNANCHORED)
         run = self.run
-        return lambda enc, end: run("", enc, None, {}, None, True)  # type: ignore[return-value]
+        # The core always passes the folded UTF-8 to a runner that is not a `Quick`.
+        return lambda text, enc: run("", enc, None, {}, None, True)  # type: ignore[return-value]
 
     def run(self, text: str, enc: bytes | None, sender: str | None, ctx: dict,
             day: dt.date | None, decided: bool) -> Match | None:

@@ -177,7 +177,6 @@ class Ruleset:
         """Run the candidates' scene runners; `day` None means today (looked up only by
         scenes with a validity window)."""
         enc = self._core.fold_utf8(text)  # fold + UTF-8 in one C pass
-        end = len(enc)
         folded: str | None = None  # the folded str, built only for the slower paths
         out = []
         runners, quick = self._runners, self._quick
@@ -186,7 +185,7 @@ class Ruleset:
             try:
                 q = quick[sc]
                 if q is not None and not c & 1:
-                    out.append(q(enc, end))
+                    out.append(q(text, enc))
                     continue
                 runner = runners[sc]
                 if runner is None:
@@ -197,7 +196,7 @@ class Ruleset:
                     if runner.quick is not None and not c & 1:
                         # A decided candidate needs only the quick runner: the full one
                         # (7 KB with its record) is kept only for scenes that need it.
-                        out.append(runner.quick(enc, end))
+                        out.append(runner.quick(text, enc))
                         continue
                     runners[sc] = runner
                 if folded is None:

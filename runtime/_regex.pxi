@@ -1,0 +1,441 @@
+# Included by _core.pyx (it uses fold_cp). The linear-time VM for extractor regexes whose
+# programs scenec.runtime.regex_program builds: a Pike VM over the folded code points of a
+# str, leftmost-first like RE2, reporting one capture group's span.
+#
+# The VM never interprets jumps, splits or saves while matching. At construction, each
+# instruction's epsilon closure is computed once per assertion context (start of text, end
+# of text, at a word boundary: 8 contexts if the program asserts anything, else 1): the
+# CLASS/MATCH instructions it reaches in priority order, each with which group ends it
+# sets. A step then only tests classes and appends closure entries not yet on the list.
+
+cdef enum:
+    RX_CLASS = 0         # consume one code point in class x
+    RX_SPLIT = 1         # continue at x, then (lower priority) at y
+    RX_JMP = 2
+    RX_SAVE = 3          # record the position as the group's start (x = 0) or end (x = 1)
+    RX_MATCH = 4
+    RX_ASSERT = 5        # zero width: AS_* kind x holds here
+    AS_BEGIN = 0
+    AS_END = 1
+    AS_WORD = 2
+    AS_NOT_WORD = 3
+    RX_MAX_CODE = 4096   # instructions (regex_program stays below this)
+    RX_MAX_CLOSURE = 1 << 16  # closure entries; a larger program stays on RE2
+    CTX_BEGIN = 1
+    CTX_END = 2
+    CTX_WORD = 4
+
+cdef uint32_t RX_NONE = 0xFFFFFFFF
+
+ctypedef struct RxThread:
+    Py_ssize_t pc, a, b  # instruction, group start, group end (-1: not yet)
+
+ctypedef struct RxProg:
+    const int32_t *code      # [3 * n] (op, x, y), validated by Regex.__cinit__
+    Py_ssize_t n
+    const uint64_t *ascii    # [2 * nclass] bitmap of code points < 128 per class
+    const int32_t *rstart    # [nclass + 1] ranges of class k: rstart[k] .. rstart[k + 1]
+    const uint32_t *ranges   # [2 * nranges] (lo, hi), ascending, disjoint per class
+    const int32_t *clo_start # [nctx * n + 1]: closure of pc in context x: entries
+                             # clo_start[x * n + pc] .. clo_start[x * n + pc + 1]
+    const int32_t *clo       # [2 * entries] (CLASS/MATCH pc, 1: sets start | 2: sets end)
+    bint asserts             # nctx == 8 (else 1: the context is always 0)
+    int32_t first            # class every match starts with, or -1
+    uint32_t first_max       # its largest code point
+    uint32_t first_cp        # its only code point when only that raw code point folds to
+                             # it (>= 0x80, not U+FFFD), else RX_NONE
+
+ctypedef struct RxScratch:   # one search at a time (the module's one is used with the GIL)
+    RxThread *lists          # [2 * cap]: current and next thread list
+    RxThread *stack          # [2 * cap + 1]: rx_close's explicit recursion
+    uint32_t *mark           # [cap]: == gen iff the instruction is on the list being built
+    uint32_t gen
+    Py_ssize_t cap
+
+cdef RxScratch RX_SCRATCH    # zero-initialised; grown by rx_reserve
+
+
+cdef int rx_reserve(RxScratch *R, Py_ssize_t n) noexcept nogil:
+    """Room for an n-instruction program; -1 when out of memory (R is then empty)."""
+    if n <= R.cap:
+        return 0
+    free(R.lists)
+    free(R.stack)
+    free(R.mark)
+    R.lists = <RxThread *>malloc(<size_t>(2 * n) * sizeof(RxThread))
+    R.stack = <RxThread *>malloc(<size_t>(2 * n + 1) * sizeof(RxThread))
+    R.mark = <uint32_t *>calloc(<size_t>n, sizeof(uint32_t))
+    R.gen = 0
+    R.cap = n
+    if R.lists == NULL or R.stack == NULL or R.mark == NULL:
+        free(R.lists)
+        free(R.stack)
+        free(R.mark)
+        R.lists, R.stack, R.mark, R.cap = NULL, NULL, NULL, 0
+        return -1
+    return 0
+
+
+cdef inline void rx_next_gen(RxScratch *R) noexcept nogil:
+    """A new list: marks of older lists no longer count (all cleared once per 2**32)."""
+    R.gen += 1
+    if R.gen == 0:
+        memset(R.mark, 0, <size_t>R.cap * sizeof(uint32_t))
+        R.gen = 1
+
+
+cdef inline uint32_t rx_char(const void *d, int kind, Py_ssize_t i) noexcept nogil:
+    if kind == 1:
+        return (<const uint8_t *>d)[i]       # Latin-1 holds nothing that folds
+    if kind == 2:
+        return fold_cp((<const uint16_t *>d)[i])
+    return fold_cp((<const uint32_t *>d)[i])
+
+
+cdef inline bint rx_has(const RxProg *P, int32_t k, uint32_t c) noexcept nogil:
+    cdef Py_ssize_t lo, hi, mid
+    if c < 128:
+        return (P.ascii[2 * k + (c >> 6)] >> (c & 63)) & 1
+    lo, hi = P.rstart[k], P.rstart[k + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if c < P.ranges[2 * mid]:
+            hi = mid
+        elif c > P.ranges[2 * mid + 1]:
+            lo = mid + 1
+        else:
+            return True
+    return False
+
+
+cdef inline bint rx_word(const void *d, int kind, Py_ssize_t i) noexcept nogil:
+    """RE2's \\b word characters: ASCII [0-9A-Za-z_]."""
+    cdef uint32_t c = rx_char(d, kind, i)
+    return (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c == 0x5F)
+
+
+cdef inline int rx_ctx(const RxProg *P, Py_ssize_t sp, const void *d, int kind,
+                       Py_ssize_t n) noexcept nogil:
+    """The assertion context at position sp (0 for a program without assertions)."""
+    if not P.asserts:
+        return 0
+    return ((CTX_BEGIN if sp == 0 else 0) | (CTX_END if sp == n else 0) |
+            (CTX_WORD if (sp > 0 and rx_word(d, kind, sp - 1)) !=
+             (sp < n and rx_word(d, kind, sp)) else 0))
+
+
+cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
+                        Py_ssize_t n) noexcept nogil:
+    """The first position from `sp` whose code point can start a match (or n)."""
+    cdef uint32_t c, one = P.first_cp
+    if one != RX_NONE:
+        while sp < n and p[sp] != one:
+            sp += 1
+        return sp
+    while sp < n:
+        c = p[sp]
+        if char_t is not uint8_t:
+            c = fold_cp(c)
+        if c <= P.first_max and rx_has(P, P.first, c):
+            return sp
+        sp += 1
+    return n
+
+
+cdef Py_ssize_t rx_close(const int32_t *code, RxScratch *R, RxThread *lst,
+                         Py_ssize_t pc, int ctx) noexcept nogil:
+    """The closure of `pc` in context `ctx` into `lst`: depth first, first branch first,
+    each instruction entered once, as a Pike VM's addthread. A thread's `a`/`b` become
+    -3 where a SAVE sets the group's start/end (-2: untouched). The stack never holds
+    more than 2n + 1 frames (each instruction, entered once, pushes at most two)."""
+    cdef RxThread *st = R.stack
+    cdef Py_ssize_t top = 1, cnt = 0, a, b
+    cdef const int32_t *ins
+    cdef bint holds
+    rx_next_gen(R)
+    st[0].pc, st[0].a, st[0].b = pc, -2, -2
+    while top:
+        top -= 1
+        pc, a, b = st[top].pc, st[top].a, st[top].b
+        if R.mark[pc] == R.gen:
+            continue
+        R.mark[pc] = R.gen
+        ins = code + 3 * pc
+        if ins[0] == RX_JMP:
+            st[top].pc, st[top].a, st[top].b = ins[1], a, b
+            top += 1
+        elif ins[0] == RX_SPLIT:
+            st[top].pc, st[top].a, st[top].b = ins[2], a, b
+            st[top + 1].pc, st[top + 1].a, st[top + 1].b = ins[1], a, b
+            top += 2
+        elif ins[0] == RX_SAVE:
+            st[top].pc, st[top].a, st[top].b = pc + 1, a, b
+            if ins[1] == 0:
+                st[top].a = -3
+            else:
+                st[top].b = -3
+            top += 1
+        elif ins[0] == RX_ASSERT:
+            if ins[1] == AS_BEGIN:
+                holds = ctx & CTX_BEGIN
+            elif ins[1] == AS_END:
+                holds = ctx & CTX_END
+            elif ins[1] == AS_WORD:
+                holds = ctx & CTX_WORD
+            else:
+                holds = not ctx & CTX_WORD
+            if holds:
+                st[top].pc, st[top].a, st[top].b = pc + 1, a, b
+                top += 1
+        else:
+            lst[cnt].pc, lst[cnt].a, lst[cnt].b = pc, a, b
+            cnt += 1
+    return cnt
+
+
+cdef inline Py_ssize_t rx_follow(const RxProg *P, RxScratch *R, RxThread *lst,
+                                 Py_ssize_t cnt, Py_ssize_t pc, Py_ssize_t a, Py_ssize_t b,
+                                 Py_ssize_t sp, int ctx) noexcept nogil:
+    """Append pc's closure (threads not already on the list being built) at position sp."""
+    cdef const int32_t *e = P.clo + 2 * P.clo_start[ctx * P.n + pc]
+    cdef const int32_t *end = P.clo + 2 * P.clo_start[ctx * P.n + pc + 1]
+    cdef int32_t t
+    while e < end:
+        t = e[0]
+        if R.mark[t] != R.gen:
+            R.mark[t] = R.gen
+            lst[cnt].pc = t
+            lst[cnt].a = sp if e[1] & 1 else a
+            lst[cnt].b = sp if e[1] & 2 else b
+            cnt += 1
+        e += 2
+    return cnt
+
+
+cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ssize_t n,
+                   Py_ssize_t *ga, Py_ssize_t *gb) noexcept nogil:
+    """Leftmost-first search: 1 and the group's span (-1, -1 if it took no part) in code
+    points, 0 without a match, -1 out of memory. One step per code point, each step
+    bounded by the program size; with no thread alive, skip to the next code point that
+    can start a match."""
+    cdef RxThread *cl
+    cdef RxThread *nl
+    cdef Py_ssize_t nc = 0, nn, i, sp = 0
+    cdef int matched = 0, ctx = 0
+    cdef uint32_t c = 0
+    cdef const int32_t *ins
+    ga[0] = gb[0] = -1
+    if rx_reserve(R, P.n) < 0:
+        return -1
+    cl, nl = R.lists, R.lists + P.n
+    while True:
+        if not matched:
+            if nc == 0:
+                if P.first >= 0:
+                    if kind == 1:
+                        sp = rx_skip(P, <const uint8_t *>d, sp, n)
+                    elif kind == 2:
+                        sp = rx_skip(P, <const uint16_t *>d, sp, n)
+                    else:
+                        sp = rx_skip(P, <const uint32_t *>d, sp, n)
+                    if sp >= n:
+                        break
+                rx_next_gen(R)
+            nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
+        if nc == 0:
+            if matched or sp >= n:
+                break
+            sp += 1
+            continue
+        if sp < n:
+            c = rx_char(d, kind, sp)
+            ctx = rx_ctx(P, sp + 1, d, kind, n)
+        rx_next_gen(R)
+        nn = 0
+        for i in range(nc):
+            ins = P.code + 3 * cl[i].pc
+            if ins[0] == RX_CLASS:
+                if sp < n and rx_has(P, ins[1], c):
+                    nn = rx_follow(P, R, nl, nn, cl[i].pc + 1, cl[i].a, cl[i].b, sp + 1,
+                                   ctx)
+            else:                            # RX_MATCH: lower-priority threads are cut
+                matched = 1
+                ga[0], gb[0] = cl[i].a, cl[i].b
+                break
+        if sp >= n:
+            break
+        cl, nl = nl, cl
+        nc = nn
+        sp += 1
+    return matched
+
+
+cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b):
+    """``fold(text[a:b])``: the extracted value as RE2 on the folded text would give it."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const void *d = PyUnicode_DATA(text)
+    cdef Py_ssize_t i
+    cdef uint32_t *buf
+    if kind != 1:
+        for i in range(a, b):
+            if rx_char(d, kind, i) != _read(d, kind, i):
+                break
+        else:
+            return PyUnicode_Substring(text, a, b)
+        buf = <uint32_t *>malloc(<size_t>(b - a) * sizeof(uint32_t))
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for i in range(a, b):
+                buf[i - a] = rx_char(d, kind, i)
+            return PyUnicode_FromKindAndData(4, buf, b - a)
+        finally:
+            free(buf)
+    return PyUnicode_Substring(text, a, b)
+
+
+cdef class Regex:
+    """A validated VM program (see scenec.runtime.regex_program) and its class tables."""
+
+    cdef RxProg p
+    cdef int32_t *code
+    cdef uint64_t *ascii
+    cdef int32_t *rstart
+    cdef uint32_t *ranges
+    cdef int32_t *clo_start
+    cdef int32_t *clo
+
+    def __cinit__(self, code, classes, int first):
+        cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
+        if n % 3 or not 3 <= n <= 3 * RX_MAX_CODE:
+            raise ValueError(f"program of {n} words")
+        if not -1 <= first < nclass:
+            raise ValueError(f"first class {first} of {nclass}")
+        nr = sum(len(c) for c in classes)
+        self.code = <int32_t *>malloc(<size_t>n * sizeof(int32_t))
+        self.ascii = <uint64_t *>calloc(<size_t>(2 * nclass + 2), sizeof(uint64_t))
+        self.rstart = <int32_t *>malloc(<size_t>(nclass + 1) * sizeof(int32_t))
+        self.ranges = <uint32_t *>malloc(<size_t>(2 * nr + 2) * sizeof(uint32_t))
+        if not (self.code and self.ascii and self.rstart and self.ranges):
+            raise MemoryError()
+        for i in range(n):
+            self.code[i] = code[i]
+        j = 0
+        for k in range(nclass):
+            self.rstart[k] = <int32_t>j
+            j = self._fill_class(k, classes[k], j)
+        self.rstart[nclass] = <int32_t>j
+        self._check_code(n // 3, nclass)
+        self.p.code, self.p.n, self.p.first = self.code, n // 3, first
+        self.p.first_cp = RX_NONE
+        self.p.first_max = 0
+        if first >= 0 and len(classes[first]):  # (no negative indexing: wraparound=False)
+            self.p.first_max = classes[first][len(classes[first]) - 1][1]
+        if first >= 0 and len(classes[first]) == 1:
+            lo, hi = classes[first][0]
+            if lo == hi and lo >= 0x80 and lo != 0xFFFD:
+                self.p.first_cp = lo
+        self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
+        self._closures()
+
+    cdef int _closures(self) except -1:
+        """Every instruction's closure in every context (see the top of this file)."""
+        cdef Py_ssize_t n = self.p.n, pc, i, k, total = 0, cap = 4 * n
+        cdef int ctx, nctx
+        cdef RxThread *lst
+        cdef int32_t *grown
+        self.p.asserts = any(self.code[3 * pc] == RX_ASSERT for pc in range(n))
+        nctx = 8 if self.p.asserts else 1
+        self.clo_start = <int32_t *>malloc(<size_t>(nctx * n + 1) * sizeof(int32_t))
+        self.clo = <int32_t *>malloc(<size_t>(2 * cap) * sizeof(int32_t))
+        if not (self.clo_start and self.clo) or rx_reserve(&RX_SCRATCH, n) < 0:
+            raise MemoryError()
+        lst = RX_SCRATCH.lists
+        for ctx in range(nctx):
+            for pc in range(n):
+                self.clo_start[ctx * n + pc] = <int32_t>total
+                k = rx_close(self.code, &RX_SCRATCH, lst, pc, ctx)
+                if total + k > RX_MAX_CLOSURE:
+                    raise ValueError(f"closures exceed {RX_MAX_CLOSURE} entries")
+                if total + k > cap:
+                    cap = max(2 * cap, total + k)
+                    grown = <int32_t *>realloc(self.clo, <size_t>(2 * cap) * sizeof(int32_t))
+                    if grown == NULL:
+                        raise MemoryError()
+                    self.clo = grown
+                for i in range(k):
+                    self.clo[2 * (total + i)] = <int32_t>lst[i].pc
+                    self.clo[2 * (total + i) + 1] = (lst[i].a == -3) | (lst[i].b == -3) << 1
+                total += k
+        self.clo_start[nctx * n] = <int32_t>total
+        self.p.clo_start, self.p.clo = self.clo_start, self.clo
+        return 0
+
+    cdef Py_ssize_t _fill_class(self, Py_ssize_t k, ranges, Py_ssize_t j) except -1:
+        """Copy class k's ranges (ascending, disjoint, within Unicode) from index j."""
+        cdef long lo, hi, prev = -1, c
+        for lo, hi in ranges:
+            if not prev < lo <= hi <= 0x10FFFF:
+                raise ValueError(f"class {k}: bad range ({lo}, {hi})")
+            self.ranges[2 * j], self.ranges[2 * j + 1] = lo, hi
+            for c in range(lo, min(hi, 127) + 1):
+                self.ascii[2 * k + (c >> 6)] |= 1ULL << (c & 63)
+            prev, j = hi, j + 1
+        return j
+
+    cdef int _check_code(self, Py_ssize_t n, Py_ssize_t nclass) except -1:
+        """Every operand in range, and every instruction that falls through has a next."""
+        cdef Py_ssize_t pc
+        cdef int32_t op, x, y
+        for pc in range(n):
+            op, x, y = self.code[3 * pc], self.code[3 * pc + 1], self.code[3 * pc + 2]
+            if op == RX_CLASS:
+                ok = 0 <= x < nclass
+            elif op == RX_SPLIT:
+                ok = 0 <= x < n and 0 <= y < n
+            elif op == RX_JMP:
+                ok = 0 <= x < n
+            elif op == RX_SAVE:
+                ok = x == 0 or x == 1
+            elif op == RX_ASSERT:
+                ok = AS_BEGIN <= x <= AS_NOT_WORD
+            else:
+                ok = op == RX_MATCH
+            if not ok:
+                raise ValueError(f"instruction {pc}: ({op}, {x}, {y})")
+            if op in (RX_CLASS, RX_SAVE, RX_ASSERT) and pc + 1 >= n:
+                raise ValueError(f"instruction {pc} falls off the end")
+        return 0
+
+    def __dealloc__(self):
+        free(self.code)
+        free(self.ascii)
+        free(self.rstart)
+        free(self.ranges)
+        free(self.clo_start)
+        free(self.clo)
+
+    cdef int find(self, str text, Py_ssize_t *a, Py_ssize_t *b) except -1:
+        """1 (span in a, b) or 0; the scratch is the module's, so the GIL must be held."""
+        cdef int r
+        scenec_unicode_ready(text)
+        r = rx_search(&self.p, &RX_SCRATCH, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                      PyUnicode_GET_LENGTH(text), a, b)
+        if r < 0:
+            raise MemoryError()
+        return r
+
+    def search(self, str text not None):
+        """None without a match, else the group's (start, end) in code points of the
+        folded text, (-1, -1) when the group took no part."""
+        cdef Py_ssize_t a, b
+        if not self.find(text, &a, &b):
+            return None
+        return (a, b)
+
+    def extract(self, str text not None):
+        """The group's folded text, or None (no match, or the group took no part)."""
+        cdef Py_ssize_t a, b
+        if not self.find(text, &a, &b) or a < 0:
+            return None
+        return folded_slice(text, a, b)

@@ -1,0 +1,459 @@
+"""Extractor regexes as programs for the core's linear-time VM (`_core.Regex`).
+
+Every matched scene runs its extractors. Through google-re2's Python binding each run costs
+about a microsecond of call overhead, more than scanning the message for every keyword of
+every scene, so the common regexes run inside the compiled core instead: a Pike VM (one
+pass over the text, a bounded set of threads, O(length × program size), never
+backtracking), with RE2's leftmost-first semantics, on the folded code points.
+
+This module parses the subset of RE2 syntax whose meaning is simple to state exactly and
+compiles it the way RE2 does (Thompson construction, counted repetition expanded, nested
+optional copies). Anything outside the subset returns None and the scene keeps using RE2:
+`\\p{..}` and POSIX classes (Unicode tables), case folding `(?i)`, `(?m)`, `(?U)`, `\\Q`,
+`\\C`, and any repetition of something that can match the empty string (where engines
+disagree about captures). The subset's semantics, as RE2 parses with its default options:
+
+- `.` is any code point but `\\n` (`(?s)`: any); `[^…]`, `\\D`, `\\S`, `\\W` match `\\n`;
+- `\\d` `[0-9]`, `\\w` `[0-9A-Za-z_]`, `\\s` `[\\t\\n\\f\\r ]`, `\\b` on ASCII word chars
+  (`\\B` stays on RE2, which also finds it between the bytes of one UTF-8 character);
+- `^` `\\A` only at the start, `$` `\\z` only at the end of the text.
+
+tests/test_regex_program.py checks the VM against RE2 itself on generated patterns and texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Opcodes and assertion kinds: the core's `Regex` reads the same numbers.
+CLASS, SPLIT, JMP, SAVE, MATCH, ASSERT = range(6)
+BEGIN, END, WORD, NOT_WORD = range(4)
+
+MAX_PROGRAM = 2000  # instructions; larger programs (big counted repeats) stay on RE2
+MAX_CP = 0x10FFFF
+TOO_LARGE = "program too large"
+
+Ranges = tuple[tuple[int, int], ...]
+
+
+class Unsupported(Exception):
+    """The pattern is outside the subset; the caller keeps RE2 for it."""
+
+
+@dataclass(frozen=True)
+class Cls:
+    ranges: Ranges
+
+
+@dataclass(frozen=True)
+class Assert:
+    kind: int
+
+
+@dataclass(frozen=True)
+class Cat:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Alt:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    body: Node
+    lo: int
+    hi: int  # -1: unbounded
+    greedy: bool
+
+
+@dataclass(frozen=True)
+class Group:
+    body: Node
+    index: int  # capture number, 0 for a non-capturing group
+
+
+Node = Cls | Assert | Cat | Alt | Repeat | Group
+
+
+def normalise(ranges: list[tuple[int, int]]) -> Ranges:
+    """Sorted, merged, non-overlapping ranges."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def negate(ranges: Ranges) -> Ranges:
+    out, nxt = [], 0
+    for lo, hi in ranges:
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt <= MAX_CP:
+        out.append((nxt, MAX_CP))
+    return tuple(out)
+
+
+DIGIT: Ranges = ((0x30, 0x39),)
+WORD_CHARS: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
+SPACE: Ranges = ((0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20))
+PERL = {"d": DIGIT, "w": WORD_CHARS, "s": SPACE}
+SIMPLE_ESCAPES = {"a": 7, "f": 12, "t": 9, "n": 10, "r": 13, "v": 11}
+UNSUPPORTED_ESCAPES = set("pPQEC")
+META = set("\\.+*?()|[]{}^$")
+
+
+class Parser:
+    """Recursive descent over RE2 syntax; the pattern already compiled under RE2, so only
+    the subset's boundaries are checked here, not every syntax error."""
+
+    def __init__(self, pattern: str) -> None:
+        self.s = pattern
+        self.i = 0
+        self.groups = 0
+        self.dot_nl = False
+
+    def peek(self) -> str:
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def take(self) -> str:
+        ch = self.peek()
+        if not ch:
+            raise Unsupported("unexpected end of pattern")
+        self.i += 1
+        return ch
+
+    def parse(self) -> Node:
+        node = self.alternation()
+        if self.i != len(self.s):
+            raise Unsupported(f"unexpected {self.peek()!r} at {self.i}")
+        return node
+
+    def alternation(self) -> Node:
+        items = [self.concatenation()]
+        while self.peek() == "|":
+            self.i += 1
+            items.append(self.concatenation())
+        return items[0] if len(items) == 1 else Alt(tuple(items))
+
+    def concatenation(self) -> Node:
+        items: list[Node] = []
+        while self.peek() and self.peek() not in "|)":
+            atom = self.atom()
+            if atom is not None:
+                items.append(self.quantified(atom))
+        return items[0] if len(items) == 1 else Cat(tuple(items))
+
+    def quantified(self, atom: Node) -> Node:
+        while True:
+            bounds = self.quantifier()
+            if bounds is None:
+                return atom
+            lo, hi = bounds
+            greedy = True
+            if self.peek() == "?":
+                self.i += 1
+                greedy = False
+            if nullable(atom):
+                raise Unsupported("repetition of something that can match empty")
+            atom = Repeat(atom, lo, hi, greedy)
+
+    def quantifier(self) -> tuple[int, int] | None:
+        ch = self.peek()
+        if ch in ("*", "+", "?") and ch:
+            self.i += 1
+            return {"*": (0, -1), "+": (1, -1), "?": (0, 1)}[ch]
+        if ch == "{":
+            return self.counted()
+        return None
+
+    def counted(self) -> tuple[int, int] | None:
+        """`{n}`, `{n,}`, `{n,m}`; anything else is a literal `{` (as in RE2)."""
+        end = self.s.find("}", self.i)
+        body = self.s[self.i + 1:end] if end > 0 else ""
+        lo, comma, hi = body.partition(",")
+        if not lo.isdigit() or not (hi.isdigit() or not hi) or not lo.isascii() or \
+                not hi.isascii():
+            return None
+        self.i = end + 1
+        if not comma:
+            return int(lo), int(lo)
+        return int(lo), int(hi) if hi else -1
+
+    def atom(self) -> Node | None:
+        ch = self.take()
+        if ch == "(":
+            return self.group()
+        if ch == "[":
+            return Cls(self.char_class())
+        if ch == ".":
+            return Cls(((0, MAX_CP),) if self.dot_nl else ((0, 9), (11, MAX_CP)))
+        if ch == "^":
+            return Assert(BEGIN)
+        if ch == "$":
+            return Assert(END)
+        if ch == "\\":
+            return self.escape()
+        if ch in "*+?":
+            raise Unsupported("quantifier without operand")
+        return Cls(((ord(ch), ord(ch)),))
+
+    def group(self) -> Node | None:
+        if self.s.startswith("?P<", self.i) or self.s.startswith("?<", self.i):
+            self.i = self.s.index(">", self.i) + 1
+            return self.capture()
+        if self.peek() == "?":
+            return self.flag_group()
+        return self.capture()
+
+    def capture(self) -> Node:
+        self.groups += 1
+        index, saved = self.groups, self.dot_nl
+        body = self.alternation()
+        self.dot_nl = saved  # a flag set inside a group ends with it
+        self.close()
+        return Group(body, index)
+
+    def close(self) -> None:
+        if self.take() != ")":
+            raise Unsupported("unbalanced parenthesis")
+
+    def flag_group(self) -> Node | None:
+        """`(?:…)`, `(?s)` and `(?s:…)`; other flags are outside the subset."""
+        self.i += 1
+        flags = ""
+        while self.peek() not in (":", ")", ""):
+            flags += self.take()
+        if flags not in ("", "s"):
+            raise Unsupported(f"flags {flags!r}")
+        if self.take() == ")":
+            self.dot_nl = self.dot_nl or flags == "s"
+            return None
+        saved = self.dot_nl
+        self.dot_nl = saved or flags == "s"
+        body = self.alternation()
+        self.dot_nl = saved
+        self.close()
+        return Group(body, 0)
+
+    def escape(self) -> Node:
+        ch = self.take()
+        if ch == "A":
+            return Assert(BEGIN)
+        if ch == "z":
+            return Assert(END)
+        if ch == "b":
+            return Assert(WORD)
+        if ch == "B":  # RE2 also finds \B between the bytes of one UTF-8 character
+            raise Unsupported("\\B")
+        return Cls(self.class_escape(ch))
+
+    def class_escape(self, ch: str) -> Ranges:
+        """The code points an escape stands for (inside or outside brackets)."""
+        if ch.lower() in PERL:
+            ranges = PERL[ch.lower()]
+            return negate(ranges) if ch.isupper() else ranges
+        if ch in SIMPLE_ESCAPES:
+            return ((SIMPLE_ESCAPES[ch],) * 2,)
+        if ch == "x":
+            cp = self.hex_escape()
+            return ((cp, cp),)
+        if ch in UNSUPPORTED_ESCAPES or ch.isalnum() or not ch.isascii():
+            raise Unsupported(f"escape \\{ch}")
+        return ((ord(ch), ord(ch)),)
+
+    def hex_escape(self) -> int:
+        if self.peek() == "{":
+            end = self.s.index("}", self.i)
+            digits = self.s[self.i + 1:end]
+            self.i = end + 1
+        else:
+            digits = self.s[self.i:self.i + 2]
+            self.i += 2
+        cp = int(digits, 16)
+        if not 0 <= cp <= MAX_CP:
+            raise Unsupported("code point out of range")
+        return cp
+
+    def char_class(self) -> Ranges:
+        negated = self.peek() == "^"
+        if negated:
+            self.i += 1
+        ranges: list[tuple[int, int]] = []
+        first = True
+        while first or self.peek() != "]":
+            first = False
+            if self.s.startswith("[:", self.i):
+                raise Unsupported("POSIX class")
+            lo = self.class_atom(ranges)
+            if lo is None:
+                continue
+            if self.peek() == "-" and self.s[self.i + 1:self.i + 2] not in ("]", ""):
+                self.i += 1
+                hi = self.class_atom(ranges)
+                if hi is None or hi < lo:
+                    raise Unsupported("bad range")
+                ranges.append((lo, hi))
+            else:
+                ranges.append((lo, lo))
+        self.i += 1
+        merged = normalise(ranges)
+        return negate(merged) if negated else merged
+
+    def class_atom(self, ranges: list[tuple[int, int]]) -> int | None:
+        """One class member: a code point, or None after adding an escape's ranges."""
+        ch = self.take()
+        if ch != "\\":
+            return ord(ch)
+        esc = self.take()
+        members = self.class_escape(esc)
+        if len(members) == 1 and members[0][0] == members[0][1] and esc.lower() not in PERL:
+            return members[0][0]
+        ranges.extend(members)
+        return None
+
+
+def nullable(node: Node) -> bool:
+    if isinstance(node, Cls):
+        return False
+    if isinstance(node, Assert):
+        return True
+    if isinstance(node, Cat):
+        return all(nullable(x) for x in node.items)
+    if isinstance(node, Alt):
+        return any(nullable(x) for x in node.items)
+    if isinstance(node, Repeat):
+        return node.lo == 0 or nullable(node.body)
+    return nullable(node.body)
+
+
+def first_chars(node: Node) -> Ranges:
+    """The code points a non-empty match can start with. When the pattern cannot match
+    the empty string, the VM skips every position whose code point is not among them."""
+    if isinstance(node, Cls):
+        return node.ranges
+    if isinstance(node, Assert):
+        return ()
+    if isinstance(node, Cat | Alt):
+        acc: list[tuple[int, int]] = []
+        for item in node.items:
+            acc.extend(first_chars(item))
+            if isinstance(node, Cat) and not nullable(item):
+                break
+        return normalise(acc)
+    if isinstance(node, Repeat):
+        return first_chars(node.body) if node.hi != 0 else ()
+    return first_chars(node.body)
+
+
+@dataclass(frozen=True)
+class Program:
+    """`code`: 3 ints per instruction (opcode, x, y); `classes`: each a tuple of ranges;
+    `first`: the index of the first-character class, or -1 (no skipping)."""
+
+    code: tuple[int, ...]
+    classes: tuple[Ranges, ...]
+    first: int
+
+
+class Emitter:
+    """Thompson construction in RE2's shapes: `x{2,4}` is `xx(x(x)?)?`, alternatives and
+    optional parts are SPLITs whose first branch is the preferred one."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.code: list[list[int]] = []
+        self.classes: dict[Ranges, int] = {}
+
+    def op(self, opcode: int, x: int = 0, y: int = 0) -> int:
+        if len(self.code) >= MAX_PROGRAM:
+            raise Unsupported(TOO_LARGE)
+        self.code.append([opcode, x, y])
+        return len(self.code) - 1
+
+    def cls(self, ranges: Ranges) -> int:
+        return self.classes.setdefault(ranges, len(self.classes))
+
+    def emit(self, node: Node) -> None:
+        if isinstance(node, Cls):
+            self.op(CLASS, self.cls(node.ranges))
+        elif isinstance(node, Assert):
+            self.op(ASSERT, node.kind)
+        elif isinstance(node, Cat):
+            for item in node.items:
+                self.emit(item)
+        elif isinstance(node, Alt):
+            self.alternatives(node.items)
+        elif isinstance(node, Repeat):
+            self.repeat(node)
+        elif node.index == self.group:
+            self.op(SAVE, 0)
+            self.emit(node.body)
+            self.op(SAVE, 1)
+        else:
+            self.emit(node.body)
+
+    def alternatives(self, items: tuple[Node, ...]) -> None:
+        jumps = []
+        for item in items[:-1]:
+            split = self.op(SPLIT)
+            self.code[split][1] = len(self.code)
+            self.emit(item)
+            jumps.append(self.op(JMP))
+            self.code[split][2] = len(self.code)
+        self.emit(items[-1])
+        for j in jumps:
+            self.code[j][1] = len(self.code)
+
+    def repeat(self, node: Repeat) -> None:
+        for _ in range(node.lo):
+            self.emit(node.body)
+        if node.hi < 0:
+            loop = self.optional(node.greedy)
+            self.emit(node.body)
+            self.op(JMP, loop)
+            self.close_optional(loop, node.greedy)
+            return
+        opened = []
+        for _ in range(node.hi - node.lo):
+            opened.append(self.optional(node.greedy))
+            self.emit(node.body)
+        for split in opened:
+            self.close_optional(split, node.greedy)
+
+    def optional(self, greedy: bool) -> int:
+        """A SPLIT whose "take it" branch is the next instruction (fixed by close_optional)."""
+        split = self.op(SPLIT)
+        self.code[split][1 if greedy else 2] = split + 1
+        return split
+
+    def close_optional(self, split: int, greedy: bool) -> None:
+        self.code[split][2 if greedy else 1] = len(self.code)
+
+
+def compile_program(pattern: str, group: int) -> Program | None:
+    """The VM program reporting capture `group`'s span, or None outside the subset. Call it
+    only for a pattern RE2 has accepted: the parser relies on RE2's syntax checks."""
+    try:
+        return build_program(pattern, group)
+    except (Unsupported, ValueError, IndexError, RecursionError):
+        return None
+
+
+def build_program(pattern: str, group: int) -> Program:
+    """`compile_program`, raising Unsupported with the reason."""
+    parser = Parser(pattern)
+    root = parser.parse()
+    if not 1 <= group <= parser.groups:
+        raise Unsupported(f"no capture group {group}")
+    em = Emitter(group)
+    em.emit(root)
+    em.op(MATCH)
+    first = -1 if nullable(root) else em.cls(first_chars(root))
+    classes = tuple(sorted(em.classes, key=em.classes.__getitem__))
+    return Program(tuple(v for ins in em.code for v in ins), classes, first)

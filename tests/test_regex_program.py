@@ -1,0 +1,188 @@
+"""The core's linear VM for extractor regexes (`_core.Regex`, `runtime/regex_program.py`)
+gives exactly what RE2 gives on the folded text: the same leftmost-first match, the same
+group span, the same value. Checked on generated patterns and texts, on the shipped
+library's extractors over the labelled corpus, and on the peers' workload shapes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import re2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scenec.runtime import load
+from scenec.runtime._core import Regex
+from scenec.runtime.fold import fold
+from scenec.runtime.regex_program import (
+    TOO_LARGE,
+    Parser,
+    Unsupported,
+    build_program,
+    compile_program,
+    nullable,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIONS = re2.Options()
+OPTIONS.log_errors = False
+
+# Texts mix ASCII word and non-word characters, a newline, CJK, and full-width forms that
+# fold to ASCII (so a pattern's `,` must find the text's `，`).
+ALPHABET = "ab0189,. _\n-元消费：:，．Ａ１\u3000é"
+LEAVES = ["a", "b", "0", "9", ",", r"\.", " ", "元", "消", ":", "-", ".", r"\d", r"\w", r"\s",
+          r"\D", r"\W", r"\S", "[ab]", "[^a]", "[0-9,]", "[a-z0-9]", r"[\d.]", "[^\\n]", "[元消]",
+          r"[-a]", r"\x61", r"\x{5143}", r"\n", "é"]
+ASSERTS = ["^", "$", r"\b", r"\A", r"\z"]
+QUANTS = ["*", "+", "?", "{2}", "{1,3}", "{0,2}", "{2,}"]
+
+
+def _quantified(draw: st.DrawFn, body: str) -> str:
+    q = draw(st.sampled_from(["", ""] + QUANTS))
+    lazy = "?" if q and draw(st.booleans()) else ""
+    return body + q + lazy
+
+
+@st.composite
+def patterns(draw: st.DrawFn, depth: int = 2) -> str:
+    """A pattern whose repeated parts can never match empty (outside the subset otherwise)."""
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.integers(0, 9 if depth > 0 else 6))
+        if kind <= 5:
+            parts.append(_quantified(draw, draw(st.sampled_from(LEAVES))))
+        elif kind == 6:
+            parts.append(draw(st.sampled_from(ASSERTS)))
+        else:
+            inner = [draw(patterns(depth - 1)) for _ in range(draw(st.integers(1, 3)))]
+            opener = draw(st.sampled_from(["(", "(?:", "(?s:", f"(?P<n{depth}>"]))
+            group = opener + "|".join(inner) + ")"
+            safe = all(not _can_be_empty(x) for x in inner)
+            parts.append(_quantified(draw, group) if safe else group)
+    return "".join(parts)
+
+
+def _can_be_empty(p: str) -> bool:
+    """Zero-width included (`\\b`): repeating such a part is outside the VM's subset."""
+    return nullable(Parser(p).parse())
+
+
+def vm(pattern: str, group: int) -> Regex | None:
+    prog = compile_program(pattern, group)
+    return None if prog is None else Regex(prog.code, prog.classes, prog.first)
+
+
+def too_large(pattern: str, group: int) -> bool:
+    try:
+        build_program(pattern, group)
+    except Unsupported as exc:
+        return str(exc) == TOO_LARGE
+    return False
+
+
+def re2_span(pattern: str, group: int, text: str) -> tuple[int, int] | None:
+    m = re2.compile(pattern, OPTIONS).search(fold(text))
+    return None if m is None else m.span(group)
+
+
+def assert_same(pattern: str, group: int, text: str) -> None:
+    r = vm(pattern, group)
+    assert r is not None, pattern
+    want = re2_span(pattern, group, text)
+    assert r.search(text) == want, (pattern, group, text)
+    value = None if want is None or want[0] < 0 else fold(text)[want[0]:want[1]]
+    assert r.extract(text) == value
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patterns(), st.text(ALPHABET, max_size=30), st.data())
+def test_vm_equals_re2_on_generated_patterns(body: str, text: str, data: st.DataObject) -> None:
+    pattern = f"({body})" if data.draw(st.booleans()) else f"{body}(a|{body})b?"
+    try:
+        groups = re2.compile(pattern, OPTIONS).groups
+    except re2.error:
+        return  # not a pattern the compiler would have accepted
+    group = data.draw(st.integers(1, groups))
+    if not too_large(pattern, group):  # nested counted repeats: RE2 keeps those
+        assert_same(pattern, group, text)
+
+
+WORKLOAD = [
+    r"(?P<amount>[0-9][0-9,]*\.[0-9]{2})元", r"(?P<date>[0-9]{2}月[0-9]{2}日)",
+    r"(?P<code>[0-9]{4,8})", r"应还[：:为是]?(?P<amount>[0-9][0-9,]*\.[0-9]{2})元",
+    r"信用卡.{0,6}?(?P<amount>[0-9][0-9,]*\.[0-9]{2})元", r"(?P<phone>1[3-9][0-9]{9})",
+    r"取件码[::为是]?(?P<code>[0-9]{4,8})",
+]
+
+
+@pytest.mark.parametrize("pattern", WORKLOAD)
+@given(text=st.text("0123456789,.元月日应还信用卡取件码：:为是 ，．１", max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
+    assert_same(pattern, 1, text)
+
+
+def corpus_texts() -> list[str]:
+    with open(ROOT / "tests" / "corpus" / "labelled.tsv", encoding="utf-8") as f:
+        return [row[-1] for row in csv.reader(f, delimiter="\t") if row]
+
+
+def test_vm_equals_re2_on_the_library_and_real_messages(tmp_path: Path) -> None:
+    """Every extractor of the shipped rules the VM takes, on every labelled message."""
+    from scenec.compiler import build
+
+    out = tmp_path / "rules.scb"
+    assert build([str(ROOT / "rules")], str(out), run_examples=False).ok
+    rs = load(out)
+    extracts = {(str(p), int(g)) for i in range(len(rs)) for _, _, p, g in
+                rs._records[i]["extracts"]}
+    taken = [(p, g) for p, g in sorted(extracts) if compile_program(p, g) is not None]
+    assert len(taken) >= 0.6 * len(extracts), "the VM should cover most library extractors"
+    texts = corpus_texts()
+    assert len(texts) >= 300
+    for pattern, group in taken:
+        r = vm(pattern, group)
+        assert r is not None
+        for text in texts:
+            assert r.search(text) == re2_span(pattern, group, text), (pattern, text)
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(?i)(a)", r"(?m)(^a)", r"(\p{Han})", r"([[:alpha:]])", r"(a*)*", r"(a?)+b", r"(\Qa\E)",
+    r"(?U)(a+)", r"(\C)", r"(a){1001}", r"(\B)",
+])
+def test_outside_the_subset_stays_on_re2(pattern: str) -> None:
+    assert compile_program(pattern, 1) is None
+
+
+def test_a_missing_group_is_not_compiled() -> None:
+    assert compile_program(r"(a)", 2) is None
+    assert compile_program(r"(?:a)", 1) is None
+
+
+@pytest.mark.parametrize("code, classes, first", [
+    ([], [], -1),                        # empty program
+    ([0, 1, 0, 4, 0, 0], [((97, 97),)], -1),  # class index out of range
+    ([1, 0, 9, 4, 0, 0], [], -1),        # split target out of range
+    ([2, -1, 0, 4, 0, 0], [], -1),       # jump target negative
+    ([3, 2, 0, 4, 0, 0], [], -1),        # save slot other than 0/1
+    ([5, 9, 0, 4, 0, 0], [], -1),        # unknown assertion
+    ([9, 0, 0], [], -1),                 # unknown opcode
+    ([0, 0, 0], [((97, 97),)], -1),      # a class instruction falls off the end
+    ([4, 0, 0], [((98, 98), (97, 97))], -1),  # ranges not ascending
+    ([4, 0, 0], [((97, 0x110000),)], -1),     # beyond Unicode
+    ([4, 0, 0], [], 0),                  # first class out of range
+])
+def test_malformed_programs_are_refused(code: list[int], classes: list, first: int) -> None:
+    with pytest.raises(ValueError):
+        Regex(code, classes, first)
+
+
+def test_long_and_odd_texts() -> None:
+    r = vm(r"(?P<amount>[0-9][0-9,]*\.[0-9]{2})元", 1)
+    assert r is not None
+    big = "9," * 200_000 + "\ud800\x00" + "1.23元"
+    assert r.search(big) == re2_span(r"([0-9][0-9,]*\.[0-9]{2})元", 1, big)
+    assert r.extract("") is None and r.extract("\ud800" * 10) is None
+    assert r.extract("１２．３４元") == "12.34"  # full-width folds inside the value

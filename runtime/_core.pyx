@@ -711,14 +711,15 @@ cdef class Quick:
     `evaluate.SceneRunner._quick`; `SceneRunner.run` takes the same steps): run each
     extractor (a `Regex` on the text itself, or RE2's `Match` on the folded UTF-8), keep
     the group's text (through the kind's normaliser, if any) and build the result without
-    Python frames."""
+    Python frames. The result's fields and the first extractor are held directly, not in
+    tuples: with 100,000 scenes each one is rarely in the cache, and every hop is a miss.
+    """
 
-    cdef tuple head      # scene, name, category, priority, enterprise
-    cdef object tags
-    cdef object meta
-    cdef tuple extracts  # (field name, normaliser or None, Regex or RE2 Match method, group)
-    cdef object anchor   # RE2's UNANCHORED
-    cdef readonly bint needs_enc  # some extractor runs on RE2, which needs the UTF-8
+    cdef object scene, name, category, priority, enterprise, tags, meta
+    cdef object name0, norm0, matcher0   # the first extractor, if any
+    cdef Py_ssize_t group0
+    cdef tuple rest                      # the others: (field name, normaliser, matcher, group)
+    cdef readonly bint needs_enc         # some extractor runs on RE2, which needs the UTF-8
 
     def __init__(self, tuple head not None, tags, meta, tuple extracts not None, anchor):
         if RESULT_CLS is None:
@@ -727,12 +728,19 @@ cdef class Quick:
             raise ValueError("head: scene, name, category, priority, enterprise")
         for ex in extracts:
             if not (isinstance(ex, tuple) and len(ex) == 4 and isinstance(ex[0], str)
-                    and isinstance(ex[3], int) and callable(ex[2]) or
-                    isinstance(ex, tuple) and len(ex) == 4 and type(ex[2]) is Regex):
+                    and isinstance(ex[3], int)
+                    and (type(ex[2]) is Regex or callable(ex[2]) and anchor is not None)):
                 raise ValueError(f"bad extract {ex!r}")
-            self.needs_enc = self.needs_enc or type(ex[2]) is not Regex
-        self.head, self.tags, self.meta = head, tags, meta
-        self.extracts, self.anchor = extracts, anchor
+            if type(ex[2]) is not Regex:
+                self.needs_enc = True
+        self.scene, self.name, self.category, self.priority, self.enterprise = head
+        self.tags, self.meta = tags, meta
+        if extracts:
+            self.name0, self.norm0, self.matcher0, self.group0 = extracts[0]
+            if type(self.matcher0) is not Regex:   # RE2: bind its anchor once
+                self.matcher0 = (self.matcher0, anchor)
+        self.rest = tuple((n, f, m if type(m) is Regex else (m, anchor), g)
+                          for n, f, m, g in extracts[1:])
 
     def __call__(self, str text not None, enc=None):
         """The Match for `text`; `enc`, the folded UTF-8, is computed when needed and
@@ -744,23 +752,16 @@ cdef class Quick:
     cdef object run(self, str text, bytes enc):
         cdef dict fields = {}
         cdef tuple ex
-        cdef Py_ssize_t a, b
-        cdef int i
-        for ex in self.extracts:
-            if type(ex[2]) is Regex:
-                if not (<Regex>ex[2]).find(text, &a, &b):
-                    continue
-                raw = folded_slice(text, a, b) if a >= 0 else None
-            else:
-                raw = self.re2_group(ex, enc)
-                if raw is False:
-                    continue
-            value = raw if ex[1] is None else ex[1](raw)
-            if value is not None:
-                fields[ex[0]] = value
+        if self.name0 is not None:
+            self.extract(self.name0, self.norm0, self.matcher0, self.group0, text, enc, fields)
+            for ex in self.rest:
+                self.extract(ex[0], ex[1], ex[2], ex[3], text, enc, fields)
         m = RESULT_CLS.__new__(RESULT_CLS)
-        for i in range(5):
-            scenec_set_slot(m, RESULT_OFF[i], self.head[i])
+        scenec_set_slot(m, RESULT_OFF[0], self.scene)
+        scenec_set_slot(m, RESULT_OFF[1], self.name)
+        scenec_set_slot(m, RESULT_OFF[2], self.category)
+        scenec_set_slot(m, RESULT_OFF[3], self.priority)
+        scenec_set_slot(m, RESULT_OFF[4], self.enterprise)
         scenec_set_slot(m, RESULT_OFF[5], fields)
         scenec_set_slot(m, RESULT_OFF[6], ())
         scenec_set_slot(m, RESULT_OFF[7], ())
@@ -768,18 +769,37 @@ cdef class Quick:
         scenec_set_slot(m, RESULT_OFF[9], self.meta)
         return m
 
-    cdef object re2_group(self, tuple ex, bytes enc):
-        """The group's text through RE2 (None: it took no part), or False: no match."""
-        cdef Py_ssize_t a, b, n = PyBytes_GET_SIZE(enc)
-        hit = ex[2](self.anchor, enc, 0, n)
-        if hit[0][0] < 0:
-            return False
-        a, b = hit[ex[3]]
-        if a < 0:
-            return None
-        if not 0 <= a <= b <= n:
-            raise ValueError("match span outside the text")
-        return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(enc) + a, b - a, NULL)
+    cdef int extract(self, name, norm, matcher, Py_ssize_t group, str text, bytes enc,
+                     dict fields) except -1:
+        """One extractor into `fields` (nothing when it finds nothing)."""
+        cdef Py_ssize_t a, b
+        if type(matcher) is Regex:
+            if not (<Regex>matcher).find(text, &a, &b):
+                return 0
+            raw = folded_slice(text, a, b) if a >= 0 else None
+        else:
+            raw = re2_group(matcher, group, enc)
+            if raw is False:
+                return 0
+        value = raw if norm is None else norm(raw)
+        if value is not None:
+            fields[name] = value
+        return 0
+
+
+cdef object re2_group(tuple matcher, Py_ssize_t group, bytes enc):
+    """Group `group`'s text through RE2's `Match` ((method, anchor)) on the folded UTF-8:
+    None when it took no part, False when nothing matches."""
+    cdef Py_ssize_t a, b, n = PyBytes_GET_SIZE(enc)
+    hit = matcher[0](matcher[1], enc, 0, n)
+    if hit[0][0] < 0:
+        return False
+    a, b = hit[group]
+    if a < 0:
+        return None
+    if not 0 <= a <= b <= n:
+        raise ValueError("match span outside the text")
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(enc) + a, b - a, NULL)
 
 
 cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quick):
@@ -976,34 +996,59 @@ cdef bint guard_child(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int
     return True
 
 
-cdef void guard_of(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
-                   Py_ssize_t nanc, int32_t *g) noexcept nogil:
-    """The first usable top-level AND child of a validated program (or the whole program).
-
-    Tracks where each stack value's subexpression starts; when the last op is `AND n`,
-    the n values under it are the top-level children.
-    """
+cdef Py_ssize_t and_children(const int32_t *prog, Py_ssize_t a, Py_ssize_t b,
+                             Py_ssize_t *kids) noexcept nogil:
+    """When prog[a:b] (one value of a validated program) is `AND n`, n, with operand k at
+    kids[k] .. kids[k + 1] (kids[n]: the AND itself); else 0. Tracks where each stack
+    value's subexpression starts: AND/OR's value starts where its first operand did."""
     cdef Py_ssize_t starts[STACK_MAX + 1]
-    cdef Py_ssize_t pc = a, k
+    cdef Py_ssize_t pc = a, k, n
     cdef int sp = 0, w
     cdef int32_t op
-    g[0] = g[1] = -1
     while pc < b:
         op = prog[pc]
         w = 2 if op == OP_LIT or op == OP_AND or op == OP_OR else 1
-        if pc + w == b and op == OP_AND:
-            for k in range(sp - prog[pc + 1], sp):
-                if guard_child(prog, starts[k], starts[k + 1] if k + 1 < sp else pc, anc,
-                               nanc, g):
-                    return
-            return
+        if pc + w == b:
+            if op != OP_AND:
+                return 0
+            n = prog[pc + 1]
+            for k in range(n):
+                kids[k] = starts[sp - n + k]
+            kids[n] = pc
+            return n
         if op == OP_AND or op == OP_OR:
-            sp -= prog[pc + 1] - 1       # the combined value starts where its first did
+            sp -= prog[pc + 1] - 1
         elif op != OP_NOT:
             starts[sp] = pc
             sp += 1
         pc += w
-    guard_child(prog, a, b, anc, nanc, g)
+    return 0
+
+
+cdef bint guard_in(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
+                   Py_ssize_t nanc, int32_t *g, int depth) noexcept nogil:
+    """A usable conjunct of prog[a:b]: its top-level AND operands first, then theirs
+    (the lowering nests ANDs: `sender and (k1 and k2)`), a few levels deep."""
+    cdef Py_ssize_t kids[STACK_MAX + 2]
+    cdef Py_ssize_t n = and_children(prog, a, b, kids), k
+    if n == 0:
+        return depth == 0 and guard_child(prog, a, b, anc, nanc, g)
+    for k in range(n):
+        if guard_child(prog, kids[k], kids[k + 1], anc, nanc, g):
+            return True
+    if depth < 3:
+        for k in range(n):
+            if guard_in(prog, kids[k], kids[k + 1], anc, nanc, g, depth + 1):
+                return True
+    return False
+
+
+cdef void guard_of(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
+                   Py_ssize_t nanc, int32_t *g) noexcept nogil:
+    """The scene's guard (-1, -1: none): see guard_in."""
+    g[0] = g[1] = -1
+    if not guard_in(prog, a, b, anc, nanc, g, 0):
+        g[0] = g[1] = -1
 
 
 cdef int derive_guards(Tables *T, int32_t *guard, Py_ssize_t n_anchor) except -1:

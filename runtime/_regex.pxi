@@ -304,6 +304,8 @@ cdef class Regex:
     cdef uint32_t *ranges
     cdef int32_t *clo_start
     cdef int32_t *clo
+    cdef void *block                 # all of the above, packed (see _pack)
+    cdef Py_ssize_t nclass, nranges, nclo
 
     def __cinit__(self, code, classes, int first):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
@@ -336,7 +338,43 @@ cdef class Regex:
             if lo == hi and lo >= 0x80 and lo != 0xFFFD:
                 self.p.first_cp = lo
         self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
+        self.nclass, self.nranges = nclass, nr
         self._closures()
+        self._pack()
+
+    cdef int _pack(self) except -1:
+        """Move the tables into one allocation: a search of a scene seen rarely (100,000
+        scenes) then misses the cache on a few adjacent lines, not on six arrays."""
+        cdef Py_ssize_t nctx = 8 if self.p.asserts else 1, n = self.p.n
+        cdef size_t sizes[6]
+        cdef void *srcs[6]
+        cdef void **dst[6]
+        cdef size_t off = 0
+        cdef int i
+        cdef char *blk
+        sizes[0], srcs[0], dst[0] = 8 * (2 * self.nclass + 2), self.ascii, <void **>&self.ascii
+        sizes[1], srcs[1], dst[1] = 4 * 3 * n, self.code, <void **>&self.code
+        sizes[2], srcs[2], dst[2] = 4 * (nctx * n + 1), self.clo_start, <void **>&self.clo_start
+        sizes[3], srcs[3], dst[3] = 4 * 2 * self.nclo, self.clo, <void **>&self.clo
+        sizes[4], srcs[4], dst[4] = 4 * (self.nclass + 1), self.rstart, <void **>&self.rstart
+        sizes[5], srcs[5], dst[5] = 4 * (2 * self.nranges + 2), self.ranges, <void **>&self.ranges
+        for i in range(6):
+            off += (sizes[i] + 7) & ~(<size_t>7)
+        blk = <char *>malloc(off)
+        if blk == NULL:
+            raise MemoryError()
+        off = 0
+        for i in range(6):
+            memcpy(blk + off, srcs[i], sizes[i])
+            free(srcs[i])
+            dst[i][0] = blk + off
+            off += (sizes[i] + 7) & ~(<size_t>7)
+        self.block = blk
+        self.p.code, self.p.clo_start, self.p.clo = self.code, self.clo_start, self.clo
+        self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
+        self.code = self.clo_start = self.clo = self.rstart = NULL
+        self.ascii, self.ranges = NULL, NULL
+        return 0
 
     cdef int _closures(self) except -1:
         """Every instruction's closure in every context (see the top of this file)."""
@@ -368,6 +406,7 @@ cdef class Regex:
                     self.clo[2 * (total + i) + 1] = (lst[i].a == -3) | (lst[i].b == -3) << 1
                 total += k
         self.clo_start[nctx * n] = <int32_t>total
+        self.nclo = total
         self.p.clo_start, self.p.clo = self.clo_start, self.clo
         return 0
 
@@ -414,6 +453,7 @@ cdef class Regex:
         free(self.ranges)
         free(self.clo_start)
         free(self.clo)
+        free(self.block)
 
     cdef int find(self, str text, Py_ssize_t *a, Py_ssize_t *b) except -1:
         """1 (span in a, b) or 0; the scratch is the module's, so the GIL must be held."""

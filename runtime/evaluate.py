@@ -9,6 +9,7 @@ artifact) makes that scene not match rather than raising into the caller.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -154,7 +155,8 @@ class SceneRunner:
         self.templates = [(rx.get(t[0]), [(str(n), str(k), int(g)) for n, k, g in t[1]])
                           for t in rec["templates"]]
         self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
-        self.extracts = [(str(n), str(k), rx.get(p), int(g)) for n, k, p, g in rec["extracts"]]
+        self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
+                         for n, k, p, g in rec["extracts"]]
         self.programs = [rx.program(str(p), int(g)) for _, _, p, g in rec["extracts"]]
         self.fast = _UNANCHORED is not None and all(
             hasattr(r, "_regexp") for r, _ in self.templates) and all(
@@ -167,8 +169,10 @@ class SceneRunner:
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
-        self.static = (rec["id"], rec["name"], rec["category"], rec["priority"],
-                       rec["enterprise"])
+        # Shared values (categories, enterprises, field names) are interned so that
+        # results of different scenes point at one object, more often in the cache.
+        self.static = (rec["id"], rec["name"], _intern(rec["category"]), rec["priority"],
+                       _intern(rec["enterprise"]))
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
@@ -272,6 +276,10 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
 
 
 Normaliser = Callable[[Any], Any] | None

@@ -1472,19 +1472,6 @@ cdef class Core:
         """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""
         return folded_utf8(text)
 
-    def match_quick(self, str text not None, sender_lit, list quick not None):
-        """``candidates`` and, when it can, the finishing too (see ``quick_finish``).
-
-        Returns a list (the matches, possibly empty) or a 1-tuple holding the candidate
-        list for the caller to finish in Python.
-        """
-        cdef Py_ssize_t k
-        cdef Scratch *S = self._scan_one(text, sender_lit, &k)
-        try:
-            return quick_finish(text, S.cands, k, quick)
-        finally:
-            self._release(S)
-
     def match_many_quick(self, texts, sender_lits, int threads, list quick not None):
         """``candidates_many`` (GIL released), then ``quick_finish`` per message (GIL held):
         one list per text, each a list of matches or a 1-tuple of candidates."""
@@ -1522,3 +1509,34 @@ cdef class Core:
                               + 4 * self.t.cand_cap),
         }
 
+
+
+cdef class Matcher:
+    """`Ruleset.match` without a Python frame: at 1,000 scenes the interpreter's call,
+    argument and attribute handling was a tenth of a match. Ruleset binds an instance's
+    `match` to `Matcher.match`; its `Ruleset.match` method documents the same steps."""
+
+    cdef Core core
+    cdef dict senders
+    cdef list quick
+    cdef object finish   # Ruleset._finish_found(text, candidates, sender, ctx, now)
+
+    def __init__(self, Core core not None, dict senders not None, list quick not None,
+                 finish not None):
+        self.core, self.senders, self.quick, self.finish = core, senders, quick, finish
+
+    def match(self, text, sender=None, ctx=None, now=None):
+        """Every matching scene, best first (see `Ruleset.match`)."""
+        cdef Py_ssize_t k
+        cdef Scratch *S
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        lit = -1 if sender is None else self.senders.get(sender, -1)
+        S = self.core._scan_one(text, lit, &k)
+        try:
+            found = quick_finish(text, S.cands, k, self.quick)
+        finally:
+            self.core._release(S)
+        if type(found) is list:
+            return found
+        return self.finish(text, found[0], sender, ctx, now)

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._core import Core, json_array_items
+from ._core import Core, Matcher, json_array_items
 from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
@@ -117,6 +117,8 @@ class Ruleset:
         self.meta: dict[str, Any] = meta
         self.source = source
         self.broken_scenes: set[str] = set()
+        self._matcher = Matcher(self._core, self._senders, self._quick, self._finish_found)
+        self.match = self._matcher.match  # type: ignore[method-assign]
 
     # --- public API -------------------------------------------------------------------
 
@@ -129,15 +131,11 @@ class Ruleset:
 
     def match(self, text: str, sender: str | None = None, ctx: dict | None = None,
               now: dt.date | dt.datetime | None = None) -> list[Match]:
-        """Every matching scene, best first."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, not {type(text).__name__}")
-        sender_lit = self._senders.get(sender, -1) if sender is not None else -1
-        found = self._core.match_quick(text, sender_lit, self._quick)
-        if found.__class__ is list:  # no candidates, or all finished by quick runners
-            return found  # type: ignore[no-any-return]
-        day = _day(now) if now is not None else None
-        return self._finish(text, found[0], sender, ctx or {}, day)
+        """Every matching scene, best first. `__init__` binds each instance's `match` to
+        the compiled `_core.Matcher.match`, which takes these steps without an interpreter
+        frame: the core scans, quick runners finish the decided candidates, and
+        `_finish_found` the rest. This body serves explicit `Ruleset.match(rs, …)` calls."""
+        return self._matcher.match(text, sender, ctx, now)  # type: ignore[no-any-return]
 
     def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
              now: dt.date | dt.datetime | None = None) -> Match | None:
@@ -171,6 +169,11 @@ class Ruleset:
         return dict(self._core.stats())
 
     # --- internals --------------------------------------------------------------------
+
+    def _finish_found(self, text: str, cands: list[int], sender: str | None,
+                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
+        day = _day(now) if now is not None else None
+        return self._finish(text, cands, sender, ctx or {}, day)
 
     def _finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
                 day: dt.date | None) -> list[Match]:

@@ -752,6 +752,12 @@ cdef class Quick:
     cdef object run(self, str text, bytes enc):
         cdef dict fields = {}
         cdef tuple ex
+        # The result will reference these; with many scenes they are rarely cached, so
+        # start loading them now, while the extractors run.
+        prefetch(<void *>self.scene)
+        prefetch(<void *>self.name)
+        prefetch(<void *>self.enterprise)
+        prefetch(<void *>self.meta)
         if self.name0 is not None:
             self.extract(self.name0, self.norm0, self.matcher0, self.group0, text, enc, fields)
             for ex in self.rest:
@@ -1472,24 +1478,28 @@ cdef class Core:
         """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""
         return folded_utf8(text)
 
-    def match_many_quick(self, texts, sender_lits, int threads, list quick not None):
+    cdef list _many_quick(self, tuple keep, list lits, int threads, list quick,
+                          Py_ssize_t *pending):
         """``candidates_many`` (GIL released), then ``quick_finish`` per message (GIL held):
-        one list per text, each a list of matches or a 1-tuple of candidates."""
-        cdef tuple keep = tuple(texts)
+        one list per text, each a list of matches or a 1-tuple of candidates (counted in
+        ``pending``)."""
         cdef Py_ssize_t i, r
         cdef int w
         cdef list out
         cdef object item
         cdef Batch b
         memset(&b, 0, sizeof(Batch))
+        pending[0] = 0
         try:
-            self._scan_batch(keep, sender_lits, threads, &b)
+            self._scan_batch(keep, lits, threads, &b)
             out = PyList_New(b.n)
             for w in range(b.nt):
                 r = 0
                 for i in range(b.works[w].lo, b.works[w].hi):
                     item = quick_finish(<str>keep[i], b.works[w].res + r, b.counts[i], quick)
                     r += b.counts[i]
+                    if type(item) is not list:
+                        pending[0] += 1
                     Py_INCREF(item)
                     PyList_SET_ITEM(out, i, item)
             return out
@@ -1540,3 +1550,21 @@ cdef class Matcher:
         if type(found) is list:
             return found
         return self.finish(text, found[0], sender, ctx, now)
+
+    def many(self, list texts not None, senders, int threads):
+        """`Ruleset.match_many`'s compiled part: sender ids, the scan (GIL released, on
+        `threads`), the quick finishing. Returns (results, unfinished): an entry of
+        results is a 1-tuple of candidates when Python must finish it, and `unfinished`
+        counts those, so that most batches need no Python loop at all."""
+        cdef Py_ssize_t i, n = len(texts), pending
+        cdef list lits = [-1] * n
+        cdef dict known = self.senders
+        if senders is not None:
+            if len(senders) != n:
+                raise ValueError("senders and ctxs must have one entry per text")
+            for i in range(n):
+                s = senders[i]
+                if s is not None:
+                    lits[i] = known.get(s, -1)
+        out = self.core._many_quick(tuple(texts), lits, threads, self.quick, &pending)
+        return out, pending

@@ -151,19 +151,16 @@ class Ruleset:
         n = len(texts)
         if senders is not None and len(senders) != n or ctxs is not None and len(ctxs) != n:
             raise ValueError("senders and ctxs must have one entry per text")
-        get = self._senders.get
-        lits = [-1] * n if senders is None else [
-            get(s, -1) if s is not None else -1 for s in senders]
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
-        out: list[Any] = self._core.match_many_quick(texts, lits, max(1, int(nthreads)),
-                                                    self._quick)
-        for i, found in enumerate(out):
-            if found.__class__ is not list:  # candidates left for the Python path
-                sender = senders[i] if senders is not None else None
-                ctx = (ctxs[i] if ctxs is not None else None) or {}
-                out[i] = self._finish(texts[i], found[0], sender, ctx, day)
-        return out
+        out, unfinished = self._matcher.many(texts, senders, max(1, int(nthreads)))
+        if unfinished:  # candidates left for the Python path
+            for i, found in enumerate(out):
+                if found.__class__ is not list:
+                    sender = senders[i] if senders is not None else None
+                    ctx = (ctxs[i] if ctxs is not None else None) or {}
+                    out[i] = self._finish(texts[i], found[0], sender, ctx, day)
+        return out  # type: ignore[no-any-return]
 
     def stats(self) -> dict[str, Any]:
         return dict(self._core.stats())

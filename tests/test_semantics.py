@@ -100,14 +100,18 @@ def test_valid_range_uses_now() -> None:
 
 
 def test_match_many_equals_match() -> None:
+    """Batches are scanned in chunks of 32 by helper threads while the caller's thread
+    finishes the scanned ones: every size around a chunk boundary, on 1 to 8 threads."""
     rs = compile_text(BANK).ruleset
     assert rs is not None
     texts = [MSG, "", "账单 还款", MSG.replace("【平安银行】", "")] * 50
     senders = ["95511", None, "x", "95511"] * 50
     day = dt.date(2025, 1, 1)
-    for threads in (1, 2):
-        assert rs.match_many(texts, senders, now=day, threads=threads) == [
-            rs.match(t, s, now=day) for t, s in zip(texts, senders, strict=False)]
+    want = [rs.match(t, s, now=day) for t, s in zip(texts, senders, strict=True)]
+    for threads in (1, 2, 3, 8):
+        for size in (0, 1, 31, 32, 33, 65, 200):
+            assert rs.match_many(texts[:size], senders[:size], now=day,
+                                 threads=threads) == want[:size]
 
 
 def test_escaped_parens_are_literal_not_lookaround() -> None:

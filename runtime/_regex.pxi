@@ -20,7 +20,7 @@ cdef enum:
     AS_WORD = 2
     AS_NOT_WORD = 3
     RX_MAX_CODE = 4096   # instructions (regex_program stays below this)
-    RX_MAX_CLOSURE = 1 << 16  # closure entries; a larger program stays on RE2
+    RX_MAX_CLOSURE = 4096  # closure entries, which bound a step's work; beyond: RE2
     CTX_BEGIN = 1
     CTX_END = 2
     CTX_WORD = 4
@@ -305,7 +305,8 @@ cdef class Regex:
     cdef int32_t *clo_start
     cdef int32_t *clo
     cdef void *block                 # all of the above, packed (see _pack)
-    cdef Py_ssize_t nclass, nranges, nclo
+    cdef Py_ssize_t nclass, nranges
+    cdef readonly Py_ssize_t nclo    # closure entries: the most a step can visit
 
     def __cinit__(self, code, classes, int first):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j

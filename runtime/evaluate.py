@@ -64,8 +64,11 @@ class Patterns:
         key = (pattern, group)
         if key not in self._programs:
             prog = compile_program(pattern, group)
-            self._programs[key] = None if prog is None else Regex(prog.code, prog.classes,
-                                                                  prog.first)
+            try:
+                vm = None if prog is None else Regex(prog.code, prog.classes, prog.first)
+            except ValueError:  # its closures exceed the VM's per-step budget
+                vm = None
+            self._programs[key] = vm
         return self._programs[key]
 
 

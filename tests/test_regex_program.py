@@ -74,10 +74,15 @@ def vm(pattern: str, group: int) -> Regex | None:
 
 
 def too_large(pattern: str, group: int) -> bool:
+    """Beyond the VM's size budgets (instructions, or closure entries per step)."""
     try:
-        build_program(pattern, group)
+        prog = build_program(pattern, group)
     except Unsupported as exc:
         return str(exc) == TOO_LARGE
+    try:
+        Regex(prog.code, prog.classes, prog.first)
+    except ValueError as exc:
+        return "closures exceed" in str(exc)
     return False
 
 
@@ -154,6 +159,26 @@ def test_vm_equals_re2_on_the_library_and_real_messages(tmp_path: Path) -> None:
 ])
 def test_outside_the_subset_stays_on_re2(pattern: str) -> None:
     assert compile_program(pattern, 1) is None
+
+
+def test_a_program_whose_steps_could_be_costly_stays_on_re2() -> None:
+    """A repeated 100-way alternation gives closures beyond the VM's per-step budget (each
+    of its 100 characters can be followed by any of them): the scene still works, through
+    RE2."""
+    from helpers import compile_text
+
+    chars = [chr(0x4E00 + i) for i in range(100)]
+    pattern = f"((?:{'|'.join(chars)})+c)"
+    prog = compile_program(pattern, 1)
+    assert prog is not None
+    with pytest.raises(ValueError, match="closures exceed"):
+        Regex(prog.code, prog.classes, prog.first)
+    rs = compile_text(f'scene s "S" {{ when "c"\n extract v = /{pattern}/ }}').ruleset
+    assert rs is not None
+    text = "x" + chars[7] + chars[99] + "c"
+    found = rs.best(text)
+    assert found is not None and found.fields == {"v": chars[7] + chars[99] + "c"}
+    assert not rs.broken_scenes
 
 
 def test_a_missing_group_is_not_compiled() -> None:

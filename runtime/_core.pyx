@@ -74,6 +74,12 @@ cdef extern from *:
         if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
         return m->offset;
     }
+    /* object.__new__(cls) for a plain slots class: its tp_alloc, without looking up and
+       calling __new__ (set_result_class checked that cls is such a class). */
+    static PyObject *scenec_alloc(PyObject *cls) {
+        PyTypeObject *t = (PyTypeObject *)cls;
+        return t->tp_alloc(t, 0);
+    }
     /* What a slot store does, without the class's __setattr__ (Match is frozen). */
     static void scenec_set_slot(PyObject *o, Py_ssize_t off, PyObject *v) {
         PyObject **p = (PyObject **)((char *)o + off);
@@ -84,6 +90,7 @@ cdef extern from *:
     }
     """
     Py_ssize_t scenec_slot_offset(object d)
+    object scenec_alloc(object cls)
     void scenec_set_slot(object o, Py_ssize_t off, object v)
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 
@@ -742,7 +749,8 @@ def set_result_class(cls, names):
     cdef Py_ssize_t offs[10]
     cdef int i
     names = tuple(names)
-    if not isinstance(cls, type) or len(names) != 10:
+    if not isinstance(cls, type) or len(names) != 10 or cls.__new__ is not object.__new__ \
+            or getattr(cls, "__abstractmethods__", None):
         return False
     for i in range(10):
         offs[i] = scenec_slot_offset(cls.__dict__.get(names[i]))
@@ -810,7 +818,7 @@ cdef class Quick:
             self.extract(self.name0, self.norm0, self.matcher0, self.group0, text, enc, fields)
             for ex in self.rest:
                 self.extract(ex[0], ex[1], ex[2], ex[3], text, enc, fields)
-        m = RESULT_CLS.__new__(RESULT_CLS)
+        m = scenec_alloc(RESULT_CLS)
         scenec_set_slot(m, RESULT_OFF[0], self.scene)
         scenec_set_slot(m, RESULT_OFF[1], self.name)
         scenec_set_slot(m, RESULT_OFF[2], self.category)

@@ -776,6 +776,7 @@ cdef class Quick:
     cdef Py_ssize_t group0
     cdef tuple rest                      # the others: (field name, normaliser, matcher, group)
     cdef readonly bint needs_enc         # some extractor runs on RE2, which needs the UTF-8
+                                         # (all of them may, on a long text)
 
     def __init__(self, tuple head not None, tags, meta, tuple extracts not None, anchor):
         if RESULT_CLS is None:
@@ -801,7 +802,7 @@ cdef class Quick:
     def __call__(self, str text not None, enc=None):
         """The Match for `text`; `enc`, the folded UTF-8, is computed when needed and
         not given."""
-        if enc is None and self.needs_enc:
+        if enc is None and (self.needs_enc or PyUnicode_GET_LENGTH(text) > RX_LONG_TEXT):
             enc = folded_utf8(text)
         return self.run(text, enc)
 
@@ -835,11 +836,14 @@ cdef class Quick:
                      dict fields) except -1:
         """One extractor into `fields` (nothing when it finds nothing)."""
         cdef Py_ssize_t a, b
-        if type(matcher) is Regex:
+        if type(matcher) is Regex and (PyUnicode_GET_LENGTH(text) <= RX_LONG_TEXT
+                                       or (<Regex>matcher).fallback is None):
             if not (<Regex>matcher).find(text, &a, &b):
                 return 0
             raw = folded_slice(text, a, b) if a >= 0 else None
         else:
+            if type(matcher) is Regex:
+                matcher = (<Regex>matcher).fallback
             raw = re2_group(matcher, group, enc)
             if raw is False:
                 return 0
@@ -887,7 +891,7 @@ cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quic
             return (int_list(cands, k),)
         q = quick[sc]
         needs_enc = needs_enc or type(q) is not Quick or (<Quick>q).needs_enc
-    if needs_enc:
+    if needs_enc or PyUnicode_GET_LENGTH(text) > RX_LONG_TEXT:  # RE2 for long texts
         enc = folded_utf8(text)
     out = PyList_New(0)
     try:

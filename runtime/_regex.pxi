@@ -21,6 +21,7 @@ cdef enum:
     AS_NOT_WORD = 3
     RX_MAX_CODE = 4096   # instructions (regex_program stays below this)
     RX_MAX_CLOSURE = 4096  # closure entries, which bound a step's work; beyond: RE2
+    RX_LONG_TEXT = 1024  # longer texts go to the RE2 fallback, whose DFA is then faster
     CTX_BEGIN = 1
     CTX_END = 2
     CTX_WORD = 4
@@ -307,6 +308,7 @@ cdef class Regex:
     cdef void *block                 # all of the above, packed (see _pack)
     cdef Py_ssize_t nclass, nranges
     cdef readonly Py_ssize_t nclo    # closure entries: the most a step can visit
+    cdef readonly object fallback    # None, or RE2's (Match method, anchor) for long texts
 
     def __cinit__(self, code, classes, int first):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
@@ -465,6 +467,14 @@ cdef class Regex:
         if r < 0:
             raise MemoryError()
         return r
+
+    def set_fallback(self, method, anchor):
+        """The same pattern on RE2 (its `Match` method and anchor), used instead for texts
+        longer than RX_LONG_TEXT code points: there the per-call cost of the binding no
+        longer matters and RE2's DFA beats a Pike VM whose threads stay alive."""
+        if not callable(method):
+            raise TypeError("method must be callable")
+        self.fallback = (method, anchor)
 
     def search(self, str text not None):
         """None without a match, else the group's (start, end) in code points of the

@@ -68,6 +68,9 @@ class Patterns:
                 vm = None if prog is None else Regex(prog.code, prog.classes, prog.first)
             except ValueError:  # its closures exceed the VM's per-step budget
                 vm = None
+            rx = self.get(pattern)
+            if vm is not None and _UNANCHORED is not None and hasattr(rx, "_regexp"):
+                vm.set_fallback(rx._regexp.Match, _UNANCHORED)  # for long texts
             self._programs[key] = vm
         return self._programs[key]
 

@@ -102,3 +102,27 @@ def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path) -
     good.write_bytes(a.artifact)
     handle.reload(str(good))
     assert handle.generation == 1 and handle.best("账单1").scene == "a"  # type: ignore[union-attr]
+
+
+def test_a_dropped_ruleset_is_freed_at_once(tmp_path: Path) -> None:
+    """No reference cycle: after a reload the old rule set (50 MB at 100k scenes) is freed
+    when its last user lets go, not whenever the cyclic collector next runs."""
+    import gc
+    import weakref
+
+    first, second = tmp_path / "a.scb", tmp_path / "b.scb"
+    a, b = compile_text(RULES_A).artifact, compile_text(RULES_B).artifact
+    assert a and b
+    first.write_bytes(a)
+    second.write_bytes(b)
+    handle = Handle(str(first))
+    assert handle.match(TEXTS[0]) and handle.match_many(TEXTS)
+    old = weakref.ref(handle.ruleset)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        handle.reload(str(second))
+        assert old() is None
+    finally:
+        if was:
+            gc.enable()

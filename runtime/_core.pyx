@@ -31,7 +31,6 @@ from libc.string cimport memcpy, memset
 
 import sys
 from operator import index as _index
-from weakref import WeakMethod
 
 cdef extern from *:
     """
@@ -1635,21 +1634,11 @@ cdef class Matcher:
     cdef Core core
     cdef dict senders
     cdef list quick
-    cdef object finish   # weakref.WeakMethod of Ruleset._finish_found(text, candidates,
-                         # sender, ctx, now): the Ruleset holds this Matcher, and a strong
-                         # reference back would leave an unloaded rule set to the cyclic
-                         # collector instead of freeing it at once
+    cdef object finish   # Finisher.finish_found(text, candidates, sender, ctx, now)
 
     def __init__(self, Core core not None, dict senders not None, list quick not None,
                  finish not None):
-        self.core, self.senders, self.quick = core, senders, quick
-        self.finish = WeakMethod(finish)
-
-    cdef object slow(self):
-        finish = self.finish()
-        if finish is None:
-            raise ReferenceError("the Ruleset of this matcher no longer exists")
-        return finish
+        self.core, self.senders, self.quick, self.finish = core, senders, quick, finish
 
     def match(self, text, sender=None, ctx=None, now=None):
         """Every matching scene, best first (see `Ruleset.match`)."""
@@ -1665,7 +1654,7 @@ cdef class Matcher:
             self.core._release(S)
         if type(found) is list:
             return found
-        return self.slow()(text, found[0], sender, ctx, now)
+        return self.finish(text, found[0], sender, ctx, now)
 
     def many(self, list texts not None, senders, int threads):
         """`Ruleset.match_many`'s compiled part: sender ids, the scan (GIL released, on

@@ -108,23 +108,22 @@ class Ruleset:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders
         self._records = records
-        # Per scene, built on first use: `_quick` holds the runner's `quick` (called by the
-        # core for decided candidates), `_runners` the full runner when a candidate of
-        # the scene ever needed the Python path.
-        self._runners: list[SceneRunner | None] = [None] * nscenes
-        self._quick: list[Any] = [None] * nscenes
-        self._patterns = Patterns()
+        self._finisher = Finisher(self._core, records)
+        self._quick = self._finisher.quick
         self.meta: dict[str, Any] = meta
         self.source = source
-        self.broken_scenes: set[str] = set()
-        self._matcher = Matcher(self._core, self._senders, self._quick, self._finish_found)
+        self.broken_scenes: set[str] = self._finisher.broken
+        # The Matcher and the Finisher never refer back to the Ruleset: with no reference
+        # cycle, a rule set dropped by a reload is freed at once.
+        self._matcher = Matcher(self._core, self._senders, self._quick,
+                                self._finisher.finish_found)
         self.match = self._matcher.match  # type: ignore[method-assign]
 
     # --- public API -------------------------------------------------------------------
 
     @property
     def scene_ids(self) -> list[str]:
-        return [self._scene_id(i) for i in range(len(self._records))]
+        return [self._finisher.scene_id(i) for i in range(len(self._records))]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -134,8 +133,8 @@ class Ruleset:
         """Every matching scene, best first. `__init__` binds each instance's `match` to
         the compiled `_core.Matcher.match`, which takes these steps without an interpreter
         frame: the core scans, quick runners finish the decided candidates, and
-        `_finish_found` the rest. This body serves explicit `Ruleset.match(rs, …)` calls."""
-        return self._matcher.match(text, sender, ctx, now)  # type: ignore[no-any-return]
+        `Finisher.finish_found` the rest. This body serves explicit `Ruleset.match(rs, …)` calls."""
+        return self._matcher.match(text, sender, ctx, now)
 
     def best(self, text: str, sender: str | None = None, ctx: dict | None = None,
              now: dt.date | dt.datetime | None = None) -> Match | None:
@@ -159,55 +158,11 @@ class Ruleset:
                 if found.__class__ is not list:
                     sender = senders[i] if senders is not None else None
                     ctx = (ctxs[i] if ctxs is not None else None) or {}
-                    out[i] = self._finish(texts[i], found[0], sender, ctx, day)
-        return out  # type: ignore[no-any-return]
+                    out[i] = self._finisher.finish(texts[i], found[0], sender, ctx, day)
+        return out
 
     def stats(self) -> dict[str, Any]:
         return dict(self._core.stats())
-
-    # --- internals --------------------------------------------------------------------
-
-    def _finish_found(self, text: str, cands: list[int], sender: str | None,
-                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
-        day = _day(now) if now is not None else None
-        return self._finish(text, cands, sender, ctx or {}, day)
-
-    def _finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
-                day: dt.date | None) -> list[Match]:
-        """Run the candidates' scene runners; `day` None means today (looked up only by
-        scenes with a validity window)."""
-        enc = self._core.fold_utf8(text)  # fold + UTF-8 in one C pass
-        folded: str | None = None  # the folded str, built only for the slower paths
-        out = []
-        runners, quick = self._runners, self._quick
-        for c in cands:
-            sc = c >> 1
-            try:
-                q = quick[sc]
-                if q is not None and not c & 1:
-                    out.append(q(text, enc))
-                    continue
-                runner = runners[sc]
-                if runner is None:
-                    runner = self._new_runner(sc)
-                    if runner is None:
-                        continue
-                    quick[sc] = runner.quick
-                    if runner.quick is not None and not c & 1:
-                        # A decided candidate needs only the quick runner: the full one
-                        # (7 KB with its record) is kept only for scenes that need it.
-                        out.append(runner.quick(text, enc))
-                        continue
-                    runners[sc] = runner
-                if folded is None:
-                    folded = self._core.fold(text)
-                found = runner.run(folded, enc, sender, ctx, day, not c & 1)
-            except Exception:  # a malformed record in a hand-made artifact: skip the scene
-                self.broken_scenes.add(self._scene_id(sc))
-                continue
-            if found is not None:
-                out.append(found)
-        return out
 
     def validate(self) -> None:
         """Parse every scene record and build (then drop) its runner, compiling its regexes:
@@ -219,23 +174,80 @@ class Ruleset:
             try:
                 SceneRunner(index, self._records[index], patterns)
             except Exception as exc:
-                raise ArtifactError(f"scene record {index} ({self._scene_id(index)}) is "
-                                    f"malformed: {exc!r}") from None
+                name = self._finisher.scene_id(index)
+                raise ArtifactError(f"scene record {index} ({name}) is malformed: "
+                                    f"{exc!r}") from None
 
-    def _scene_id(self, index: int) -> str:
+
+class Finisher:
+    """The Python half of matching for one rule set: each scene's runners, built on first
+    use, and the candidates the core did not finish itself. `quick[scene]` is the scene's
+    quick runner (the core calls it for decided candidates), `runners[scene]` its full
+    runner once a candidate ever needed the Python path."""
+
+    def __init__(self, core: Core, records: Records) -> None:
+        self.core, self.records = core, records
+        self.runners: list[SceneRunner | None] = [None] * len(records)
+        self.quick: list[Any] = [None] * len(records)
+        self.patterns = Patterns()
+        self.broken: set[str] = set()
+
+    def finish_found(self, text: str, cands: list[int], sender: str | None,
+                     ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
+        day = _day(now) if now is not None else None
+        return self.finish(text, cands, sender, ctx or {}, day)
+
+    def finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
+               day: dt.date | None) -> list[Match]:
+        """Run the candidates' scene runners; `day` None means today (looked up only by
+        scenes with a validity window)."""
+        enc = self.core.fold_utf8(text)  # fold + UTF-8 in one C pass
+        folded: str | None = None  # the folded str, built only for the slower paths
+        out = []
+        runners, quick = self.runners, self.quick
+        for c in cands:
+            sc = c >> 1
+            try:
+                q = quick[sc]
+                if q is not None and not c & 1:
+                    out.append(q(text, enc))
+                    continue
+                runner = runners[sc]
+                if runner is None:
+                    runner = self.new_runner(sc)
+                    if runner is None:
+                        continue
+                    quick[sc] = runner.quick
+                    if runner.quick is not None and not c & 1:
+                        # A decided candidate needs only the quick runner: the full one
+                        # (7 KB with its record) is kept only for scenes that need it.
+                        out.append(runner.quick(text, enc))
+                        continue
+                    runners[sc] = runner
+                if folded is None:
+                    folded = self.core.fold(text)
+                found = runner.run(folded, enc, sender, ctx, day, not c & 1)
+            except Exception:  # a malformed record in a hand-made artifact: skip the scene
+                self.broken.add(self.scene_id(sc))
+                continue
+            if found is not None:
+                out.append(found)
+        return out
+
+    def scene_id(self, index: int) -> str:
         """The scene's id, or `#index` when its record cannot be read."""
         try:
-            return str(self._records[index].get("id"))
+            return str(self.records[index].get("id"))
         except Exception:  # a crafted record: bad JSON, too deep, not an object
             return f"#{index}"
 
-    def _new_runner(self, index: int) -> SceneRunner | None:
+    def new_runner(self, index: int) -> SceneRunner | None:
         """The scene's runner, built from its record; None (and the scene counted as
         broken) when the record is malformed."""
         try:
-            return SceneRunner(index, self._records[index], self._patterns)
+            return SceneRunner(index, self.records[index], self.patterns)
         except Exception:
-            self.broken_scenes.add(self._scene_id(index))
+            self.broken.add(self.scene_id(index))
             return None
 
 

@@ -163,7 +163,6 @@ class SceneRunner:
         self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
                          for n, k, p, g in rec["extracts"]]
-        self.programs = [rx.program(str(p), int(g)) for _, _, p, g in rec["extracts"]]
         self.fast = _UNANCHORED is not None and all(
             hasattr(r, "_regexp") for r, _ in self.templates) and all(
             hasattr(e[2], "_regexp") for e in self.extracts)
@@ -182,18 +181,19 @@ class SceneRunner:
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
-        self.quick: QuickRun | None = self._quick() if (
+        self.quick: QuickRun | None = self._quick(rec, rx) if (
             self.fast and self.plain and not self.require and self.valid is None) else None
 
-    def _quick(self) -> QuickRun:
+    def _quick(self, rec: dict, rx: Patterns) -> QuickRun:
         """`run` for a candidate the core decided, when the scene has nothing but extracts
         (the common case): the core's `Quick`, which builds the Match with no Python frame.
         Where the core cannot fill Match's slots (see `set_result_class`), `run` itself
         takes the same steps: with `decided`, no validity, no `require` and nothing to
         render, it reads neither the text, the sender, the context nor the day."""
         if _COMPILED_QUICK:
+            programs = [rx.program(str(p), int(g)) for _, _, p, g in rec["extracts"]]
             extracts = tuple((n, norm, prog or search, g) for (n, norm, search, g), prog
-                             in zip(self.raw_extracts, self.programs, strict=True))
+                             in zip(self.raw_extracts, programs, strict=True))
             return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
                          extracts, _UNANCHORED)
         run = self.run

@@ -126,7 +126,7 @@ cdef enum:
     MAX_THREADS = 64     # batch threads per call
     MIN_PER_THREAD = 16  # messages; a thread start costs more than scanning fewer
     POOL_MAX = 8         # idle scratches kept for batch calls
-    CHUNK = 32           # messages per unit of work in a pipelined batch
+    CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     NTABLES = 14
 
 # Index of each table in Core.bufs / Core.ptr / Core.length (same order as _TABLES).
@@ -1544,8 +1544,9 @@ cdef class Core:
         claim chunks and scan them without the GIL while this thread finishes the
         scanned ones in order with the GIL (quick runners build the results), scanning
         chunks itself whenever the next one to finish is not ready. So the finishing,
-        which needs the GIL, overlaps the scanning instead of waiting for all of it (at
-        1k scenes, 2 threads: 1.38 -> 1.25 us per message). One list per text: matches, or a 1-tuple of candidates for
+        which needs the GIL, overlaps the scanning instead of waiting for all of it, and
+        small chunks finish a message while its data is still cached (figures in
+        BENCHMARKS.md). One list per text: matches, or a 1-tuple of candidates for
         Python to finish (counted in ``pending``)."""
         cdef Py_ssize_t n = len(keep), j, i, r
         cdef Pipe P

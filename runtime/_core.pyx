@@ -893,14 +893,13 @@ cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quic
         needs_enc = needs_enc or type(q) is not Quick or (<Quick>q).needs_enc
     if needs_enc or PyUnicode_GET_LENGTH(text) > RX_LONG_TEXT:  # RE2 for long texts
         enc = folded_utf8(text)
-    out = PyList_New(0)
+    out = PyList_New(k)  # sized once; a slot left empty by an error is never exposed
     try:
         for i in range(k):
             q = quick[cands[i] >> 1]
-            if type(q) is Quick:
-                out.append((<Quick>q).run(text, enc))
-            else:
-                out.append(q(text, enc))
+            item = (<Quick>q).run(text, enc) if type(q) is Quick else q(text, enc)
+            Py_INCREF(item)
+            PyList_SET_ITEM(out, i, item)
     except Exception:
         return (int_list(cands, k),)
     return out

@@ -124,7 +124,6 @@ cdef extern from "<pthread.h>" nogil:
 cdef enum:
     STACK_MAX = 256      # program stack depth (internals.md)
     MAX_THREADS = 64     # batch threads per call
-    MIN_PER_THREAD = 16  # messages; a thread start costs more than scanning fewer
     POOL_MAX = 8         # idle scratches kept for batch calls
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     NTABLES = 14
@@ -211,14 +210,7 @@ ctypedef struct Work:
     Py_ssize_t res_cap
     int failed
 
-ctypedef struct Batch:         # one batch call's allocations (see Core._scan_batch)
-    Msg *msgs
-    Work *works
-    int32_t *counts
-    int nt
-    Py_ssize_t n
-
-ctypedef struct Pipe:          # a pipelined batch (see Core._many_quick)
+ctypedef struct Pipe:          # a pipelined batch (see Core._many)
     Work *works                  # one per chunk of CHUNK messages
     int *done                    # per chunk: set (release) once scanned
     Py_ssize_t nchunks
@@ -554,21 +546,6 @@ cdef void *work_run(void *arg) noexcept nogil:
     return NULL
 
 
-cdef void run_workers(Work *works, int nthreads) noexcept nogil:
-    """Run works[0] here and the others on new threads; run inline if a thread fails."""
-    cdef pthread_t tids[MAX_THREADS]
-    cdef int started[MAX_THREADS]
-    cdef int k
-    for k in range(1, nthreads):
-        started[k] = pthread_create(&tids[k], NULL, work_run, &works[k]) == 0
-    work_run(&works[0])
-    for k in range(1, nthreads):
-        if started[k]:
-            pthread_join(tids[k], NULL)
-        else:
-            work_run(&works[k])
-
-
 cdef bint scan_chunk(Pipe *P, Scratch *S) noexcept nogil:
     """Claim the next unscanned chunk and scan it with S; False when none is left."""
     cdef Py_ssize_t j = scenec_claim(&P.next)
@@ -600,7 +577,7 @@ cdef list int_list(const int32_t *v, Py_ssize_t n):
 
 
 cdef inline uint32_t _read(const void *data, int kind, Py_ssize_t i) noexcept nogil:
-    """Code point i of a kind-2 or kind-4 PEP 393 buffer (fold() only; not hot)."""
+    """Code point i of a kind-2 or kind-4 PEP 393 buffer."""
     if kind == 2:
         return (<const uint16_t *>data)[i]
     return (<const uint32_t *>data)[i]
@@ -1439,106 +1416,23 @@ cdef class Core:
         literal ids or -1 of the same length. Returns one ``candidates`` list per text.
         """
         cdef tuple keep = tuple(texts)   # a list could be mutated while the GIL is released
-        cdef Batch b
-        memset(&b, 0, sizeof(Batch))
-        try:
-            self._scan_batch(keep, sender_lits, threads, &b)
-            return self._collect(b.works, b.nt, b.counts, b.n)
-        finally:
-            self._free_batch(&b)
-
-    cdef int _scan_batch(self, tuple keep, sender_lits, int threads, Batch *b) except -1:
-        """Validate, split `keep` over up to `threads` workers and scan it without the GIL.
-        Fills `b` as it allocates, so the caller's `_free_batch` frees whatever exists."""
-        cdef int w
-        b.n = len(keep)
-        senders = list(sender_lits)
-        if len(senders) != b.n:
-            raise ValueError(f"{len(senders)} sender literals for {b.n} texts")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        b.msgs = self._messages(keep, senders)
-        b.counts = <int32_t *>malloc(<size_t>(b.n if b.n else 1) * sizeof(int32_t))
-        b.nt = <int>min(threads, MAX_THREADS, max(1, b.n // MIN_PER_THREAD))
-        b.works = <Work *>calloc(b.nt, sizeof(Work))
-        if b.counts == NULL or b.works == NULL:
-            raise MemoryError()
-        for w in range(b.nt):
-            b.works[w].T = &self.t
-            b.works[w].msgs = b.msgs
-            b.works[w].counts = b.counts
-            b.works[w].lo = b.n * w // b.nt
-            b.works[w].hi = b.n * (w + 1) // b.nt
-            b.works[w].S = self._take_scratch()
-        with nogil:
-            run_workers(b.works, b.nt)
-        for w in range(b.nt):
-            if b.works[w].failed:
-                raise MemoryError()
-        return 0
-
-    cdef void _free_batch(self, Batch *b):
-        cdef int w
-        if b.works != NULL:
-            for w in range(b.nt):
-                self._give_scratch(b.works[w].S)
-                free(b.works[w].res)
-        free(b.works)
-        free(b.counts)
-        free(b.msgs)
-
-    cdef list _collect(self, Work *works, int nt, const int32_t *counts, Py_ssize_t n):
-        """Build the per-message result lists from each worker's concatenated results."""
-        cdef list out = PyList_New(n)
-        cdef Py_ssize_t i, r
-        cdef int w
-        cdef object item
-        for w in range(nt):
-            if works[w].failed:
-                raise MemoryError()
-        for w in range(nt):
-            r = 0
-            for i in range(works[w].lo, works[w].hi):
-                item = int_list(works[w].res + r, counts[i])
-                r += counts[i]
-                Py_INCREF(item)
-                PyList_SET_ITEM(out, i, item)
-        return out
+        cdef list senders = list(sender_lits)
+        cdef Py_ssize_t pending
+        if len(senders) != len(keep):
+            raise ValueError(f"{len(senders)} sender literals for {len(keep)} texts")
+        return self._many(keep, senders, threads, None, &pending)
 
     def fold(self, str text not None):
         """The folded text (internals.md); the same object when nothing changes."""
-        cdef Py_ssize_t i, start = -1, n
-        cdef int kind
-        cdef const void *data
-        cdef uint32_t *buf
         scenec_unicode_ready(text)
-        kind = PyUnicode_KIND(text)
-        data = PyUnicode_DATA(text)
-        n = PyUnicode_GET_LENGTH(text)
-        if kind == 1:
-            return text                  # Latin-1 holds nothing that folds
-        for i in range(n):
-            if fold_cp(_read(data, kind, i)) != _read(data, kind, i):
-                start = i
-                break
-        if start < 0:
-            return text
-        buf = <uint32_t *>malloc(<size_t>n * sizeof(uint32_t))
-        if buf == NULL:
-            raise MemoryError()
-        try:
-            for i in range(n):
-                buf[i] = fold_cp(_read(data, kind, i))
-            return PyUnicode_FromKindAndData(4, buf, n)
-        finally:
-            free(buf)
+        return folded_slice(text, 0, PyUnicode_GET_LENGTH(text))
 
     def fold_utf8(self, str text not None):
         """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""
         return folded_utf8(text)
 
-    cdef list _many_quick(self, tuple keep, list lits, int threads, list quick,
-                          Py_ssize_t *pending):
+    cdef list _many(self, tuple keep, list lits, int threads, list quick,
+                    Py_ssize_t *pending):
         """Scan and finish a batch in chunks, pipelined: helper threads (threads - 1)
         claim chunks and scan them without the GIL while this thread finishes the
         scanned ones in order with the GIL (quick runners build the results), scanning
@@ -1546,7 +1440,8 @@ cdef class Core:
         which needs the GIL, overlaps the scanning instead of waiting for all of it, and
         small chunks finish a message while its data is still cached (figures in
         BENCHMARKS.md). One list per text: matches, or a 1-tuple of candidates for
-        Python to finish (counted in ``pending``)."""
+        Python to finish (counted in ``pending``); with ``quick`` None, the candidate
+        lists themselves (``candidates_many``)."""
         cdef Py_ssize_t n = len(keep), j, i, r
         cdef Pipe P
         cdef Helper helpers[MAX_THREADS]
@@ -1588,7 +1483,11 @@ cdef class Core:
                     raise MemoryError()
                 r = 0
                 for i in range(P.works[j].lo, P.works[j].hi):
-                    item = quick_finish(<str>keep[i], P.works[j].res + r, counts[i], quick)
+                    if quick is None:
+                        item = int_list(P.works[j].res + r, counts[i])
+                    else:
+                        item = quick_finish(<str>keep[i], P.works[j].res + r, counts[i],
+                                            quick)
                     r += counts[i]
                     if type(item) is not list:
                         pending[0] += 1
@@ -1671,5 +1570,5 @@ cdef class Matcher:
                 s = senders[i]
                 if s is not None:
                     lits[i] = known.get(s, -1)
-        out = self.core._many_quick(tuple(texts), lits, threads, self.quick, &pending)
+        out = self.core._many(tuple(texts), lits, threads, self.quick, &pending)
         return out, pending

@@ -86,11 +86,10 @@ cdef inline void rx_next_gen(RxScratch *R) noexcept nogil:
 
 
 cdef inline uint32_t rx_char(const void *d, int kind, Py_ssize_t i) noexcept nogil:
+    """Folded code point i of a PEP 393 buffer (Latin-1 holds nothing that folds)."""
     if kind == 1:
-        return (<const uint8_t *>d)[i]       # Latin-1 holds nothing that folds
-    if kind == 2:
-        return fold_cp((<const uint16_t *>d)[i])
-    return fold_cp((<const uint32_t *>d)[i])
+        return (<const uint8_t *>d)[i]
+    return fold_cp(_read(d, kind, i))
 
 
 cdef inline bint rx_has(const RxProg *P, int32_t k, uint32_t c) noexcept nogil:
@@ -217,8 +216,8 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
                    Py_ssize_t *ga, Py_ssize_t *gb) noexcept nogil:
     """Leftmost-first search: 1 and the group's span (-1, -1 if it took no part) in code
     points, 0 without a match, -1 out of memory. One step per code point, each step
-    bounded by the program size; with no thread alive, skip to the next code point that
-    can start a match."""
+    bounded by the closure entries (RX_MAX_CLOSURE); with no thread alive, skip to the
+    next code point that can start a match."""
     cdef RxThread *cl
     cdef RxThread *nl
     cdef Py_ssize_t nc = 0, nn, i, sp = 0
@@ -349,34 +348,35 @@ cdef class Regex:
         """Move the tables into one allocation: a search of a scene seen rarely (100,000
         scenes) then misses the cache on a few adjacent lines, not on six arrays."""
         cdef Py_ssize_t nctx = 8 if self.p.asserts else 1, n = self.p.n
-        cdef size_t sizes[6]
         cdef void *srcs[6]
-        cdef void **dst[6]
-        cdef size_t off = 0
+        cdef size_t sizes[6]
+        cdef size_t offs[7]
         cdef int i
         cdef char *blk
-        sizes[0], srcs[0], dst[0] = 8 * (2 * self.nclass + 2), self.ascii, <void **>&self.ascii
-        sizes[1], srcs[1], dst[1] = 4 * 3 * n, self.code, <void **>&self.code
-        sizes[2], srcs[2], dst[2] = 4 * (nctx * n + 1), self.clo_start, <void **>&self.clo_start
-        sizes[3], srcs[3], dst[3] = 4 * 2 * self.nclo, self.clo, <void **>&self.clo
-        sizes[4], srcs[4], dst[4] = 4 * (self.nclass + 1), self.rstart, <void **>&self.rstart
-        sizes[5], srcs[5], dst[5] = 4 * (2 * self.nranges + 2), self.ranges, <void **>&self.ranges
-        for i in range(6):
-            off += (sizes[i] + 7) & ~(<size_t>7)
-        blk = <char *>malloc(off)
+        srcs[0], sizes[0] = self.ascii, 8 * (2 * self.nclass + 2)
+        srcs[1], sizes[1] = self.code, 4 * 3 * n
+        srcs[2], sizes[2] = self.clo_start, 4 * (nctx * n + 1)
+        srcs[3], sizes[3] = self.clo, 4 * 2 * self.nclo
+        srcs[4], sizes[4] = self.rstart, 4 * (self.nclass + 1)
+        srcs[5], sizes[5] = self.ranges, 4 * (2 * self.nranges + 2)
+        offs[0] = 0
+        for i in range(6):                   # each table 8-byte aligned
+            offs[i + 1] = offs[i] + ((sizes[i] + 7) & ~(<size_t>7))
+        blk = <char *>malloc(offs[6])
         if blk == NULL:
             raise MemoryError()
-        off = 0
         for i in range(6):
-            memcpy(blk + off, srcs[i], sizes[i])
+            memcpy(blk + offs[i], srcs[i], sizes[i])
             free(srcs[i])
-            dst[i][0] = blk + off
-            off += (sizes[i] + 7) & ~(<size_t>7)
         self.block = blk
-        self.p.code, self.p.clo_start, self.p.clo = self.code, self.clo_start, self.clo
-        self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
         self.code = self.clo_start = self.clo = self.rstart = NULL
         self.ascii, self.ranges = NULL, NULL
+        self.p.ascii = <const uint64_t *>(blk + offs[0])
+        self.p.code = <const int32_t *>(blk + offs[1])
+        self.p.clo_start = <const int32_t *>(blk + offs[2])
+        self.p.clo = <const int32_t *>(blk + offs[3])
+        self.p.rstart = <const int32_t *>(blk + offs[4])
+        self.p.ranges = <const uint32_t *>(blk + offs[5])
         return 0
 
     cdef int _closures(self) except -1:

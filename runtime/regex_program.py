@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 # Opcodes and assertion kinds: the core's `Regex` reads the same numbers.
 CLASS, SPLIT, JMP, SAVE, MATCH, ASSERT = range(6)
-BEGIN, END, WORD, NOT_WORD = range(4)
+BEGIN, END, WORD, NOT_WORD = range(4)  # NOT_WORD (\B) is never emitted: see above
 
 MAX_PROGRAM = 2000  # instructions; larger programs (big counted repeats) stay on RE2
 MAX_CP = 0x10FFFF
@@ -106,7 +106,6 @@ SPACE: Ranges = ((0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20))
 PERL = {"d": DIGIT, "w": WORD_CHARS, "s": SPACE}
 SIMPLE_ESCAPES = {"a": 7, "f": 12, "t": 9, "n": 10, "r": 13, "v": 11}
 UNSUPPORTED_ESCAPES = set("pPQEC")
-META = set("\\.+*?()|[]{}^$")
 
 
 class Parser:
@@ -166,7 +165,7 @@ class Parser:
 
     def quantifier(self) -> tuple[int, int] | None:
         ch = self.peek()
-        if ch in ("*", "+", "?") and ch:
+        if ch in ("*", "+", "?"):
             self.i += 1
             return {"*": (0, -1), "+": (1, -1), "?": (0, 1)}[ch]
         if ch == "{":

@@ -62,6 +62,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyBytes_GET_SIZE(object o)
     object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
     object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
+    void PyObject_GC_UnTrack(object o)
 
 cdef extern from *:
     """
@@ -739,6 +740,22 @@ def set_result_class(cls, names):
     return True
 
 
+def untrack_results(list out not None):
+    """Take a result list and its Match objects out of the cycle collector's view (what
+    the compiled finishing does to its own results) and return the list.
+
+    Results hold only strings, numbers, and tuples and dicts of them, so they cannot be
+    part of a cycle unless a caller builds one; CPython treats its own tuples of atoms the
+    same way. A service that keeps many results would otherwise pay for collections that
+    walk all of them: about a sixth of a match when every result is kept.
+    """
+    PyObject_GC_UnTrack(out)
+    for m in out:
+        if type(m) is RESULT_CLS:
+            PyObject_GC_UnTrack(m)
+    return out
+
+
 cdef class Quick:
     """A scene's finishing when the core decided it and it only extracts (see
     `evaluate.SceneRunner._quick`; `SceneRunner.run` takes the same steps): run each
@@ -807,6 +824,7 @@ cdef class Quick:
         scenec_set_slot(m, RESULT_OFF[7], ())
         scenec_set_slot(m, RESULT_OFF[8], self.tags)
         scenec_set_slot(m, RESULT_OFF[9], self.meta)
+        PyObject_GC_UnTrack(m)           # see untrack_results
         return m
 
     cdef int extract(self, name, norm, matcher, Py_ssize_t group, str text, bytes enc,
@@ -860,7 +878,9 @@ cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quic
     cdef list out
     enc = None
     if k == 0:
-        return []
+        out = []
+        PyObject_GC_UnTrack(out)         # see untrack_results
+        return out
     for i in range(k):
         c = cands[i]
         sc = c >> 1
@@ -879,6 +899,7 @@ cdef object quick_finish(str text, const int32_t *cands, Py_ssize_t k, list quic
             PyList_SET_ITEM(out, i, item)
     except Exception:
         return (int_list(cands, k),)
+    PyObject_GC_UnTrack(out)
     return out
 
 

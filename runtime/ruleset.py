@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._core import Core, Matcher, json_array_items
+from ._core import Core, Matcher, json_array_items, untrack_results
 from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
@@ -232,7 +232,7 @@ class Finisher:
                 continue
             if found is not None:
                 out.append(found)
-        return out
+        return untrack_results(out)  # as the compiled finishing does (see _core)
 
     def scene_id(self, index: int) -> str:
         """The scene's id, or `#index` when its record cannot be read."""

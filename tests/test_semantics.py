@@ -144,3 +144,28 @@ scene pay "还款" { when "还款" and not "逾期" extract d = /(\\d+月\\d+日
     assert [rs.match(t) for t in texts] == want
     assert rs.match_many(texts, threads=2) == want
     assert want[0] and want[0][0].fields == {"n": "123", "m": 45.0}
+
+
+def test_results_are_untracked_plain_values() -> None:
+    """Results are kept out of the cycle collector (runtime/_core.pyx `untrack_results`)
+    on both finishing paths; they stay whole through collections and can be changed."""
+    import gc
+
+    codes = compile_text('scene code "验证码" { when "验证码" extract code = /(\\d{6})/ }')
+    assert codes.ruleset is not None
+    quick = codes.ruleset.match_many(["验证码123456", "无关"]) + [codes.ruleset.match("验证码1")]
+    assert [[m.fields for m in one] for one in quick] == [[{"code": "123456"}], [], [{}]]
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    msgs = [MSG, "【平安银行】账单还款金额为12.50元", "无关短信", ""]
+    slow = [rs.match(m, now=dt.date(2025, 1, 1)) for m in msgs] + rs.match_many(msgs)
+    for one in quick + slow:
+        assert not gc.is_tracked(one)
+        assert not any(gc.is_tracked(m) for m in one)
+    kept = [rs.match(MSG, now=dt.date(2025, 1, 1)) for _ in range(3000)]
+    gc.collect()
+    assert all([m.scene for m in one] == ["bill", "generic_bill"] for one in kept)
+    kept[0].append(kept[1][0])
+    kept[0][0].fields["extra"] = [1, 2]
+    gc.collect()
+    assert kept[0][2] is kept[1][0] and kept[0][0].fields["extra"] == [1, 2]

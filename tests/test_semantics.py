@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import pytest
 from helpers import compile_text
@@ -149,8 +150,6 @@ scene pay "还款" { when "还款" and not "逾期" extract d = /(\\d+月\\d+日
 def test_results_are_untracked_plain_values() -> None:
     """Results are kept out of the cycle collector (runtime/_core.pyx `untrack_results`)
     on both finishing paths; they stay whole through collections and can be changed."""
-    import gc
-
     codes = compile_text('scene code "验证码" { when "验证码" extract code = /(\\d{6})/ }')
     assert codes.ruleset is not None
     quick = codes.ruleset.match_many(["验证码123456", "无关"]) + [codes.ruleset.match("验证码1")]

@@ -128,6 +128,7 @@ cdef enum:
     POOL_MAX = 8         # idle scratches kept for batch calls
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     NTABLES = 14
+    SMALL_AUTOMATON = 6144   # positions (96 KB of records) up to which ac_step masks
 
 # Index of each table in Core.bufs / Core.ptr / Core.length (same order as _TABLES).
 cdef enum:
@@ -167,6 +168,7 @@ ctypedef struct Tables:
                                  # fail (< nstates, acyclic), out (-nlits..n_out-1)
     const int32_t *out           # [2 * n_out]: literal id, next entry (< n_out, acyclic)
     int32_t nstates              # positions of the double array
+    bint reset_by_mask           # class 0 resets the state without a branch (small automata)
     int32_t nclasses
     int32_t n_out
     const int32_t *sig_slots     # [sig_mask + 1]: -1 or signature index
@@ -262,10 +264,19 @@ cdef inline int32_t ac_step(const Tables *T, int32_t s, int32_t c) noexcept nogi
     A hit costs one load (the target's record, needed next anyway). Safe because every
     base is -1 or <= nstates - nclasses (so base + c is a valid position), failure links
     are in range and acyclic (the loop reaches 0), and root targets are in range.
+
+    Class 0 (a character in no literal) always leads to the root (root[0] == 0, checked at
+    load). A branch on it is mispredicted often on real text, where such characters come
+    at random; masking the state instead costs no misprediction, but makes the next step
+    wait for this one's loads, which a correctly predicted branch would not. Small
+    automata are cached close to the core, so the mispredictions dominate and the mask
+    wins; large ones miss the cache, and the branch wins (BENCHMARKS.md, session 11).
     """
     cdef const int32_t *r
     cdef int32_t t
-    if c == 0:
+    if T.reset_by_mask:
+        s &= -<int32_t>(c != 0)
+    elif c == 0:
         return 0
     while s != 0:
         r = T.node + 4 * s
@@ -1254,11 +1265,14 @@ cdef class Core:
         if not 1 <= nclasses <= nstates:
             raise bad("ac_root", f"{nclasses} classes for {nstates} positions")
         T.nstates, T.nclasses = nstates, nclasses
+        T.reset_by_mask = nstates <= SMALL_AUTOMATON
         if self.length[K_BMP] != 65536:
             raise bad("ac_class_bmp", f"length {self.length[K_BMP]} != 65536")
         check_range("ac_class_bmp", self.p32(K_BMP), 65536, 0, nclasses)
         check_astral("ac_class_astral", self.p32(K_ASTRAL), self.length[K_ASTRAL], nclasses)
         check_range("ac_root", self.p32(K_ROOT), nclasses, 0, nstates)
+        if self.p32(K_ROOT)[0] != 0:
+            raise bad("ac_root", "class 0 (in no literal) does not stay at the root")
         self._check_out()
         self._check_nodes()
         T.cls_bmp = self.p32(K_BMP)
@@ -1530,6 +1544,17 @@ cdef class Core:
             free(P.done)
             free(counts)
             free(msgs)
+
+    @property
+    def branchless_reset(self):
+        """How the scan returns to the root on a character in no literal: chosen at load
+        by the automaton's size (see ac_step); settable to compare the two in tests and
+        benchmarks. Both give the same results."""
+        return self.t.reset_by_mask
+
+    @branchless_reset.setter
+    def branchless_reset(self, bint value):
+        self.t.reset_by_mask = value
 
     def stats(self):
         """Table sizes, for benchmarks and memory reports."""

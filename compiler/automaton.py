@@ -18,7 +18,9 @@ Automaton tables (``C`` character classes; ``P`` positions of a double-array tri
                                 point -> class, 0 = in no literal) and ``ac_class_astral``
                                 (the pairs for code points >= 2**16).
 ``ac_root``       int32[C]      dense root transitions: the position of the root's child on
-                                each class, 0 = stay at the root.
+                                each class, 0 = stay at the root. ``ac_root[0]`` is 0 (class 0
+                                is in no literal); the core checks it at load and relies on it
+                                to return to the root without a branch.
 ``ac_node``       int32[4P]     one record per position: ``(check, base, fail, out)``.
                                 A state *is* a position; position 0 is the root. The child of
                                 state ``s`` on class ``c`` is ``t = base[s] + c`` when

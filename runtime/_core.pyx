@@ -853,7 +853,7 @@ cdef class Quick:
             raw = re2_group(matcher, group, enc)
             if raw is False:
                 return 0
-        value = raw if norm is None else norm(raw)
+        value = raw if norm is None or raw is None else norm(raw)   # None: the group took no part
         if value is not None:
             fields[name] = value
         return 0

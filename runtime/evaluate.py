@@ -224,7 +224,7 @@ class SceneRunner:
             if hit[0][0] >= 0:  # inlined _raw_capture: this loop is the hottest Python
                 a, b = span = hit[group]
                 raw = enc[a:b].decode() if a >= 0 else None
-                value = raw if norm is None else norm(raw)
+                value = raw if norm is None or raw is None else norm(raw)
                 if value is not None:
                     fields[name] = value
                     spans[name] = span
@@ -302,7 +302,7 @@ def _raw_capture(enc: bytes, span: tuple[int, int], name: str, norm: Normaliser,
     """`_capture` on a byte span of a successful match ((-1, -1): group did not take part)."""
     s, e = span
     raw = enc[s:e].decode() if s >= 0 else None
-    value = raw if norm is None else norm(raw)
+    value = raw if norm is None or raw is None else norm(raw)
     if value is not None:
         fields[name] = value
         spans[name] = span

@@ -116,8 +116,11 @@ def kind_for(name: str, user_patterns: dict[str, str]) -> Kind | None:
     return None
 
 
-def normalise(kind: str, raw: str) -> FieldValue | None:
-    """Typed value of captured text; user kinds (not built in) keep the text."""
+def normalise(kind: str, raw: str | None) -> FieldValue | None:
+    """Typed value of captured text; user kinds (not built in) keep the text. None (a
+    group that took no part in the match, as in `/a(\\d+)|b/`) gives no value."""
+    if raw is None:
+        return None
     k = BUILTIN.get(kind)
     return raw if k is None else k.normalise(raw)
 

@@ -168,3 +168,30 @@ def test_results_are_untracked_plain_values() -> None:
     kept[0][0].fields["extra"] = [1, 2]
     gc.collect()
     assert kept[0][2] is kept[1][0] and kept[0][0].fields["extra"] == [1, 2]
+
+
+def test_a_group_that_takes_no_part_gives_no_field() -> None:
+    """`/Min (\\d+)|Min Amt/ as money` on "Min Amt": the regex matches, its group does not
+    take part, so the field is absent and the scene still matches (it used to raise in
+    the normaliser and drop the scene). Every finishing path and the reference agree."""
+    from scenec.compiler.reference import Reference
+
+    source = r'''
+scene quick "Q" { when "Q:" extract min = /Min (\d+)|Min Amt/ as money }
+scene full "F" {
+    when "F:"
+    extract min = /Min (\d+)|Min Amt/ as money
+    extract due = /Due (\d+)|Due soon/ as number
+    highlight min, due
+    button "Pay" -> url("https://x.example/pay")
+}'''
+    result = compile_text(source)
+    rs, ref = result.ruleset, Reference(result.model)
+    assert rs is not None
+    for text, fields in [("Q: Min Amt. Rs 5", {}), ("Q: Min 662", {"min": 662.0}),
+                         ("F: Min Amt, Due soon", {}), ("F: Min 7 Due 3", {"min": 7.0, "due": 3})]:
+        got = rs.match(text)
+        assert len(got) == 1 and got[0].fields == fields, (text, got)
+        assert [(m.scene, m.fields) for m in ref.match(text)] == [(got[0].scene, fields)]
+        assert rs.match_many([text], threads=1) == [got]
+    assert not rs.broken_scenes

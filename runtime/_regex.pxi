@@ -27,6 +27,7 @@ cdef enum:
     CTX_WORD = 4
 
 cdef uint32_t RX_NONE = 0xFFFFFFFF
+LONG_TEXT = RX_LONG_TEXT  # for the Python finishing, which follows the same split
 
 ctypedef struct RxThread:
     Py_ssize_t pc, a, b  # instruction, group start, group end (-1: not yet)

@@ -195,3 +195,32 @@ scene full "F" {
         assert [(m.scene, m.fields) for m in ref.match(text)] == [(got[0].scene, fields)]
         assert rs.match_many([text], threads=1) == [got]
     assert not rs.broken_scenes
+
+
+def test_python_finishing_vm_and_re2_agree() -> None:
+    """A scene with highlights and actions is finished in Python: its extractors and
+    `/regex/` conditions run on the core's VM up to LONG_TEXT characters and on RE2
+    beyond. Both give the same fields and character spans (the padding shifts them)."""
+    from scenec.runtime._core import LONG_TEXT
+
+    rs = compile_text(r'''
+scene pay "还款" {
+    when "账单" and /金额[:：]?\d/ and not /逾期\d+天/
+    extract amount = /金额[:：]?(\d[\d,]*(?:\.\d+)?)元/ as money
+    extract card = /尾号(\d{4})/ as digits
+    highlight amount, card
+    button "还款" -> url("https://x.example/pay?amt=${amount}")
+}''').ruleset
+    assert rs is not None
+    msg = "【银行】您尾号6789的账单，金额：1,234.50元。"
+    pad = "。" * (LONG_TEXT + 10)
+    short, long = rs.match(msg), rs.match(pad + msg)
+    assert len(short) == 1 and len(long) == 1
+    assert short[0].fields == long[0].fields == {"amount": 1234.5, "card": "6789"}
+    a, c = msg.index("1,234.50"), msg.index("6789")
+    assert short[0].highlights == (("amount", a, a + 8), ("card", c, c + 4))
+    assert long[0].highlights == tuple((n, a + len(pad), b + len(pad))
+                                       for n, a, b in short[0].highlights)
+    assert short[0].actions == long[0].actions
+    assert rs.match("您尾号6789的账单，金额：5元，逾期3天") == []
+    assert rs.match(pad + "您尾号6789的账单，金额：5元，逾期3天") == []

@@ -195,19 +195,18 @@ class SceneRunner:
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
-        self.quick: QuickRun | None = self._quick(rec, rx) if (
+        self.quick: QuickRun | None = self._quick() if (
             self.fast and self.plain and not self.require and self.valid is None) else None
 
-    def _quick(self, rec: dict, rx: Patterns) -> QuickRun:
+    def _quick(self) -> QuickRun:
         """`run` for a candidate the core decided, when the scene has nothing but extracts
         (the common case): the core's `Quick`, which builds the Match with no Python frame.
         Where the core cannot fill Match's slots (see `set_result_class`), `run` itself
         takes the same steps: with `decided`, no validity, no `require` and nothing to
         render, it reads neither the text, the sender, the context nor the day."""
         if _COMPILED_QUICK:
-            programs = [rx.program(str(p), int(g)) for _, _, p, g in rec["extracts"]]
-            extracts = tuple((n, norm, prog or search, g) for (n, norm, search, g), prog
-                             in zip(self.raw_extracts, programs, strict=True))
+            extracts = tuple((n, norm, prog or search, g)
+                             for n, norm, search, g, prog in self.vm_extracts)
             return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
                          extracts, _UNANCHORED)
         run = self.run

@@ -250,28 +250,19 @@ class SceneRunner:
         character spans (the VM on the folded `text`) are returned. The VM takes texts
         up to LONG_TEXT characters, as in the core's `Quick`; `text` is empty when a
         decided plain scene is finished without it (see `_quick`), and RE2 runs then."""
-        char_spans = {}
+        char_spans: dict[str, tuple[int, int]] = {}
         vm = 0 < len(text) <= LONG_TEXT
         end = len(enc)
         for name, norm, search, group, prog in self.vm_extracts:
             if vm and prog is not None:
                 span = prog.search(text)
-                if span is None:
-                    continue
-                a, b = span
-                raw = text[a:b] if a >= 0 else None
-                into = char_spans
+                if span is not None:
+                    a, b = span
+                    _keep(name, text[a:b] if a >= 0 else None, span, norm, fields, char_spans)
             else:
                 hit = search(_UNANCHORED, enc, 0, end)
-                if hit[0][0] < 0:
-                    continue
-                a, b = span = hit[group]
-                raw = enc[a:b].decode() if a >= 0 else None
-                into = spans
-            value = raw if norm is None or raw is None else norm(raw)
-            if value is not None:
-                fields[name] = value
-                into[name] = span
+                if hit[0][0] >= 0:
+                    _raw_capture(enc, hit[group], name, norm, fields, spans)
         return char_spans
 
     def _result(self, text: str, sender: str | None, ctx: dict, fields: Fields,
@@ -336,7 +327,13 @@ def _raw_capture(enc: bytes, span: tuple[int, int], name: str, norm: Normaliser,
                  fields: Fields, spans: dict) -> None:
     """`_capture` on a byte span of a successful match ((-1, -1): group did not take part)."""
     s, e = span
-    raw = enc[s:e].decode() if s >= 0 else None
+    _keep(name, enc[s:e].decode() if s >= 0 else None, span, norm, fields, spans)
+
+
+def _keep(name: str, raw: str | None, span: tuple[int, int], norm: Normaliser,
+          fields: Fields, spans: dict) -> None:
+    """Store a captured group's value and span; None (the group took no part, or the
+    normaliser refused the text) stores nothing."""
     value = raw if norm is None or raw is None else norm(raw)
     if value is not None:
         fields[name] = value

@@ -49,7 +49,10 @@ _TOKEN_NAMES = {
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("scene.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # Every token is kept and no optional part leaves a placeholder: `_Builder` computes each
+    # node's span from its first and last token itself, which costs a fraction of Lark's
+    # `propagate_positions` (a third of the parse of a 100k-scene build).
+    return Lark(grammar, parser="lalr", keep_all_tokens=True, maybe_placeholders=False)
 
 
 def parse_text(path: str, text: str, diags: DiagnosticBag,
@@ -170,32 +173,52 @@ def _blank_item(text: str, error_line: int, previous: bool = False) -> str:
 # --- tree → AST ---------------------------------------------------------------------------
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "/": "/"}
+# Tokens that carry a value; the others (keywords, punctuation) only delimit.
+_VALUE_TOKENS = frozenset(("STRING", "IDENT", "REGEX", "INT", "SIGNED_NUMBER", "DATE", "CMP"))
 
 
 class _Builder:
     """Turns Lark's tree into `ast` nodes; string escapes are checked here.
 
-    Each rule of the grammar has a method `rule(meta, children)` and each token type that
-    becomes a node has one named after it. The walk is ours rather than Lark's
-    `Transformer`: that one wraps every callback again on every call, a quarter of the
-    conversion time of a 100k-scene build."""
+    Each rule of the grammar has a method `rule(span, children)` and each token type that
+    becomes a node has one named after it. Lark keeps every token (see `_lark`); the walk
+    gives a node the span from its first token to its last and passes on only the value
+    tokens (`_VALUE_TOKENS`), so keywords and punctuation never reach the methods. The walk
+    is ours rather than Lark's `Transformer`, which wraps every callback again on every
+    call (a quarter of the conversion time of a 100k-scene build)."""
 
     def __init__(self, path: str, diags: DiagnosticBag) -> None:
         self.path = path
         self.diags = diags
         self._tokens: dict[str, Callable[[Token], object]] = {
             "STRING": self.STRING, "IDENT": self.IDENT, "REGEX": self.REGEX}
-        self._rules: dict[str, Callable[[Meta, list], object]] = {}
+        self._rules: dict[str, Callable[[Span, list], object]] = {}
 
-    def build(self, tree: Tree) -> object:
-        """Children first, then the rule's method; the caller has bounded the depth."""
-        children = [self.build(ch) if isinstance(ch, Tree)
-                    else self._tokens.get(ch.type, _same)(ch) if isinstance(ch, Token) else ch
-                    for ch in tree.children]
+    def build(self, tree: Tree) -> tuple[object, Token, Token]:
+        """The node's value, first and last token: children first, then the rule's
+        method. The caller has bounded the depth; every node holds at least one token."""
+        children: list = []
+        first: Token | None = None
+        last: Token | None = None
+        for ch in tree.children:
+            if isinstance(ch, Tree):
+                value, a, last = self.build(ch)
+                children.append(value)
+            else:
+                a = last = ch
+                if ch.type in _VALUE_TOKENS:
+                    children.append(self._tokens.get(ch.type, _same)(ch))
+            if first is None:
+                first = a
+        assert first is not None and last is not None, tree.data
+        if tree.data == "action_slot":  # `button` / `menu`: the keyword is the value
+            return str(first), first, last
         rule = self._rules.get(tree.data)
         if rule is None:
             rule = self._rules[tree.data] = getattr(self, tree.data)
-        return rule(tree.meta, children)
+        span = Span(self.path, first.line or 1, first.column or 1,
+                    last.end_line or first.line or 1, last.end_column or first.column or 1)
+        return rule(span, children), first, last
 
     # tokens
     def _span(self, meta: Meta | Token) -> Span:
@@ -258,165 +281,159 @@ class _Builder:
         return "".join(out)
 
     # values
-    def v_string(self, meta: Meta, c: list) -> ast.Value:
+    def v_string(self, span: Span, c: list) -> ast.Value:
         return ast.Value(c[0].value, c[0].span)
 
-    def v_number(self, meta: Meta, c: list) -> ast.Value:
-        span = self._span(meta)
+    def v_number(self, span: Span, c: list) -> ast.Value:
         return ast.Value(self._number(c[0], span), span)
 
-    def v_true(self, meta: Meta, c: list) -> ast.Value:
-        return ast.Value(True, self._span(meta))
+    def v_true(self, span: Span, c: list) -> ast.Value:
+        return ast.Value(True, span)
 
-    def v_false(self, meta: Meta, c: list) -> ast.Value:
-        return ast.Value(False, self._span(meta))
+    def v_false(self, span: Span, c: list) -> ast.Value:
+        return ast.Value(False, span)
 
-    def string_list(self, meta: Meta, c: list) -> list:
+    def string_list(self, span: Span, c: list) -> list:
         return c
 
-    def ident_list(self, meta: Meta, c: list) -> list:
+    def ident_list(self, span: Span, c: list) -> list:
         return c
 
-    def action_slot(self, meta: Meta, c: list) -> str:
-        return str(c[0])
-
-    def kv(self, meta: Meta, c: list) -> tuple:
+    def kv(self, span: Span, c: list) -> tuple:
         return (c[0], c[1])
 
-    def from_sender(self, meta: Meta, c: list) -> ast.Str:
+    def from_sender(self, span: Span, c: list) -> ast.Str:
         return c[0]
 
-    def ctx_values(self, meta: Meta, c: list) -> tuple:
-        return tuple(x for x in c if x is not None)
+    def ctx_values(self, span: Span, c: list) -> tuple:
+        return tuple(c)
 
     # expressions
-    def or_(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Or(tuple(c), self._span(meta))
+    def or_(self, span: Span, c: list) -> ast.Expr:
+        return ast.Or(tuple(c), span)
 
-    def and_(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.And(tuple(c), self._span(meta))
+    def and_(self, span: Span, c: list) -> ast.Expr:
+        return ast.And(tuple(c), span)
 
-    def not_(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Not(c[0], self._span(meta))
+    def not_(self, span: Span, c: list) -> ast.Expr:
+        return ast.Not(c[0], span)
 
-    def group(self, meta: Meta, c: list) -> ast.Expr:
+    def group(self, span: Span, c: list) -> ast.Expr:
         return c[0]  # a node only so that `_too_deep` can count the parentheses
 
-    def lit(self, meta: Meta, c: list) -> ast.Expr:
+    def lit(self, span: Span, c: list) -> ast.Expr:
         return ast.Lit(c[0])
 
-    def regex(self, meta: Meta, c: list) -> ast.Expr:
+    def regex(self, span: Span, c: list) -> ast.Expr:
         return ast.RegexCond(c[0])
 
-    def any_fn(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.WordsFn("any", tuple(c), self._span(meta))
+    def any_fn(self, span: Span, c: list) -> ast.Expr:
+        return ast.WordsFn("any", tuple(c), span)
 
-    def all_fn(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.WordsFn("all", tuple(c), self._span(meta))
+    def all_fn(self, span: Span, c: list) -> ast.Expr:
+        return ast.WordsFn("all", tuple(c), span)
 
-    def none_fn(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.WordsFn("none", tuple(c), self._span(meta))
+    def none_fn(self, span: Span, c: list) -> ast.Expr:
+        return ast.WordsFn("none", tuple(c), span)
 
-    def near(self, meta: Meta, c: list) -> ast.Expr:
-        span = self._span(meta)
+    def near(self, span: Span, c: list) -> ast.Expr:
         return ast.Near(c[0], c[1], int(self._number(c[2], self._span(c[2]))), span)
 
-    def sender_is(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.SenderIs(c[0], self._span(meta))
+    def sender_is(self, span: Span, c: list) -> ast.Expr:
+        return ast.SenderIs(c[0], span)
 
-    def field_ref(self, meta: Meta, c: list) -> ast.Operand:
-        return ast.Operand(c[0], False, self._span(meta))
+    def field_ref(self, span: Span, c: list) -> ast.Operand:
+        return ast.Operand(c[0], False, span)
 
-    def ctx_ref(self, meta: Meta, c: list) -> ast.Operand:
-        return ast.Operand(c[0], True, self._span(meta))
+    def ctx_ref(self, span: Span, c: list) -> ast.Operand:
+        return ast.Operand(c[0], True, span)
 
-    def compare(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Compare(c[0], str(c[1]), (c[2],), self._span(meta))
+    def compare(self, span: Span, c: list) -> ast.Expr:
+        return ast.Compare(c[0], str(c[1]), (c[2],), span)
 
-    def in_list(self, meta: Meta, c: list) -> ast.Expr:
-        return ast.Compare(c[0], "in", tuple(c[1:]), self._span(meta))
+    def in_list(self, span: Span, c: list) -> ast.Expr:
+        return ast.Compare(c[0], "in", tuple(c[1:]), span)
 
     # scene clauses: each becomes a (tag, value) pair folded into ast.Scene below
-    def enterprise_ref(self, meta: Meta, c: list) -> tuple:
+    def enterprise_ref(self, span: Span, c: list) -> tuple:
         return ("enterprise", c[0])
 
-    def sender_clause(self, meta: Meta, c: list) -> tuple:
-        return ("sender", (c[0], self._span(meta)))
+    def sender_clause(self, span: Span, c: list) -> tuple:
+        return ("sender", (c[0], span))
 
-    def category(self, meta: Meta, c: list) -> tuple:
-        return ("category", ast.Name(".".join(n.value for n in c), self._span(meta)))
+    def category(self, span: Span, c: list) -> tuple:
+        return ("category", ast.Name(".".join(n.value for n in c), span))
 
-    def priority(self, meta: Meta, c: list) -> tuple:
-        return ("priority", (int(self._number(c[0], self._span(c[0]))), self._span(meta)))
+    def priority(self, span: Span, c: list) -> tuple:
+        return ("priority", (int(self._number(c[0], self._span(c[0]))), span))
 
-    def tags(self, meta: Meta, c: list) -> tuple:
+    def tags(self, span: Span, c: list) -> tuple:
         return ("tags", c[0])
 
-    def meta(self, meta: Meta, c: list) -> tuple:
+    def meta(self, span: Span, c: list) -> tuple:
         return ("meta", (c[0], c[1]))
 
-    def template(self, meta: Meta, c: list) -> tuple:
+    def template(self, span: Span, c: list) -> tuple:
         return ("template", c[0])
 
-    def when(self, meta: Meta, c: list) -> tuple:
+    def when(self, span: Span, c: list) -> tuple:
         return ("when", c[0])
 
-    def extract_regex(self, meta: Meta, c: list) -> tuple:
-        return ("extract", ast.Extract(c[0], c[1], None, c[2], self._span(meta)))
+    def extract_regex(self, span: Span, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], c[1], None, c[2] if len(c) > 2 else None, span))
 
-    def extract_after(self, meta: Meta, c: list) -> tuple:
-        return ("extract", ast.Extract(c[0], None, c[1], c[2], self._span(meta)))
+    def extract_after(self, span: Span, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], None, c[1], c[2], span))
 
-    def require(self, meta: Meta, c: list) -> tuple:
+    def require(self, span: Span, c: list) -> tuple:
         return ("require", c[0])
 
-    def highlight(self, meta: Meta, c: list) -> tuple:
+    def highlight(self, span: Span, c: list) -> tuple:
         return ("highlight", c[0])
 
-    def action(self, meta: Meta, c: list) -> tuple:
-        slot, label, kind, *rest = c
-        guard = rest[-1] if rest and not isinstance(rest[-1], (ast.Str, ast.Name)) else None
-        args = tuple(a for a in rest[:-1] if a is not None) if rest else ()
-        return ("action", ast.Action(slot, label, kind, args, guard, self._span(meta)))
+    def action(self, span: Span, c: list) -> tuple:
+        slot, label, kind, *rest = c  # then the arguments (names, strings), then any guard
+        guard = rest.pop() if rest and not isinstance(rest[-1], (ast.Str, ast.Name)) else None
+        args = tuple(rest)
+        return ("action", ast.Action(slot, label, kind, args, guard, span))
 
-    def valid(self, meta: Meta, c: list) -> tuple:
+    def valid(self, span: Span, c: list) -> tuple:
         a, b = (ast.Value(str(t), self._span(t)) for t in c)
-        return ("valid", (a, b, self._span(meta)))
+        return ("valid", (a, b, span))
 
-    def example(self, meta: Meta, c: list) -> tuple:
-        text, sender, ctx, *expect = c
-        pairs = tuple(e for e in expect if e is not None)
-        return ("example", ast.Example(text, sender, ctx or (), pairs, False, self._span(meta)))
+    def example(self, span: Span, c: list) -> tuple:
+        text, sender, ctx, pairs = _example_parts(c)
+        return ("example", ast.Example(text, sender, ctx, pairs, False, span))
 
-    def counterexample(self, meta: Meta, c: list) -> tuple:
-        text, sender, ctx = c
-        return ("example", ast.Example(text, sender, ctx or (), (), True, self._span(meta)))
+    def counterexample(self, span: Span, c: list) -> tuple:
+        text, sender, ctx, _ = _example_parts(c)
+        return ("example", ast.Example(text, sender, ctx, (), True, span))
 
     # top-level items
-    def import_stmt(self, meta: Meta, c: list) -> ast.Item:
-        return ast.Import(c[0], self._span(meta))
+    def import_stmt(self, span: Span, c: list) -> ast.Item:
+        return ast.Import(c[0], span)
 
-    def words_list(self, meta: Meta, c: list) -> ast.Item:
-        return ast.Words(c[0], tuple(c[1]), None, self._span(meta))
+    def words_list(self, span: Span, c: list) -> ast.Item:
+        return ast.Words(c[0], tuple(c[1]), None, span)
 
-    def words_file(self, meta: Meta, c: list) -> ast.Item:
-        return ast.Words(c[0], (), c[1], self._span(meta))
+    def words_file(self, span: Span, c: list) -> ast.Item:
+        return ast.Words(c[0], (), c[1], span)
 
-    def slot_def(self, meta: Meta, c: list) -> ast.Item:
-        return ast.Slot(c[0], c[1], self._span(meta))
+    def slot_def(self, span: Span, c: list) -> ast.Item:
+        return ast.Slot(c[0], c[1], span)
 
-    def context_field(self, meta: Meta, c: list) -> ast.ContextField:
+    def context_field(self, span: Span, c: list) -> ast.ContextField:
         return ast.ContextField(c[0], c[1])
 
-    def context_def(self, meta: Meta, c: list) -> ast.Item:
-        return ast.Context(tuple(x for x in c if x is not None), self._span(meta))
+    def context_def(self, span: Span, c: list) -> ast.Item:
+        return ast.Context(tuple(x for x in c if x is not None), span)
 
-    def enterprise_def(self, meta: Meta, c: list) -> ast.Item:
+    def enterprise_def(self, span: Span, c: list) -> ast.Item:
         senders = tuple(s for _, (lst, _sp) in c[2:] for s in lst)
-        return ast.Enterprise(c[0], c[1], senders, self._span(meta))
+        return ast.Enterprise(c[0], c[1], senders, span)
 
-    def scene_def(self, meta: Meta, c: list) -> ast.Item:
-        scene = ast.Scene(c[0], c[1], self._span(meta))
+    def scene_def(self, span: Span, c: list) -> ast.Item:
+        scene = ast.Scene(c[0], c[1], span)
         for tag, value in c[2:]:
             _add_clause(scene, tag, value)
         return scene
@@ -424,6 +441,17 @@ class _Builder:
 
 def _same(tok: Token) -> Token:
     return tok
+
+
+def _example_parts(c: list) -> tuple:
+    """(text, sender, ctx, expected pairs) of an example: `from` gives a string, `ctx { … }`
+    a tuple of (name, value) pairs, and each `expect` entry is one (name, value) pair."""
+    text, rest = c[0], c[1:]
+    sender = rest.pop(0) if rest and isinstance(rest[0], ast.Str) else None
+    ctx: tuple = ()
+    if rest and all(isinstance(kv, tuple) for kv in rest[0]):
+        ctx = rest.pop(0)
+    return text, sender, ctx, tuple(rest)
 
 
 def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
@@ -451,7 +479,7 @@ def _add_clause(scene: ast.Scene, tag: str, value: object) -> None:
 _NESTING_NODES = frozenset(("group", "not_"))  # one per `( … )`, one per `not`
 
 
-def _too_deep(tree: Tree) -> Meta | None:
+def _too_deep(tree: Tree) -> Token | None:
     """Where an expression first nests deeper than MAX_NESTING (`(` and `not` each add a
     level), or None. Iterative, so a hostile file cannot exhaust the stack here."""
     stack: list[tuple[Tree, int]] = [(tree, 0)]  # the outermost expression is level 0
@@ -460,9 +488,15 @@ def _too_deep(tree: Tree) -> Meta | None:
         if node.data in _NESTING_NODES:
             level += 1
             if level > MAX_NESTING:
-                return node.meta
+                return _first_token(node)
         stack.extend((ch, level) for ch in node.children if isinstance(ch, Tree))
     return None
+
+
+def _first_token(node: Tree) -> Token:
+    while isinstance(node.children[0], Tree):
+        node = node.children[0]
+    return node.children[0]
 
 
 def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
@@ -473,11 +507,9 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
             continue
         deep = _too_deep(child)
         if deep is not None:
-            line = deep.line if not deep.empty else 1
-            col = deep.column if not deep.empty else 1
             diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
-                        Span.point(path, line, col),
+                        Span.point(path, deep.line or 1, deep.column or 1),
                         "split the condition into simpler parts or use word sets")
             continue
-        items.append(builder.build(child))  # type: ignore[arg-type]
+        items.append(builder.build(child)[0])  # type: ignore[arg-type]
     return ast.File(path, items)

@@ -14,7 +14,6 @@ from importlib import resources
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.tree import Meta
 
 from . import ast
 from .diagnostics import DiagnosticBag, Span
@@ -221,9 +220,9 @@ class _Builder:
         return rule(span, children), first, last
 
     # tokens
-    def _span(self, meta: Meta | Token) -> Span:
-        return Span(self.path, meta.line or 1, meta.column or 1,
-                    meta.end_line or meta.line or 1, meta.end_column or meta.column or 1)
+    def _span(self, tok: Token) -> Span:
+        return Span(self.path, tok.line or 1, tok.column or 1,
+                    tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
 
     def STRING(self, tok: Token) -> ast.Str:
         body = str(tok)[1:-1]

@@ -1596,7 +1596,7 @@ cdef class Core:
             "outputs": self.t.n_out - 1, "signatures": self.length[K_SIG_LIT],
             "literals": self.t.nlits, "scenes": self.t.nscenes, "always": self.t.n_always,
             "program_words": self.length[K_PROG], "table_bytes": nbytes,
-            "guard_bytes": 8 * self.t.nscenes,
+            "guard_bytes": 8 * self.t.nscenes, "kids_bytes": 4 * self.t.nstates,
             "scratch_bytes": (6 * (self.t.nlits + 1) + 2 * (self.t.nscenes + 1)
                               + 4 * self.t.cand_cap),
         }

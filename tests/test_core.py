@@ -634,3 +634,4 @@ def test_stats() -> None:
     assert stats["signatures"] == len(model.sigs)
     assert stats["outputs"] == len(model.lits)
     assert stats["table_bytes"] == sum(t.nbytes for t in views(model.tables).values())
+    assert stats["kids_bytes"] == 4 * stats["states"]  # derived at load, not in the artifact

@@ -8,6 +8,7 @@ anchor: the cheapest set of literals of which at least one must occur for it to 
 from __future__ import annotations
 
 import gc
+import json
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +34,6 @@ class Lowered:
     sender_ids: dict[str, int] = field(default_factory=dict)
     nlits: int = 0
     tables: dict[str, array] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
     unanchored: list[m.Scene] = field(default_factory=list)
 
 
@@ -104,7 +104,6 @@ def _lower(model: m.Model) -> Lowered:
         else:
             out.auto_literals.append((text, i))
     out.tables = _condition_tables(anchors, always, programs)
-    out.records = [scene_record(s) for s in scenes]
     return out
 
 
@@ -286,6 +285,15 @@ def cond_json(c: m.Cond) -> list[Any]:
     if isinstance(c, m.CNot):
         return ["not", cond_json(c.item)]
     return ["const", c.value]
+
+
+def records_json(model: m.Model) -> bytes:
+    """The artifact's `scenes` section: every scene's record, in rank order (the order
+    of the core's scene ids), encoded as `artifact.pack` encodes a document. Independent
+    of the tables, so a large build encodes it beside lowering (`pipeline`)."""
+    scenes = sorted(model.scenes, key=m.Scene.rank_key)
+    records = [scene_record(s) for s in scenes]
+    return json.dumps(records, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def scene_record(s: m.Scene) -> dict[str, Any]:

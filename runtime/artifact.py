@@ -49,7 +49,8 @@ class RawJSON:
 
 
 def pack(arrays: dict[str, Any], docs: dict[str, Any]) -> bytes:
-    """Serialise named `array.array`s (typecode i or q) and JSON documents."""
+    """Serialise named `array.array`s (typecode i or q) and JSON documents; a document
+    given as `bytes` is taken as already encoded (compact UTF-8 JSON)."""
     bodies: list[tuple[str, str, bytes]] = []
     for name, arr in arrays.items():
         if arr.typecode not in ("i", "q") or arr.itemsize not in (4, 8):
@@ -57,8 +58,9 @@ def pack(arrays: dict[str, Any], docs: dict[str, Any]) -> bytes:
         data = arr.tobytes() if sys.byteorder == "little" else _swapped(arr)
         bodies.append((name, arr.typecode, data))
     for name, doc in docs.items():
-        bodies.append((name, "j", json.dumps(doc, ensure_ascii=False,
-                                             separators=(",", ":")).encode("utf-8")))
+        if not isinstance(doc, bytes):
+            doc = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        bodies.append((name, "j", doc))
     table_size = 4 + sum(2 + len(n) + _ENTRY.size for n, _, _ in bodies)
     offset = _align(table_size)
     table = [struct.pack("<I", len(bodies))]

@@ -8,7 +8,6 @@ anchor: the cheapest set of literals of which at least one must occur for it to 
 from __future__ import annotations
 
 import gc
-import json
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime.artifact import encode_json
 from . import model as m
 
 OP_LIT, OP_TRUE, OP_FALSE, OP_UNKNOWN, OP_NOT, OP_AND, OP_OR = range(7)
@@ -289,11 +289,10 @@ def cond_json(c: m.Cond) -> list[Any]:
 
 def records_json(model: m.Model) -> bytes:
     """The artifact's `scenes` section: every scene's record, in rank order (the order
-    of the core's scene ids), encoded as `artifact.pack` encodes a document. Independent
-    of the tables, so a large build encodes it beside lowering (`pipeline`)."""
+    of the core's scene ids), encoded for `artifact.pack`. Independent of the tables, so
+    a large build encodes it beside lowering (`pipeline`)."""
     scenes = sorted(model.scenes, key=m.Scene.rank_key)
-    records = [scene_record(s) for s in scenes]
-    return json.dumps(records, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encode_json([scene_record(s) for s in scenes])
 
 
 def scene_record(s: m.Scene) -> dict[str, Any]:

@@ -48,9 +48,14 @@ class RawJSON:
         self.body = body
 
 
+def encode_json(doc: Any) -> bytes:
+    """A JSON section's bytes: compact, UTF-8, non-ASCII kept as is."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def pack(arrays: dict[str, Any], docs: dict[str, Any]) -> bytes:
     """Serialise named `array.array`s (typecode i or q) and JSON documents; a document
-    given as `bytes` is taken as already encoded (compact UTF-8 JSON)."""
+    given as `bytes` is taken as already encoded (`encode_json`)."""
     bodies: list[tuple[str, str, bytes]] = []
     for name, arr in arrays.items():
         if arr.typecode not in ("i", "q") or arr.itemsize not in (4, 8):
@@ -58,9 +63,7 @@ def pack(arrays: dict[str, Any], docs: dict[str, Any]) -> bytes:
         data = arr.tobytes() if sys.byteorder == "little" else _swapped(arr)
         bodies.append((name, arr.typecode, data))
     for name, doc in docs.items():
-        if not isinstance(doc, bytes):
-            doc = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        bodies.append((name, "j", doc))
+        bodies.append((name, "j", doc if isinstance(doc, bytes) else encode_json(doc)))
     table_size = 4 + sum(2 + len(n) + _ENTRY.size for n, _, _ in bodies)
     offset = _align(table_size)
     table = [struct.pack("<I", len(bodies))]

@@ -26,9 +26,14 @@ def in_background(fn: Callable[[T], bytes], arg: T, worth_it: bool) -> Callable[
     context = multiprocessing.get_context("fork")
     try:
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(fn, arg, send), daemon=True)
+    except OSError:
+        return lambda: fn(arg)
+    child = context.Process(target=_child, args=(fn, arg, send), daemon=True)
+    try:
         child.start()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError):  # no process allowed here: close the pipe, work inline
+        receive.close()
+        send.close()
         return lambda: fn(arg)
     send.close()
     done: list[bytes] = []

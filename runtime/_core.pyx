@@ -761,9 +761,10 @@ def untrack_results(list out not None):
     the compiled finishing does to its own results) and return the list.
 
     Results hold only strings, numbers, frozen `Action`s of strings, and tuples and dicts
-    of those, so they cannot be part of a cycle unless a caller builds one; CPython treats its own tuples of atoms the
-    same way. A service that keeps many results would otherwise pay for collections that
-    walk all of them: about a sixth of a match when every result is kept.
+    of those, so they cannot be part of a cycle unless a caller builds one; CPython treats
+    its own tuples of atoms the same way. A service that keeps many results would
+    otherwise pay for collections that walk all of them: about a sixth of a match when
+    every result is kept.
     """
     PyObject_GC_UnTrack(out)
     for m in out:

@@ -128,7 +128,6 @@ cdef enum:
     POOL_MAX = 8         # idle scratches kept for batch calls
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     NTABLES = 14
-    SMALL_AUTOMATON = 6144   # positions (96 KB of records) up to which ac_step masks
 
 # Index of each table in Core.bufs / Core.ptr / Core.length (same order as _TABLES).
 cdef enum:
@@ -169,7 +168,6 @@ ctypedef struct Tables:
     const uint32_t *kids         # [nstates], derived at load: see derive_kids
     const int32_t *out           # [2 * n_out]: literal id, next entry (< n_out, acyclic)
     int32_t nstates              # positions of the double array
-    bint reset_by_mask           # class 0 resets the state without a branch (small automata)
     int32_t nclasses
     int32_t n_out
     const int32_t *sig_slots     # [sig_mask + 1]: -1 or signature index
@@ -270,27 +268,26 @@ cdef inline int32_t ac_step(const Tables *T, int32_t s, int32_t c) noexcept nogi
     rarely follows). The target's record is a random load, in a large automaton a cache
     miss; `kids` (4 bytes a state, hot states in L1) rules most of those out first.
 
-    Class 0 (a character in no literal) always leads to the root (root[0] == 0, checked at
-    load). A branch on it is mispredicted often on real text, where such characters come
-    at random; masking the state instead costs no misprediction, but makes the next step
-    wait for this one's loads, which a correctly predicted branch would not. Small
-    automata are cached close to the core, so the mispredictions dominate and the mask
-    wins; large ones miss the cache, and the branch wins (BENCHMARKS.md, session 11).
+    The common step is the same for every character: the state (the root, or a child of
+    the root, whose failure link is the root) has no child for `c`, and the step ends at
+    `root[c]`, which depends on the character only. Its branches are predicted, so the
+    next step starts before this one's loads arrive. There is no branch on class 0 (a
+    character in no literal, root[0] == 0) or on being at the root (kids[0] == 0 as the
+    root's base is -1, and its failure link is 0, checked at load): such characters come
+    at random in real text, and those branches were mispredicted (BENCHMARKS.md, session
+    13). A crafted root with a base of its own only takes those transitions as well.
     """
     cdef const int32_t *r
     cdef int32_t t
-    if T.reset_by_mask:
-        s &= -<int32_t>(c != 0)
-    elif c == 0:
-        return 0
-    while s != 0:
+    while True:
         r = T.node + 4 * s
         if (T.kids[s] >> (c & 31)) & 1:     # set only where base >= 0 (derive_kids)
             t = r[1] + c
             if T.node[4 * t] == s:
                 return t
         s = r[2]
-    return T.root[c]
+        if s == 0:
+            return T.root[c]
 
 
 cdef inline Py_ssize_t mark(Scratch *S, int32_t lit, Py_ssize_t nh) noexcept nogil:
@@ -1293,7 +1290,6 @@ cdef class Core:
         if not 1 <= nclasses <= nstates:
             raise bad("ac_root", f"{nclasses} classes for {nstates} positions")
         T.nstates, T.nclasses = nstates, nclasses
-        T.reset_by_mask = nstates <= SMALL_AUTOMATON
         if self.length[K_BMP] != 65536:
             raise bad("ac_class_bmp", f"length {self.length[K_BMP]} != 65536")
         check_range("ac_class_bmp", self.p32(K_BMP), 65536, 0, nclasses)
@@ -1577,17 +1573,6 @@ cdef class Core:
             free(P.done)
             free(counts)
             free(msgs)
-
-    @property
-    def branchless_reset(self):
-        """How the scan returns to the root on a character in no literal: chosen at load
-        by the automaton's size (see ac_step); settable to compare the two in tests and
-        benchmarks. Both give the same results."""
-        return self.t.reset_by_mask
-
-    @branchless_reset.setter
-    def branchless_reset(self, bint value):
-        self.t.reset_by_mask = value
 
     def stats(self):
         """Table sizes, for benchmarks and memory reports."""

@@ -27,7 +27,7 @@ from cpython.long cimport PyLong_FromLong
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, qsort, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 import sys
 from operator import index as _index
@@ -491,8 +491,9 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
 
 
 cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int kind,
-                            Py_ssize_t n, int32_t sender) noexcept nogil:
-    """Whole pipeline for one message; returns the number of results in S.cands."""
+                            Py_ssize_t n, int32_t sender, const SenderKey *key) noexcept nogil:
+    """Whole pipeline for one message; returns the number of results in S.cands. The
+    sender is a literal id (or -1), or `key`, probed after the scan (see _senders.pxi)."""
     cdef Py_ssize_t nh = 0
     S.gen += 1
     if S.gen == 0:                       # wrapped after 65535 messages: reset the stamps
@@ -507,6 +508,10 @@ cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int k
         nh = scan_text(T, S, <const uint16_t *>data, n, nh)
     else:
         nh = scan_text(T, S, <const uint32_t *>data, n, nh)
+    if key != NULL and key.slots != NULL:
+        sender = sender_probe(key)       # < nlits: checked when the Matcher was made
+        if sender >= 0:
+            nh = mark(S, sender, nh)
     return select_and_eval(T, S, nh)
 
 
@@ -545,7 +550,7 @@ cdef void *work_run(void *arg) noexcept nogil:
     cdef const Msg *m
     for i in range(W.lo, W.hi):
         m = &W.msgs[i]
-        k = run_message(W.T, W.S, m.data, m.kind, m.length, m.sender)
+        k = run_message(W.T, W.S, m.data, m.kind, m.length, m.sender, NULL)
         if W.res_len + k > W.res_cap:
             cap = 2 * (W.res_len + k) + 64
             grown = <int32_t *>realloc(W.res, <size_t>cap * sizeof(int32_t))
@@ -724,6 +729,7 @@ def json_array_items(const uint8_t[::1] body):
 
 
 include "_regex.pxi"
+include "_senders.pxi"
 
 
 # Result objects built here: the class (runtime.match.Match, a frozen slots dataclass)
@@ -1407,13 +1413,14 @@ cdef class Core:
     def candidates(self, str text not None, sender_lit):
         """Candidate scenes of one message: ``scene * 2 + (1 if unknown)``, ascending."""
         cdef Py_ssize_t k
-        cdef Scratch *S = self._scan_one(text, sender_lit, &k)
+        cdef Scratch *S = self._scan_one(text, sender_lit, NULL, &k)
         try:
             return int_list(S.cands, k)
         finally:
             self._release(S)
 
-    cdef Scratch *_scan_one(self, str text, sender_lit, Py_ssize_t *k) except NULL:
+    cdef Scratch *_scan_one(self, str text, sender_lit, const SenderKey *key,
+                            Py_ssize_t *k) except NULL:
         """Scan one message into ``single``, or into a pooled scratch for a nested call:
         building a result list may run the garbage collector, whose finalizers could call
         back in. The caller hands the scratch back with ``_release``."""
@@ -1423,7 +1430,7 @@ cdef class Core:
         S = self._take_scratch() if self.single_busy else self.single
         self.single_busy = True
         k[0] = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
-                           PyUnicode_GET_LENGTH(text), sender)
+                           PyUnicode_GET_LENGTH(text), sender, key)
         return S
 
     cdef void _release(self, Scratch *S):
@@ -1595,22 +1602,24 @@ cdef class Matcher:
     `match` to `Matcher.match`; its `Ruleset.match` method documents the same steps."""
 
     cdef Core core
-    cdef dict senders
+    cdef SenderIndex senders
     cdef list quick
     cdef object finish   # Finisher.finish_found(text, candidates, sender, ctx, now)
 
     def __init__(self, Core core not None, dict senders not None, list quick not None,
                  finish not None):
-        self.core, self.senders, self.quick, self.finish = core, senders, quick, finish
+        self.core, self.quick, self.finish = core, quick, finish
+        self.senders = SenderIndex(senders, core.nlits)   # literal ids < core.nlits
 
     def match(self, text, sender=None, ctx=None, now=None):
         """Every matching scene, best first (see `Ruleset.match`)."""
         cdef Py_ssize_t k
         cdef Scratch *S
+        cdef SenderKey key
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
-        lit = -1 if sender is None else self.senders.get(sender, -1)
-        S = self.core._scan_one(text, lit, &k)
+        lit = self.senders.prepare(sender, &key)
+        S = self.core._scan_one(text, lit, &key, &k)
         try:
             found = quick_finish(text, S.cands, k, self.quick)
         finally:
@@ -1626,13 +1635,12 @@ cdef class Matcher:
         counts those, so that most batches need no Python loop at all."""
         cdef Py_ssize_t i, n = len(texts), pending
         cdef list lits = [-1] * n
-        cdef dict known = self.senders
         if senders is not None:
             if len(senders) != n:
                 raise ValueError("senders and ctxs must have one entry per text")
             for i in range(n):
                 s = senders[i]
                 if s is not None:
-                    lits[i] = known.get(s, -1)
+                    lits[i] = self.senders.get(s)
         out = self.core._many(tuple(texts), lits, threads, self.quick, &pending)
         return out, pending

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.compiler.automaton import build_automaton
-from scenec.runtime._core import Core, json_array_items
+from scenec.runtime._core import Core, SenderIndex, json_array_items
 from scenec.runtime.ruleset import core_tables
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -282,6 +282,30 @@ def test_deep_automaton_with_long_failure_chains() -> None:
     assert len(words) > 1500 and max(map(len, words)) == 6
     texts = ["".join(rng.choice("甲乙丙丁戊己庚辛壬癸 x") for _ in range(80)) for _ in range(50)]
     assert [model.core.candidates(t, -1) for t in texts] == [model.candidates(t) for t in texts]
+
+
+class Sender(str):
+    """A str subclass: the index must answer for it as the dict would."""
+
+
+SENDER_TEXT = st.text(st.sampled_from("0123456789+é【乙😀\x00 "), max_size=24)
+
+
+@SETTINGS
+@given(st.dictionaries(SENDER_TEXT, st.integers(0, 99), max_size=40),
+       st.lists(SENDER_TEXT, max_size=20))
+def test_sender_index_answers_as_the_dict(table: dict[str, int], probes: list[str]) -> None:
+    """Short Latin-1 senders sit in the C table, long or wider ones in a dict; every
+    lookup, of a present or an absent sender, gives what `dict.get(sender, -1)` gives."""
+    index = SenderIndex(table, 100)
+    for sender in [*table, *probes, *(s + "0" for s in table), "0" * 20, "0" * 21]:
+        assert index[sender] == table.get(sender, -1), sender
+        assert index[Sender(sender)] == table.get(sender, -1), sender
+    assert index[None] == -1 and index[95555] == -1
+    with pytest.raises(TypeError):
+        index[["95555"]]
+    with pytest.raises(ValueError):
+        SenderIndex({"95555": 100}, 100)
 
 
 def test_stamps_survive_generation_wraparound() -> None:

@@ -1,0 +1,127 @@
+# Included by _core.pyx. The artifact's sender table (sender number -> literal id) as an
+# open-addressing hash table the core probes itself.
+#
+# A dict lookup per message cost about as much as a tenth of the scan at 10,000 scenes:
+# between two messages the table leaves the cache, and a found sender also reads the
+# dict's key and value objects. Here a sender's slot holds its text, so a lookup reads one
+# slot; `Matcher.match` prefetches that slot before the scan and probes it after, when it
+# has arrived (the sender's hit joins the others before candidate selection, which does
+# not depend on the order of hits).
+
+cdef enum:
+    SENDER_INLINE = 20   # code units of a sender kept in its slot (Latin-1 text)
+
+ctypedef struct SenderSlot:
+    Py_hash_t hash               # Python's hash of the sender (this process's)
+    int32_t lit                  # literal id; -1: an empty slot
+    int32_t n                    # length, <= SENDER_INLINE
+    uint8_t text[SENDER_INLINE]
+
+ctypedef struct SenderKey:       # one message's sender, for a probe after its scan
+    const SenderSlot *slots      # NULL: nothing to probe
+    size_t mask
+    size_t home
+    Py_hash_t hash
+    const uint8_t *text
+    Py_ssize_t n
+
+
+cdef inline int32_t sender_probe(const SenderKey *k) noexcept nogil:
+    """The sender's literal id, or -1 (linear probing; the table always has empty slots)."""
+    cdef size_t i = k.home
+    cdef const SenderSlot *s
+    while True:
+        s = k.slots + i
+        if s.lit < 0:
+            return -1
+        if s.hash == k.hash and s.n == k.n and memcmp(s.text, k.text, <size_t>k.n) == 0:
+            return s.lit
+        i = (i + 1) & k.mask
+
+
+cdef class SenderIndex:
+    """Sender -> literal id, as ``dict.get(sender, -1)`` on the artifact's sender table.
+
+    Senders that are short Latin-1 ``str`` (every sender number) live in the C table;
+    the others, and lookups of anything but an exact ``str``, use the dicts, so a ``str``
+    subclass or an unhashable sender behaves as it did with the dict.
+    """
+
+    cdef SenderSlot *slots
+    cdef size_t mask
+    cdef dict table                  # everything, for the lookups the C table cannot take
+    cdef dict rest                   # the senders the C table does not hold
+
+    def __cinit__(self, dict table not None, Py_ssize_t nlits):
+        cdef size_t size = 8
+        self.table, self.rest = dict(table), {}
+        while size < 2 * <size_t>len(table) + 2:
+            size *= 2
+        self.slots = <SenderSlot *>calloc(size, sizeof(SenderSlot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = size - 1
+        for i in range(<Py_ssize_t>size):
+            self.slots[i].lit = -1
+        for sender, lit in self.table.items():
+            if type(lit) is not int or not 0 <= lit < nlits:
+                raise ValueError(f"sender {sender!r}: literal {lit!r} out of range")
+            if not self._insert(sender, lit):
+                self.rest[sender] = lit
+
+    def __dealloc__(self):
+        free(self.slots)
+
+    cdef bint _insert(self, sender, int32_t lit) except -1:
+        """Put a sender in the C table; False if it does not fit a slot."""
+        cdef SenderKey k
+        cdef SenderSlot *s
+        cdef size_t i
+        if not self._key(sender, &k):
+            return False
+        if sender_probe(&k) >= 0:        # a dict has no duplicate keys
+            return True
+        i = k.home
+        while self.slots[i].lit >= 0:
+            i = (i + 1) & self.mask
+        s = self.slots + i
+        s.hash, s.lit, s.n = k.hash, lit, <int32_t>k.n
+        memcpy(s.text, k.text, <size_t>k.n)
+        return True
+
+    cdef bint _key(self, sender, SenderKey *k) except -1:
+        """Fill `k` for a sender the C table can answer for (an exact, short Latin-1 str);
+        False for any other."""
+        k.slots = NULL
+        if type(sender) is not str:
+            return False
+        scenec_unicode_ready(sender)
+        if PyUnicode_KIND(sender) != 1 or PyUnicode_GET_LENGTH(sender) > SENDER_INLINE:
+            return False
+        k.hash = hash(sender)
+        k.slots, k.mask = self.slots, self.mask
+        k.home = <size_t>k.hash & self.mask
+        k.text = <const uint8_t *>PyUnicode_DATA(sender)
+        k.n = PyUnicode_GET_LENGTH(sender)
+        return True
+
+    cdef int32_t prepare(self, sender, SenderKey *k) except -2:
+        """Either the sender's literal id (or -1) now, with `k.slots` NULL, or a key whose
+        home slot is being prefetched, for `sender_probe` later."""
+        if sender is None:
+            k.slots = NULL
+            return -1
+        if self._key(sender, k):
+            prefetch(<const void *>(k.slots + k.home))
+            return -1
+        return self.rest.get(sender, -1) if type(sender) is str else self.table.get(sender, -1)
+
+    cdef int32_t get(self, sender) except -2:
+        """The sender's literal id, or -1."""
+        cdef SenderKey k
+        cdef int32_t lit = self.prepare(sender, &k)
+        return sender_probe(&k) if k.slots != NULL else lit
+
+    def __getitem__(self, sender):
+        """`get`, for tests: the literal id, or -1."""
+        return self.get(sender)

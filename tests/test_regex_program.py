@@ -128,6 +128,22 @@ def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
     assert_same(pattern, 1, text)
 
 
+@pytest.mark.parametrize("pattern", [r"(\d\d)", r"( \d)", r"(\s\S)", r"(,\d)", r"(a)",
+                                     r"(元\d)", r"(消费)"])
+def test_the_start_search_in_wide_text(pattern: str) -> None:
+    """The VM skips to where a match can start (`rx_skip`: the one raw code point that can,
+    or a code point whose fold is in the first class): each kind of unit that folds to
+    ASCII (full-width forms, the ideographic space) or not (a surrogate), at every offset
+    of a wide text, before and after 8-unit boundaries (a vectorised skip, tried in
+    session 13, would work in such blocks)."""
+    starts = ["1", "１", "\u3000", "，", "ａ", " ", ",", "元", "消", "\ud800"]
+    for pad in range(19):
+        for first in starts:
+            text = "甲" * pad + first + "２费元3乙"
+            assert_same(pattern, 1, text)
+            assert_same(pattern, 1, text + "丙" * (8 - pad % 8))
+
+
 def corpus_texts() -> list[str]:
     with open(ROOT / "tests" / "corpus" / "labelled.tsv", encoding="utf-8") as f:
         return [row[-1] for row in csv.reader(f, delimiter="\t") if row]

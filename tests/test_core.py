@@ -299,11 +299,11 @@ def test_sender_index_answers_as_the_dict(table: dict[str, int], probes: list[st
     lookup, of a present or an absent sender, gives what `dict.get(sender, -1)` gives."""
     index = SenderIndex(table, 100)
     for sender in [*table, *probes, *(s + "0" for s in table), "0" * 20, "0" * 21]:
-        assert index[sender] == table.get(sender, -1), sender
-        assert index[Sender(sender)] == table.get(sender, -1), sender
-    assert index[None] == -1 and index[95555] == -1
+        assert index.lookup(sender) == table.get(sender, -1), sender
+        assert index.lookup(Sender(sender)) == table.get(sender, -1), sender
+    assert index.lookup(None) == -1 and index.lookup(95555) == -1
     with pytest.raises(TypeError):
-        index[["95555"]]
+        index.lookup(["95555"])
     with pytest.raises(ValueError):
         SenderIndex({"95555": 100}, 100)
 

@@ -104,6 +104,28 @@ DIGIT: Ranges = ((0x30, 0x39),)
 WORD_CHARS: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
 SPACE: Ranges = ((0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20))
 PERL = {"d": DIGIT, "w": WORD_CHARS, "s": SPACE}
+# RE2's simple case folding beyond ASCII's own pairs, for the ASCII letters: K and k fold
+# with KELVIN SIGN, S and s with LATIN SMALL LETTER LONG S.
+FOLD_PARTNERS = {ord("k"): 0x212A, ord("s"): 0x17F}
+
+
+def fold_ranges(ranges: Ranges) -> Ranges:
+    """The code points `(?i)` lets `ranges` match: each ASCII letter's other case and
+    partner. Folding beyond ASCII has orbits of its own (Greek, Cyrillic, Latin-1…), so a
+    set with any code point >= 0x80 stays on RE2."""
+    out = list(ranges)
+    for lo, hi in ranges:
+        if hi >= 0x80:
+            raise Unsupported("case folding beyond ASCII")
+        for cp in range(max(lo, 0x41), min(hi, 0x7A) + 1):
+            ch = chr(cp)
+            if ch.isalpha():
+                other = ord(ch.swapcase())
+                out.append((other, other))
+                partner = FOLD_PARTNERS.get(ord(ch.lower()))
+                if partner is not None:
+                    out.append((partner, partner))
+    return normalise(out)
 SIMPLE_ESCAPES = {"a": 7, "f": 12, "t": 9, "n": 10, "r": 13, "v": 11}
 UNSUPPORTED_ESCAPES = set("pPQEC")
 
@@ -117,6 +139,7 @@ class Parser:
         self.i = 0
         self.groups = 0
         self.dot_nl = False
+        self.fold = False  # (?i): letters match either case (ASCII only, see fold_ranges)
 
     def peek(self) -> str:
         return self.s[self.i] if self.i < len(self.s) else ""
@@ -201,7 +224,11 @@ class Parser:
             return self.escape()
         if ch in "*+?":
             raise Unsupported("quantifier without operand")
-        return Cls(((ord(ch), ord(ch)),))
+        return Cls(self.folded(((ord(ch), ord(ch)),)))
+
+    def folded(self, ranges: Ranges) -> Ranges:
+        """`ranges` as the current flags let them match."""
+        return fold_ranges(ranges) if self.fold else ranges
 
     def group(self) -> Node | None:
         if self.s.startswith("?P<", self.i) or self.s.startswith("?<", self.i):
@@ -213,9 +240,9 @@ class Parser:
 
     def capture(self) -> Node:
         self.groups += 1
-        index, saved = self.groups, self.dot_nl
+        index, saved = self.groups, (self.dot_nl, self.fold)
         body = self.alternation()
-        self.dot_nl = saved  # a flag set inside a group ends with it
+        self.dot_nl, self.fold = saved  # a flag set inside a group ends with it
         self.close()
         return Group(body, index)
 
@@ -224,20 +251,21 @@ class Parser:
             raise Unsupported("unbalanced parenthesis")
 
     def flag_group(self) -> Node | None:
-        """`(?:…)`, `(?s)` and `(?s:…)`; other flags are outside the subset."""
+        """`(?:…)`, and `(?s)`, `(?i)`, `(?is)` with or without a body; other flags (and
+        turning a flag off) are outside the subset."""
         self.i += 1
         flags = ""
         while self.peek() not in (":", ")", ""):
             flags += self.take()
-        if flags not in ("", "s"):
+        if set(flags) - set("is") or len(set(flags)) != len(flags):
             raise Unsupported(f"flags {flags!r}")
+        saved = (self.dot_nl, self.fold)
+        self.dot_nl = self.dot_nl or "s" in flags
+        self.fold = self.fold or "i" in flags
         if self.take() == ")":
-            self.dot_nl = self.dot_nl or flags == "s"
             return None
-        saved = self.dot_nl
-        self.dot_nl = saved or flags == "s"
         body = self.alternation()
-        self.dot_nl = saved
+        self.dot_nl, self.fold = saved
         self.close()
         return Group(body, 0)
 
@@ -251,12 +279,16 @@ class Parser:
             return Assert(WORD)
         if ch == "B":  # RE2 also finds \B between the bytes of one UTF-8 character
             raise Unsupported("\\B")
-        return Cls(self.class_escape(ch))
+        ranges = self.class_escape(ch)
+        return Cls(ranges if ch.lower() in PERL else self.folded(ranges))
 
     def class_escape(self, ch: str) -> Ranges:
-        """The code points an escape stands for (inside or outside brackets)."""
+        """The code points an escape stands for (inside or outside brackets). A perl
+        class comes as the current flags let it match (negated: the complement of the
+        folded class, as RE2 has it); a single code point comes as written, for the caller
+        to fold (it may be the start of a bracket range)."""
         if ch.lower() in PERL:
-            ranges = PERL[ch.lower()]
+            ranges = self.folded(PERL[ch.lower()])
             return negate(ranges) if ch.isupper() else ranges
         if ch in SIMPLE_ESCAPES:
             return ((SIMPLE_ESCAPES[ch],) * 2,)
@@ -298,12 +330,16 @@ class Parser:
                 hi = self.class_atom(ranges)
                 if hi is None or hi < lo:
                     raise Unsupported("bad range")
-                ranges.append((lo, hi))
+                ranges.extend(self.member(lo, hi))
             else:
-                ranges.append((lo, lo))
+                ranges.extend(self.member(lo, lo))
         self.i += 1
         merged = normalise(ranges)
         return negate(merged) if negated else merged
+
+    def member(self, lo: int, hi: int) -> Ranges:
+        """A bracket member `lo-hi` as the current flags let it match."""
+        return self.folded(((lo, hi),))
 
     def class_atom(self, ranges: list[tuple[int, int]]) -> int | None:
         """One class member: a code point, or None after adding an escape's ranges."""

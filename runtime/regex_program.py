@@ -104,6 +104,9 @@ DIGIT: Ranges = ((0x30, 0x39),)
 WORD_CHARS: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
 SPACE: Ranges = ((0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20))
 PERL = {"d": DIGIT, "w": WORD_CHARS, "s": SPACE}
+SIMPLE_ESCAPES = {"a": 7, "f": 12, "t": 9, "n": 10, "r": 13, "v": 11}
+UNSUPPORTED_ESCAPES = set("pPQEC")
+
 # RE2's simple case folding beyond ASCII's own pairs, for the ASCII letters: K and k fold
 # with KELVIN SIGN, S and s with LATIN SMALL LETTER LONG S.
 FOLD_PARTNERS = {ord("k"): 0x212A, ord("s"): 0x17F}
@@ -126,8 +129,6 @@ def fold_ranges(ranges: Ranges) -> Ranges:
                 if partner is not None:
                     out.append((partner, partner))
     return normalise(out)
-SIMPLE_ESCAPES = {"a": 7, "f": 12, "t": 9, "n": 10, "r": 13, "v": 11}
-UNSUPPORTED_ESCAPES = set("pPQEC")
 
 
 class Parser:
@@ -330,16 +331,12 @@ class Parser:
                 hi = self.class_atom(ranges)
                 if hi is None or hi < lo:
                     raise Unsupported("bad range")
-                ranges.extend(self.member(lo, hi))
+                ranges.extend(self.folded(((lo, hi),)))
             else:
-                ranges.extend(self.member(lo, lo))
+                ranges.extend(self.folded(((lo, lo),)))
         self.i += 1
         merged = normalise(ranges)
         return negate(merged) if negated else merged
-
-    def member(self, lo: int, hi: int) -> Ranges:
-        """A bracket member `lo-hi` as the current flags let it match."""
-        return self.folded(((lo, hi),))
 
     def class_atom(self, ranges: list[tuple[int, int]]) -> int | None:
         """One class member: a code point, or None after adding an escape's ranges."""

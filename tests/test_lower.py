@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers import compile_text
+from scenec.compiler import model as m
 from scenec.compiler.lower import lower
 
 SOURCE = """
@@ -18,13 +19,13 @@ scene b "keywords only" {
 
 
 def anchored(source: str) -> dict[str, set[str]]:
-    """Scene name -> the literal texts it is anchored on."""
+    """Scene id -> the literal texts it is anchored on (scenes are numbered in rank order)."""
     model = compile_text(source).model
     low = lower(model)
     names = {i: t for t, i in low.auto_literals + low.signatures}
     names.update({i: n for n, i in low.sender_ids.items()})
     start, scenes = low.tables["anchor_start"], low.tables["anchor_scenes"]
-    order = [s.id for s in sorted(model.scenes, key=type(model.scenes[0]).rank_key)]
+    order = [s.id for s in sorted(model.scenes, key=m.Scene.rank_key)]
     out: dict[str, set[str]] = {}
     for lit in range(low.nlits):
         for j in range(start[lit], start[lit + 1]):

@@ -141,6 +141,21 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def reads_fields(c: Any) -> bool:
+    """Whether a JSON condition compares an extracted field: only then must it wait for
+    the extractors (most `when`s do not, and a candidate that fails one then costs no
+    extraction)."""
+    if not isinstance(c, list) or not c:
+        return False
+    if c[0] == "cmp":
+        return not c[2]
+    if c[0] in ("and", "or"):
+        return any(reads_fields(x) for x in c[1])
+    if c[0] == "not":
+        return reads_fields(c[1])
+    return False
+
+
 def _compare(name: str, is_ctx: bool, op: str, values: tuple, typ: str) -> Check:
     type_ok = _TYPES.get(typ, lambda v: isinstance(v, str))
     right = values[0] if values else None
@@ -171,6 +186,10 @@ class SceneRunner:
         self.templates = [(rx.get(t[0]), [(str(n), str(k), int(g)) for n, k, g in t[1]])
                           for t in rec["templates"]]
         self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
+        # Before the extractors unless it compares a field (see reads_fields).
+        early = self.when is not None and not reads_fields(rec["when"])
+        self.when_early: Check | None = self.when if early else None
+        self.when_late: Check | None = None if early else self.when
         self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
                          for n, k, p, g in rec["extracts"]]
         self.fast = _UNANCHORED is not None and all(
@@ -231,9 +250,12 @@ class SceneRunner:
                 return None
             if self.raw_templates and not self._raw_template(enc, fields, spans):
                 return None
+            if self.when_early is not None and not self.when_early(text, sender, ctx, fields):
+                return None
         end = len(enc)
         char_spans = self._extract(text, enc, fields, spans)
-        if not decided and self.when is not None and not self.when(text, sender, ctx, fields):
+        if not decided and self.when_late is not None and not self.when_late(
+                text, sender, ctx, fields):
             return None
         for name in self.require:
             if name not in fields:
@@ -291,9 +313,12 @@ class SceneRunner:
                 return None
             if self.templates and not self._template(text, fields, spans):
                 return None
+            if self.when_early is not None and not self.when_early(text, sender, ctx, fields):
+                return None
         for name, kind, regex, group in self.extracts:
             _capture(regex.search(text), name, kind, group, fields, spans)
-        if not decided and self.when is not None and not self.when(text, sender, ctx, fields):
+        if not decided and self.when_late is not None and not self.when_late(
+                text, sender, ctx, fields):
             return None
         for name in self.require:
             if name not in fields:

@@ -224,3 +224,29 @@ scene pay "还款" {
     assert short[0].actions == long[0].actions
     assert rs.match("您尾号6789的账单，金额：5元，逾期3天") == []
     assert rs.match(pad + "您尾号6789的账单，金额：5元，逾期3天") == []
+
+
+def test_when_runs_before_or_after_the_extractors_as_it_needs() -> None:
+    """A `when` that compares an extracted field waits for the extractors; one that does
+    not runs first (a candidate that fails it costs no extraction). Both give the
+    reference's answers, on the Python path (a regex in `when` leaves the core undecided)."""
+    from scenec.compiler.reference import Reference
+
+    source = r'''
+scene big "Big spend" {
+    when /(?i)spent/ and amount > 100
+    extract amount = /Rs\.?\s?(\d+)/ as money
+}
+scene any_spend "Any spend" {
+    when /(?i)spent/ and not "refund"
+    extract amount = /Rs\.?\s?(\d+)/ as money
+}'''
+    result = compile_text(source)
+    rs, ref = result.ruleset, Reference(result.model)
+    assert rs is not None
+    for text, want in [("Spent Rs 500", ["big", "any_spend"]), ("spent Rs.50", ["any_spend"]),
+                       ("spent Rs 900, refund", ["big"]), ("Rs 900", [])]:
+        got = rs.match(text)
+        assert sorted(m.scene for m in got) == sorted(want), (text, got)
+        assert [(m.scene, m.fields) for m in ref.match(text)] == [
+            (m.scene, m.fields) for m in got]

@@ -185,11 +185,11 @@ class SceneRunner:
         self.sender = compile_cond(rec["sender"], rx) if rec["sender"] else None
         self.templates = [(rx.get(t[0]), [(str(n), str(k), int(g)) for n, k, g in t[1]])
                           for t in rec["templates"]]
-        self.when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
+        when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         # Before the extractors unless it compares a field (see reads_fields).
-        early = self.when is not None and not reads_fields(rec["when"])
-        self.when_early: Check | None = self.when if early else None
-        self.when_late: Check | None = None if early else self.when
+        early = when is not None and not reads_fields(rec["when"])
+        self.when_early: Check | None = when if early else None
+        self.when_late: Check | None = None if early else when
         self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
                          for n, k, p, g in rec["extracts"]]
         self.fast = _UNANCHORED is not None and all(

@@ -1413,18 +1413,18 @@ cdef class Core:
     def candidates(self, str text not None, sender_lit):
         """Candidate scenes of one message: ``scene * 2 + (1 if unknown)``, ascending."""
         cdef Py_ssize_t k
-        cdef Scratch *S = self._scan_one(text, sender_lit, NULL, &k)
+        cdef Scratch *S = self._scan_one(text, self._sender(sender_lit), NULL, &k)
         try:
             return int_list(S.cands, k)
         finally:
             self._release(S)
 
-    cdef Scratch *_scan_one(self, str text, sender_lit, const SenderKey *key,
+    cdef Scratch *_scan_one(self, str text, int32_t sender, const SenderKey *key,
                             Py_ssize_t *k) except NULL:
         """Scan one message into ``single``, or into a pooled scratch for a nested call:
         building a result list may run the garbage collector, whose finalizers could call
-        back in. The caller hands the scratch back with ``_release``."""
-        cdef int32_t sender = self._sender(sender_lit)
+        back in. The caller hands the scratch back with ``_release``. `sender` is a
+        literal id already checked against nlits, or -1."""
         cdef Scratch *S
         scenec_unicode_ready(text)
         S = self._take_scratch() if self.single_busy else self.single
@@ -1616,9 +1616,10 @@ cdef class Matcher:
         cdef Py_ssize_t k
         cdef Scratch *S
         cdef SenderKey key
+        cdef int32_t lit
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
-        lit = self.senders.prepare(sender, &key)
+        lit = self.senders.prepare(sender, &key)   # < core.nlits (see __init__)
         S = self.core._scan_one(text, lit, &key, &k)
         try:
             found = quick_finish(text, S.cands, k, self.quick)

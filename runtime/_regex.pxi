@@ -22,12 +22,14 @@ cdef enum:
     RX_MAX_CODE = 4096   # instructions (regex_program stays below this)
     RX_MAX_CLOSURE = 4096  # closure entries, which bound a step's work; beyond: RE2
     RX_LONG_TEXT = 1024  # longer texts go to the RE2 fallback, whose DFA is then faster
+    RX_BT_BITS = 65536   # (instruction, position) states a backtracking search may mark
     CTX_BEGIN = 1
     CTX_END = 2
     CTX_WORD = 4
 
 cdef uint32_t RX_NONE = 0xFFFFFFFF
 LONG_TEXT = RX_LONG_TEXT  # for the Python finishing, which follows the same split
+ENGINES = {"auto": 0, "pike": 1, "backtrack": 2}
 
 ctypedef struct RxThread:
     Py_ssize_t pc, a, b  # instruction, group start, group end (-1: not yet)
@@ -47,12 +49,20 @@ ctypedef struct RxProg:
     uint32_t first_cp        # its only code point when only that raw code point folds to
                              # it (>= 0x80, not U+FFFD), else RX_NONE
 
+ctypedef struct RxJob:       # rx_backtrack: closure entries e .. end still to try at sp
+    const int32_t *e
+    const int32_t *end
+    Py_ssize_t sp, a, b
+
 ctypedef struct RxScratch:   # one search at a time (the module's one is used with the GIL)
     RxThread *lists          # [2 * cap]: current and next thread list
     RxThread *stack          # [2 * cap + 1]: rx_close's explicit recursion
     uint32_t *mark           # [cap]: == gen iff the instruction is on the list being built
     uint32_t gen
     Py_ssize_t cap
+    uint64_t *seen           # [RX_BT_BITS / 64]: rx_backtrack's visited states
+    RxJob *jobs              # [jobs_cap]: rx_backtrack's stack
+    Py_ssize_t jobs_cap
 
 cdef RxScratch RX_SCRATCH    # zero-initialised; grown by rx_reserve
 
@@ -75,6 +85,21 @@ cdef int rx_reserve(RxScratch *R, Py_ssize_t n) noexcept nogil:
         free(R.mark)
         R.lists, R.stack, R.mark, R.cap = NULL, NULL, NULL, 0
         return -1
+    return 0
+
+
+cdef int rx_reserve_bt(RxScratch *R, Py_ssize_t n) noexcept nogil:
+    """Room for a backtracking search of an n-code-point text; -1 when out of memory."""
+    if R.seen == NULL:
+        R.seen = <uint64_t *>malloc(RX_BT_BITS // 8)
+        if R.seen == NULL:
+            return -1
+    if n + 2 > R.jobs_cap:
+        free(R.jobs)
+        R.jobs = <RxJob *>malloc(<size_t>(n + 2) * sizeof(RxJob))
+        R.jobs_cap = n + 2 if R.jobs != NULL else 0
+        if R.jobs == NULL:
+            return -1
     return 0
 
 
@@ -125,6 +150,12 @@ cdef inline int rx_ctx(const RxProg *P, Py_ssize_t sp, const void *d, int kind,
              (sp < n and rx_word(d, kind, sp)) else 0))
 
 
+cdef inline bint rx_starts(const RxProg *P, uint32_t c) noexcept nogil:
+    """Whether folded code point c can start a match (P.first >= 0): a thread started
+    where it cannot would only die at the next step."""
+    return c <= P.first_max and rx_has(P, P.first, c)
+
+
 cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
                         Py_ssize_t n) noexcept nogil:
     """The first position from `sp` whose code point can start a match (or n)."""
@@ -133,11 +164,21 @@ cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
         while sp < n and p[sp] != one:
             sp += 1
         return sp
+    if char_t is not uint8_t and P.first_max < 0x80:
+        # An ASCII first class: most code points (CJK) can be passed over unfolded, as
+        # only U+3000 and U+FF01..U+FF5E fold into ASCII.
+        while sp < n:
+            c = p[sp]
+            if c < 0x80 or c == 0x3000 or <uint32_t>(c - 0xFF01) < 0x5E:
+                if rx_starts(P, fold_cp(c)):
+                    return sp
+            sp += 1
+        return n
     while sp < n:
         c = p[sp]
         if char_t is not uint8_t:
             c = fold_cp(c)
-        if c <= P.first_max and rx_has(P, P.first, c):
+        if rx_starts(P, c):
             return sp
         sp += 1
     return n
@@ -242,7 +283,9 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
                     if sp >= n:
                         break
                 rx_next_gen(R)
-            nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
+                nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
+            elif P.first < 0 or sp < n and rx_starts(P, rx_char(d, kind, sp)):
+                nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
         if nc == 0:
             if matched or sp >= n:
                 break
@@ -269,6 +312,78 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
         nc = nn
         sp += 1
     return matched
+
+
+cdef inline const int32_t *rx_closure(const RxProg *P, Py_ssize_t pc, int ctx,
+                                      const int32_t **end) noexcept nogil:
+    """pc's closure entries in context ctx (see the top of this file)."""
+    cdef Py_ssize_t k = ctx * P.n + pc
+    end[0] = P.clo + 2 * P.clo_start[k + 1]
+    return P.clo + 2 * P.clo_start[k]
+
+
+cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ssize_t n,
+                      Py_ssize_t *ga, Py_ssize_t *gb) noexcept nogil:
+    """rx_search's answer by backtracking, as RE2's BitState: for each start position in
+    turn, depth first through the closure entries in priority order, so the first MATCH
+    reached is the leftmost-first match. Each (instruction, position) state is entered at
+    most once over the whole search (a state that led nowhere before leads nowhere now),
+    so the time stays O(length x program). Only for P.n * (n + 1) <= RX_BT_BITS. On the
+    short texts of SMS it does a fraction of the Pike VM's work: no thread lists, and no
+    thread started where the text cannot start a match. The job stack holds one job per
+    position at most (each job is one position past the one below it): n + 2 jobs."""
+    cdef Py_ssize_t sp = 0, top, p, bit, lo
+    cdef RxJob *J
+    cdef int32_t t, f
+    cdef const int32_t *ins
+    ga[0] = gb[0] = -1
+    if rx_reserve_bt(R, n) < 0:
+        return -1
+    lo = -1
+    while True:
+        if P.first >= 0:
+            if kind == 1:
+                sp = rx_skip(P, <const uint8_t *>d, sp, n)
+            elif kind == 2:
+                sp = rx_skip(P, <const uint16_t *>d, sp, n)
+            else:
+                sp = rx_skip(P, <const uint32_t *>d, sp, n)
+            if sp >= n:
+                return 0
+        if lo < 0:                  # states before the first start are never entered
+            lo = sp * P.n
+            memset(R.seen + (lo >> 6), 0, <size_t>(((n + 1) * P.n - 1 >> 6) - (lo >> 6) + 1) * 8)
+        J = R.jobs
+        J.e = rx_closure(P, 0, rx_ctx(P, sp, d, kind, n), &J.end)
+        J.sp, J.a, J.b = sp, -1, -1
+        top = 1
+        while top:
+            J = R.jobs + top - 1
+            if J.e == J.end:
+                top -= 1
+                continue
+            t, f = J.e[0], J.e[1]
+            J.e += 2
+            p = J.sp
+            bit = p * P.n + t
+            if (R.seen[bit >> 6] >> (bit & 63)) & 1:
+                continue
+            R.seen[bit >> 6] |= 1ULL << (bit & 63)
+            ins = P.code + 3 * t
+            if ins[0] == RX_MATCH:
+                ga[0] = p if f & 1 else J.a
+                gb[0] = p if f & 2 else J.b
+                return 1
+            if p < n and rx_has(P, ins[1], rx_char(d, kind, p)):
+                R.jobs[top].e = rx_closure(P, t + 1, rx_ctx(P, p + 1, d, kind, n),
+                                           &R.jobs[top].end)
+                R.jobs[top].sp = p + 1
+                R.jobs[top].a = p if f & 1 else J.a
+                R.jobs[top].b = p if f & 2 else J.b
+                top += 1
+        if sp >= n:
+            return 0
+        sp += 1
 
 
 cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b):
@@ -459,12 +574,19 @@ cdef class Regex:
         free(self.clo)
         free(self.block)
 
-    cdef int find(self, str text, Py_ssize_t *a, Py_ssize_t *b) except -1:
-        """1 (span in a, b) or 0; the scratch is the module's, so the GIL must be held."""
+    cdef int find(self, str text, Py_ssize_t *a, Py_ssize_t *b, int engine=0) except -1:
+        """1 (span in a, b) or 0; the scratch is the module's, so the GIL must be held.
+        `engine` (tests only): 0 backtracking where its states fit RX_BT_BITS, else the
+        Pike VM; 1 always the Pike VM; 2 backtracking (the text must fit)."""
         cdef int r
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
         scenec_unicode_ready(text)
-        r = rx_search(&self.p, &RX_SCRATCH, PyUnicode_DATA(text), PyUnicode_KIND(text),
-                      PyUnicode_GET_LENGTH(text), a, b)
+        if engine == 2 or engine == 0 and self.p.n * (n + 1) <= RX_BT_BITS:
+            r = rx_backtrack(&self.p, &RX_SCRATCH, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                             n, a, b)
+        else:
+            r = rx_search(&self.p, &RX_SCRATCH, PyUnicode_DATA(text), PyUnicode_KIND(text),
+                          n, a, b)
         if r < 0:
             raise MemoryError()
         return r
@@ -477,11 +599,15 @@ cdef class Regex:
             raise TypeError("method must be callable")
         self.fallback = (method, anchor)
 
-    def search(self, str text not None):
+    def search(self, str text not None, str engine="auto"):
         """None without a match, else the group's (start, end) in code points of the
-        folded text, (-1, -1) when the group took no part."""
+        folded text, (-1, -1) when the group took no part. `engine` ("auto", "pike" or
+        "backtrack") lets the tests hold both engines to RE2."""
         cdef Py_ssize_t a, b
-        if not self.find(text, &a, &b):
+        cdef int e = ENGINES[engine]
+        if e == 2 and self.p.n * (PyUnicode_GET_LENGTH(text) + 1) > RX_BT_BITS:
+            raise ValueError("text too long to backtrack")
+        if not self.find(text, &a, &b, e):
             return None
         return (a, b)
 

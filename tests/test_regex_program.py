@@ -113,7 +113,8 @@ def assert_same(pattern: str, group: int, text: str) -> None:
     r = vm(pattern, group)
     assert r is not None, pattern
     want = re2_span(pattern, group, text)
-    assert r.search(text) == want, (pattern, group, text)
+    assert r.search(text, "pike") == want, (pattern, group, text)
+    assert r.search(text, "backtrack") == want, (pattern, group, text)
     value = None if want is None or want[0] < 0 else fold(text)[want[0]:want[1]]
     assert r.extract(text) == value
 
@@ -185,10 +186,11 @@ def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
                                      r"(元\d)", r"(消费)"])
 def test_the_start_search_in_wide_text(pattern: str) -> None:
     """The VM skips to where a match can start (`rx_skip`: the one raw code point that can,
-    or a code point whose fold is in the first class): each kind of unit that folds to
-    ASCII (full-width forms, the ideographic space) or not (a surrogate), at every offset
-    of a wide text, before and after 8-unit boundaries (a vectorised skip, tried in
-    session 13, would work in such blocks)."""
+    or a code point whose fold is in the first class, passing over code points that cannot
+    fold into an ASCII first class unfolded): each kind of unit that folds to ASCII
+    (full-width forms, the ideographic space) or not (a surrogate), at every offset of a
+    wide text, before and after 8-unit boundaries (a vectorised skip, tried in session 13,
+    would work in such blocks)."""
     starts = ["1", "１", "\u3000", "，", "ａ", " ", ",", "元", "消", "\ud800"]
     for pad in range(19):
         for first in starts:
@@ -217,7 +219,8 @@ def test_vm_equals_re2_on_the_library_and_real_messages(tmp_path: Path) -> None:
     assert len(texts) >= 300
     for pattern, group, r in taken:
         for text in texts:
-            assert r.search(text) == re2_span(pattern, group, text), (pattern, text)
+            want = re2_span(pattern, group, text)
+            assert r.search(text, "pike") == r.search(text) == want, (pattern, text)
 
 
 @pytest.mark.parametrize("pattern", [
@@ -269,6 +272,20 @@ def test_a_missing_group_is_not_compiled() -> None:
 def test_malformed_programs_are_refused(code: list[int], classes: list, first: int) -> None:
     with pytest.raises(ValueError):
         Regex(code, classes, first)
+
+
+def test_backtracking_enters_each_state_once() -> None:
+    """Three equal alternatives under a star give 3**k paths through k letters; the
+    backtracker must enter each (instruction, position) once, or this never returns.
+    Texts whose states exceed its bit budget are refused (`auto` takes the Pike VM)."""
+    r = vm(r"((?:a|a|a)*(?:b|b)*c)", 1)
+    assert r is not None
+    for text in ["ab" * 300, "a" * 500 + "b" * 400, "a" * 300 + "c"]:
+        want = re2_span(r"((?:a|a|a)*(?:b|b)*c)", 1, text)
+        assert r.search(text, "backtrack") == r.search(text, "pike") == want
+    with pytest.raises(ValueError, match="too long"):
+        r.search("a" * 10_000, "backtrack")
+    assert r.search("a" * 10_000) is None
 
 
 def test_long_and_odd_texts() -> None:

@@ -476,6 +476,10 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
         sc = T.always[i]
         if not guard_fails(S, T.guard + 2 * sc):
             nc = add_raw(S, sc, nc)
+    for i in range(nh):                  # each hit's list: two dependent scattered loads
+        prefetch(&T.anchor_start[S.hits[i]])
+    for i in range(nh):
+        prefetch(T.anchored + 3 * T.anchor_start[S.hits[i]])
     for i in range(nh):
         lit = S.hits[i]
         a = T.anchored + 3 * T.anchor_start[lit]

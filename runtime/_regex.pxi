@@ -1,12 +1,13 @@
 # Included by _core.pyx (it uses fold_cp). The linear-time VM for extractor regexes whose
-# programs scenec.runtime.regex_program builds: a Pike VM over the folded code points of a
-# str, leftmost-first like RE2, reporting one capture group's span.
+# programs scenec.runtime.regex_program builds, over the folded code points of a str,
+# leftmost-first like RE2, reporting one capture group's span: a bounded backtracker
+# (rx_backtrack, RE2's BitState) where its visited bitmap fits, else a Pike VM (rx_search).
 #
-# The VM never interprets jumps, splits or saves while matching. At construction, each
+# Neither interprets jumps, splits or saves while matching. At construction, each
 # instruction's epsilon closure is computed once per assertion context (start of text, end
 # of text, at a word boundary: 8 contexts if the program asserts anything, else 1): the
 # CLASS/MATCH instructions it reaches in priority order, each with which group ends it
-# sets. A step then only tests classes and appends closure entries not yet on the list.
+# sets. A step then only tests classes and follows closure entries.
 
 cdef enum:
     RX_CLASS = 0         # consume one code point in class x

@@ -2,10 +2,10 @@
 
 Every matched scene runs its extractors. Through google-re2's Python binding each run costs
 about a microsecond of call overhead, more than scanning the message for every keyword of
-every scene, so the common regexes run inside the compiled core instead: a Pike VM (one
-pass over the text, a bounded set of threads, O(length × closure size), never
-backtracking), with RE2's leftmost-first semantics, on the folded code points. (Texts over
-1,024 code points still go to RE2, whose DFA is faster there.)
+every scene, so the common regexes run inside the compiled core instead: a backtracker
+that enters each (instruction, position) once (RE2's BitState) or a Pike VM, both
+O(length × program), with RE2's leftmost-first semantics, on the folded code points.
+(Texts over 1,024 code points still go to RE2, whose DFA is faster there.)
 
 This module parses the subset of RE2 syntax whose meaning is simple to state exactly and
 compiles it the way RE2 does (Thompson construction, counted repetition expanded, nested

@@ -253,6 +253,10 @@ def overlapping_model() -> Model:
     "【招商银行】", "【【招商银行】】", "【招商银行", "招商银行】", "【】【a】", "【ａ】",
     "【信用卡】信用卡", "x【a】】【信用】卡】", "\ud800he\udfff", "he\u3000she" * 30,
     "h" * 200, "【" * 50 + "a】" * 3,
+    # more segments than the scan defers (SIG_PENDING = 4): the later ones are looked up
+    # at once, the first four after the scan
+    "【x】【y】【z】【w】【a】", "【a】【y】【z】【w】【x】【信用卡】",
+    "【】【a】【信用卡】【招商银行】【q】",
 ])
 def test_overlaps_prefixes_and_signatures(text: str) -> None:
     model = overlapping_model()

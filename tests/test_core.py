@@ -288,6 +288,22 @@ def test_deep_automaton_with_long_failure_chains() -> None:
     assert [model.core.candidates(t, -1) for t in texts] == [model.candidates(t) for t in texts]
 
 
+def test_child_masks_that_collide() -> None:
+    """Literals over 120 characters: more than 32 classes, so that a state's 32-bit child
+    mask (bit c & 31) often says "maybe" for a class it has no child for, and the step
+    must then follow the state's own failure link (following the probed record's link
+    instead made this test loop forever)."""
+    rng = random.Random(5)
+    chars = [chr(0x4E00 + 7 * i) for i in range(120)]
+    words = sorted({"".join(rng.choice(chars) for _ in range(rng.randrange(1, 5)))
+                    for _ in range(2500)})
+    lits = {w: i for i, w in enumerate(words)}
+    model = Model(lits, {}, len(words), [(("lit", i), [i], False) for i in range(len(words))])
+    texts = ["".join(rng.choice(chars[:40]) for _ in range(rng.randrange(200)))
+             for _ in range(200)]
+    assert [model.core.candidates(t, -1) for t in texts] == [model.candidates(t) for t in texts]
+
+
 class Sender(str):
     """A str subclass: the index must answer for it as the dict would."""
 

@@ -185,6 +185,16 @@ cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
     return n
 
 
+cdef inline Py_ssize_t rx_next_start(const RxProg *P, const void *d, int kind, Py_ssize_t sp,
+                                     Py_ssize_t n) noexcept nogil:
+    """rx_skip on a PEP 393 buffer of either kind."""
+    if kind == 1:
+        return rx_skip(P, <const uint8_t *>d, sp, n)
+    if kind == 2:
+        return rx_skip(P, <const uint16_t *>d, sp, n)
+    return rx_skip(P, <const uint32_t *>d, sp, n)
+
+
 cdef Py_ssize_t rx_close(const int32_t *code, RxScratch *R, RxThread *lst,
                          Py_ssize_t pc, int ctx) noexcept nogil:
     """The closure of `pc` in context `ctx` into `lst`: depth first, first branch first,
@@ -275,12 +285,7 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
         if not matched:
             if nc == 0:
                 if P.first >= 0:
-                    if kind == 1:
-                        sp = rx_skip(P, <const uint8_t *>d, sp, n)
-                    elif kind == 2:
-                        sp = rx_skip(P, <const uint16_t *>d, sp, n)
-                    else:
-                        sp = rx_skip(P, <const uint32_t *>d, sp, n)
+                    sp = rx_next_start(P, d, kind, sp, n)
                     if sp >= n:
                         break
                 rx_next_gen(R)
@@ -333,27 +338,22 @@ cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py
     short texts of SMS it does a fraction of the Pike VM's work: no thread lists, and no
     thread started where the text cannot start a match. The job stack holds one job per
     position at most (each job is one position past the one below it): n + 2 jobs."""
-    cdef Py_ssize_t sp = 0, top, p, bit, lo
+    cdef Py_ssize_t sp = 0, top, p, bit, lo = -1, hi
     cdef RxJob *J
     cdef int32_t t, f
     cdef const int32_t *ins
     ga[0] = gb[0] = -1
     if rx_reserve_bt(R, n) < 0:
         return -1
-    lo = -1
     while True:
         if P.first >= 0:
-            if kind == 1:
-                sp = rx_skip(P, <const uint8_t *>d, sp, n)
-            elif kind == 2:
-                sp = rx_skip(P, <const uint16_t *>d, sp, n)
-            else:
-                sp = rx_skip(P, <const uint32_t *>d, sp, n)
+            sp = rx_next_start(P, d, kind, sp, n)
             if sp >= n:
                 return 0
         if lo < 0:                  # states before the first start are never entered
-            lo = sp * P.n
-            memset(R.seen + (lo >> 6), 0, <size_t>(((n + 1) * P.n - 1 >> 6) - (lo >> 6) + 1) * 8)
+            lo = (sp * P.n) >> 6
+            hi = ((n + 1) * P.n - 1) >> 6
+            memset(R.seen + lo, 0, <size_t>(hi - lo + 1) * sizeof(uint64_t))
         J = R.jobs
         J.e = rx_closure(P, 0, rx_ctx(P, sp, d, kind, n), &J.end)
         J.sp, J.a, J.b = sp, -1, -1

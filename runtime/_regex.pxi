@@ -605,7 +605,10 @@ cdef class Regex:
         folded text, (-1, -1) when the group took no part. `engine` ("auto", "pike" or
         "backtrack") lets the tests hold both engines to RE2."""
         cdef Py_ssize_t a, b
-        cdef int e = ENGINES[engine]
+        cdef int e
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        e = ENGINES[engine]
         if e == 2 and self.p.n * (PyUnicode_GET_LENGTH(text) + 1) > RX_BT_BITS:
             raise ValueError("text too long to backtrack")
         if not self.find(text, &a, &b, e):

@@ -285,6 +285,8 @@ def test_backtracking_enters_each_state_once() -> None:
         assert r.search(text, "backtrack") == r.search(text, "pike") == want
     with pytest.raises(ValueError, match="too long"):
         r.search("a" * 10_000, "backtrack")
+    with pytest.raises(ValueError, match="engine must be"):
+        r.search("a", "dfa")
     assert r.search("a" * 10_000) is None
 
 

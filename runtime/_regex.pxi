@@ -246,12 +246,20 @@ cdef Py_ssize_t rx_close(const int32_t *code, RxScratch *R, RxThread *lst,
     return cnt
 
 
+cdef inline const int32_t *rx_closure(const RxProg *P, Py_ssize_t pc, int ctx,
+                                      const int32_t **end) noexcept nogil:
+    """pc's closure entries in context ctx (see the top of this file)."""
+    cdef Py_ssize_t k = ctx * P.n + pc
+    end[0] = P.clo + 2 * P.clo_start[k + 1]
+    return P.clo + 2 * P.clo_start[k]
+
+
 cdef inline Py_ssize_t rx_follow(const RxProg *P, RxScratch *R, RxThread *lst,
                                  Py_ssize_t cnt, Py_ssize_t pc, Py_ssize_t a, Py_ssize_t b,
                                  Py_ssize_t sp, int ctx) noexcept nogil:
     """Append pc's closure (threads not already on the list being built) at position sp."""
-    cdef const int32_t *e = P.clo + 2 * P.clo_start[ctx * P.n + pc]
-    cdef const int32_t *end = P.clo + 2 * P.clo_start[ctx * P.n + pc + 1]
+    cdef const int32_t *end
+    cdef const int32_t *e = rx_closure(P, pc, ctx, &end)
     cdef int32_t t
     while e < end:
         t = e[0]
@@ -318,14 +326,6 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
         nc = nn
         sp += 1
     return matched
-
-
-cdef inline const int32_t *rx_closure(const RxProg *P, Py_ssize_t pc, int ctx,
-                                      const int32_t **end) noexcept nogil:
-    """pc's closure entries in context ctx (see the top of this file)."""
-    cdef Py_ssize_t k = ctx * P.n + pc
-    end[0] = P.clo + 2 * P.clo_start[k + 1]
-    return P.clo + 2 * P.clo_start[k]
 
 
 cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ssize_t n,

@@ -4,6 +4,7 @@ as a sequential build, broken files included."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -47,3 +48,32 @@ def test_broken_file_is_parsed_again_in_order(library: Path,
     assert any("cmb.scene" in d for d in sequential[1])
     monkeypatch.setattr(prefetch, "MIN_PARALLEL_BYTES", 0)
     assert summary([str(library)]) == sequential
+
+
+
+_PARSE = prefetch._parse_clean
+_HERE: list[str] = []
+
+
+def _recording(path: str) -> object:
+    """`_parse_clean` that notes the file: in a worker, in the worker's own copy of the
+    list, so the test's list holds only what the calling process parsed."""
+    _HERE.append(path)
+    return _PARSE(path)
+
+
+def test_this_process_parses_from_the_back(library: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    """While the workers parse from the front, the calling process parses the files no
+    worker has started, from the back: the results are the same either way."""
+    files = [str(p) for p in sorted(library.rglob("*.scene"))]
+    _HERE.clear()
+    monkeypatch.setattr(prefetch, "_parse_clean", _recording)
+    monkeypatch.setattr(prefetch, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(prefetch.os, "cpu_count", lambda: 2)
+    ahead = prefetch.prefetch(files, 1 << 22)
+    assert _HERE, "this process parsed nothing"
+    assert _HERE == files[::-1][: len(_HERE)]  # a run from the back, in that order
+    for path in files:
+        want = _PARSE(path)
+        assert ahead.get(os.path.realpath(path)) == want

@@ -1,6 +1,6 @@
 """Parse the named files of a big build in parallel, before `sources.load` walks them.
 
-Parsing is most of a large build's time (100k scenes: ~22 s of ~40 s, all in Lark), and
+Parsing is most of a large build's work (100k scenes: ~20 s of CPU, half of it in Lark), and
 files parse independently, so worker processes parse the files named on the command line
 (and this process, instead of only waiting, the ones no worker has started: see
 `_parse_shared`) while the walk stays sequential and unchanged. Only clean parses are

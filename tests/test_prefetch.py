@@ -50,7 +50,6 @@ def test_broken_file_is_parsed_again_in_order(library: Path,
     assert summary([str(library)]) == sequential
 
 
-
 _PARSE = prefetch._parse_clean
 _HERE: list[str] = []
 

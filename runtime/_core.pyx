@@ -1649,6 +1649,7 @@ cdef class Core:
             "program_words": self.length[K_PROG], "table_bytes": nbytes,
             "guard_bytes": 8 * self.t.nscenes + 12 * self.length[K_ANCHOR_SCENES],
             "kids_bytes": 4 * self.t.nstates,
+            "class_bytes": 65536 * sizeof(int32_t),   # the folded BMP table (fold_bmp)
             "scratch_bytes": (6 * (self.t.nlits + 1) + 2 * (self.t.nscenes + 1)
                               + 4 * self.t.cand_cap),
         }

@@ -669,3 +669,4 @@ def test_stats() -> None:
     assert stats["outputs"] == len(model.lits)
     assert stats["table_bytes"] == sum(t.nbytes for t in views(model.tables).values())
     assert stats["kids_bytes"] == 4 * stats["states"]  # derived at load, not in the artifact
+    assert stats["class_bytes"] == 4 * 65536  # likewise: the folded class table

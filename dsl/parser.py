@@ -11,12 +11,14 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from . import ast
+from . import ast, table_driver
 from .diagnostics import DiagnosticBag, Span
+from .table_driver import Tok
 
 MAX_SYNTAX_ERRORS = 50
 MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
@@ -54,9 +56,34 @@ def _lark() -> Lark:
     return Lark(grammar, parser="lalr", keep_all_tokens=True, maybe_placeholders=False)
 
 
+@lru_cache(maxsize=1)
+def _driver() -> table_driver.Driver | None:
+    return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING)
+
+
 def parse_text(path: str, text: str, diags: DiagnosticBag,
                budget: RecoveryBudget | None = None) -> ast.File:
-    """Parse one file; syntax errors go to `diags` and the items that parsed are kept."""
+    """Parse one file; syntax errors go to `diags` and the items that parsed are kept.
+    A file the table driver reads without a diagnostic is done; any other is parsed
+    again by Lark, whose errors are reported."""
+    clean = _parse_clean(path, text)
+    return clean if clean is not None else _parse_reporting(path, text, diags, budget)
+
+
+def _parse_clean(path: str, text: str) -> ast.File | None:
+    """The file's AST by `table_driver`, or None if it has anything to report (or the
+    driver is off): a syntax error, a bad escape, a string or number too long."""
+    drv = _driver()
+    if drv is None:
+        return None
+    scratch = DiagnosticBag()
+    builder = _Builder(path, scratch)
+    items = table_driver.parse(drv, text, builder.node, builder.leaf)
+    return ast.File(path, items) if items is not None and not scratch.items else None
+
+
+def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
+                     budget: RecoveryBudget | None) -> ast.File:
     budget = budget or RecoveryBudget()
     work = text
     spent, line = 0, 1
@@ -189,7 +216,7 @@ class _Builder:
     def __init__(self, path: str, diags: DiagnosticBag) -> None:
         self.path = path
         self.diags = diags
-        self._tokens: dict[str, Callable[[Token], object]] = {
+        self._tokens: dict[str, Callable[[Any], object]] = {
             "STRING": self.STRING, "IDENT": self.IDENT, "REGEX": self.REGEX}
         self._rules: dict[str, Callable[[Span, list], object]] = {}
 
@@ -206,26 +233,33 @@ class _Builder:
             else:
                 a = last = ch
                 if ch.type in _VALUE_TOKENS:
-                    children.append(self._tokens.get(ch.type, _same)(ch))
+                    children.append(self.leaf(ch))
             if first is None:
                 first = a
         assert first is not None and last is not None, tree.data
-        if tree.data == "action_slot":  # `button` / `menu`: the keyword is the value
-            return str(first), first, last
-        rule = self._rules.get(tree.data)
+        return self.node(tree.data, children, first, last), first, last
+
+    def node(self, name: str, children: list, first: Token | Tok, last: Token | Tok) -> object:
+        """A rule's value from its children's values; its span runs from `first` to `last`."""
+        if name == "action_slot":  # `button` / `menu`: the keyword is the value
+            return first.value
+        rule = self._rules.get(name)
         if rule is None:
-            rule = self._rules[tree.data] = getattr(self, tree.data)
+            rule = self._rules[name] = getattr(self, name)
         span = Span(self.path, first.line or 1, first.column or 1,
                     last.end_line or first.line or 1, last.end_column or first.column or 1)
-        return rule(span, children), first, last
+        return rule(span, children)
+
+    def leaf(self, tok: Token | Tok) -> object:
+        return self._tokens.get(tok.type, _same)(tok)
 
     # tokens
-    def _span(self, tok: Token) -> Span:
+    def _span(self, tok: Token | Tok) -> Span:
         return Span(self.path, tok.line or 1, tok.column or 1,
                     tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
 
-    def STRING(self, tok: Token) -> ast.Str:
-        body = str(tok)[1:-1]
+    def STRING(self, tok: Token | Tok) -> ast.Str:
+        body = tok.value[1:-1]
         if len(body) > MAX_STRING_CHARS:
             self.diags.error("E906", f"string is {len(body)} characters; the limit is "
                              f"{MAX_STRING_CHARS}", Span.point(self.path, tok.line or 1,
@@ -234,25 +268,25 @@ class _Builder:
             body = body[:MAX_STRING_CHARS]
         return ast.Str(self._unescape(body, tok), self._span(tok))
 
-    def _number(self, tok: Token | str, span: Span) -> float | int:
+    def _number(self, tok: Token | Tok, span: Span) -> float | int:
         """The token's value; an absurdly long number is a located error, not a crash."""
-        raw = str(tok)
+        raw = tok.value
         if len(raw) > MAX_NUMBER_CHARS:
             self.diags.error("E907", f"number has {len(raw)} characters; the limit is "
                              f"{MAX_NUMBER_CHARS}", span, "use a smaller number")
             return 0
         return float(raw) if "." in raw else int(raw)
 
-    def IDENT(self, tok: Token) -> ast.Name:
-        return ast.Name(str(tok), self._span(tok))
+    def IDENT(self, tok: Token | Tok) -> ast.Name:
+        return ast.Name(tok.value, self._span(tok))
 
-    def REGEX(self, tok: Token) -> ast.Regex:
-        raw = str(tok)
+    def REGEX(self, tok: Token | Tok) -> ast.Regex:
+        raw = tok.value
         flags_i = raw.endswith("i")
         body = raw[1:-2] if flags_i else raw[1:-1]
         return ast.Regex(body.replace("\\/", "/"), flags_i, self._span(tok))
 
-    def _unescape(self, body: str, tok: Token) -> str:
+    def _unescape(self, body: str, tok: Token | Tok) -> str:
         if "\\" not in body:
             return body
         out: list[str] = []
@@ -348,7 +382,7 @@ class _Builder:
         return ast.Operand(c[0], True, span)
 
     def compare(self, span: Span, c: list) -> ast.Expr:
-        return ast.Compare(c[0], str(c[1]), (c[2],), span)
+        return ast.Compare(c[0], c[1].value, (c[2],), span)
 
     def in_list(self, span: Span, c: list) -> ast.Expr:
         return ast.Compare(c[0], "in", tuple(c[1:]), span)
@@ -397,7 +431,7 @@ class _Builder:
         return ("action", ast.Action(slot, label, kind, args, guard, span))
 
     def valid(self, span: Span, c: list) -> tuple:
-        a, b = (ast.Value(str(t), self._span(t)) for t in c)
+        a, b = (ast.Value(t.value, self._span(t)) for t in c)
         return ("valid", (a, b, span))
 
     def example(self, span: Span, c: list) -> tuple:
@@ -438,7 +472,7 @@ class _Builder:
         return scene
 
 
-def _same(tok: Token) -> Token:
+def _same(tok: Token | Tok) -> Token | Tok:
     return tok
 
 

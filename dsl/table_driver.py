@@ -1,0 +1,235 @@
+"""Parse a clean file by driving Lark's own LALR table, without Lark's Token and Tree objects.
+
+Lark builds a `Token` (a `str` subclass with eight attributes set in Python) for every token
+and a `Tree` for every rule, and `parser._Builder` then walks the tree again to make the AST:
+at 100k scenes that is ~0.65 s of every 0.8 MB file, most of a build. This driver reads the
+same grammar's parse table, lexes each state's tokens with the terminals that state accepts
+(what Lark's contextual lexer does), and hands each reduction straight to the builder.
+
+It is only a fast path. It gives up (returns None) on anything it is not sure to read as
+Lark would: a character no accepted terminal starts with, two terminals that could start
+at one character, a syntax error, nesting past `MAX_NESTING`. `parser.parse_text` then
+parses with Lark, which reports the errors; the differential tests hold the two paths to
+the same AST. A grammar this driver cannot mirror (a regex terminal missing from `_FIRST`,
+a keyword that is not a plain word) disables it: `driver()` returns None.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from lark import Lark
+
+# The characters each regex terminal of scene.lark can start with (read off the grammar;
+# a grammar with a regex terminal missing here turns the driver off, and a test fails).
+_DIGITS = string.digits
+_FIRST = {
+    "WS": " \t\f\r\n", "COMMENT": "#", "IDENT": string.ascii_letters + "_", "STRING": '"',
+    "REGEX": "/", "DATE": _DIGITS, "INT": _DIGITS, "SIGNED_NUMBER": _DIGITS + "+-",
+    "CMP": "=!<>",
+}
+_AMBIGUOUS = ("", None)  # two terminals could start at this character: Lark decides
+
+
+class Tok(NamedTuple):
+    """A token with the attributes of Lark's `Token` that the builder reads."""
+
+    type: str
+    value: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+_new = tuple.__new__
+
+
+@dataclass(frozen=True)
+class _Rule:
+    size: int  # symbols it pops
+    name: str  # the node's name (alias or rule), "" for a `_rule` inlined into its parent
+    expand1: bool  # `?rule` without an alias: a single child stands for the node
+    origin: str  # the rule's own name, to look up the state after it
+    passes: bool  # one symbol that stays as it is (unless an inlined list meets a `?rule`)
+
+
+@dataclass
+class Driver:
+    actions: dict[int, dict[str, int | _Rule]]  # state -> terminal -> shift to / reduce by
+    gotos: dict[int, dict[str, int]]  # state -> rule -> the state after it
+    start: int
+    end: int
+    words: dict[int, dict[str, str]]  # state -> keyword -> its terminal
+    idents: dict[int, bool]  # state accepts IDENT
+    marks: dict[int, dict[str, tuple[str, Any]]]  # state -> first char -> terminal, regex
+    word: re.Pattern[str]  # IDENT's pattern: keywords and names are read with it
+    word_start: frozenset[str]
+    ignored: frozenset[str]
+    values: frozenset[str]  # tokens whose value reaches the builder
+    nesting: frozenset[str]  # nodes that add a level of nesting
+    max_nesting: int
+
+
+def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
+           max_nesting: int) -> Driver | None:
+    """The tables for `lark`'s grammar, or None if this driver cannot mirror its lexer."""
+    terms = {str(t.name): t for t in lark.terminals}
+    words_start = set(_FIRST["IDENT"])
+    if any(t.pattern.type == "re" and (name not in _FIRST or name != "IDENT" and set(
+            _FIRST[name]) & words_start) for name, t in terms.items()):
+        return None
+    word = re.compile(terms["IDENT"].pattern.to_regexp())
+    keywords = {n for n, t in terms.items() if t.pattern.type == "str"
+                and t.pattern.value[:1] in words_start}
+    if any(not word.fullmatch(terms[n].pattern.value) for n in keywords):
+        return None
+    table = lark.parser.parser.parser.parse_table
+    ignored = [terms[n] for n in lark.ignore_tokens]
+    rules = {r: _rule(r) for r in lark.rules}
+    d = Driver({}, {}, table.start_states["start"], table.end_states["start"], {}, {}, {},
+               word, frozenset(words_start), frozenset(map(str, lark.ignore_tokens)),
+               values, nesting, max_nesting)
+    for state, acts in table.states.items():
+        accepted = [str(n) for n in acts if n in terms]
+        d.actions[state] = {str(k): arg if str(a) == "Shift" else rules[arg]
+                            for k, (a, arg) in acts.items() if k in terms or k == "$END"}
+        d.gotos[state] = {str(k): arg for k, (_, arg) in acts.items() if k not in terms}
+        d.words[state] = {str(terms[n].pattern.value): n for n in accepted if n in keywords}
+        d.idents[state] = "IDENT" in accepted
+        d.marks[state] = _marks([terms[n] for n in accepted
+                                 if n not in keywords and n != "IDENT"] + ignored)
+    return d
+
+
+def _rule(r: Any) -> _Rule:
+    """Lark's tree builder inlines `_rule`s and replaces a `?rule` (without an alias) that
+    has one child by the child. Names are plain `str`: Lark's are `Token`s, whose `==`
+    runs in Python."""
+    name = "" if r.origin.name.startswith("_") else str(r.alias or r.origin.name)
+    expand1 = bool(r.options.expand1 and not r.alias)
+    size = len(r.expansion)
+    return _Rule(size, name, expand1, str(r.origin.name), size == 1 and (not name or expand1))
+
+
+def _marks(terms: list) -> dict[str, tuple[str, Any]]:
+    """First character -> the one terminal that can start there (or `_AMBIGUOUS`)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for t in terms:
+        first = t.pattern.value[0] if t.pattern.type == "str" else _FIRST[t.name]
+        rx = re.compile(t.pattern.to_regexp())
+        for ch in first:
+            out[ch] = (str(t.name), rx) if ch not in out else _AMBIGUOUS
+    return out
+
+
+Node = Callable[[str, list, Tok, Tok], object]
+Leaf = Callable[[Tok], object]
+
+
+def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | None:
+    """The values of the file's top-level items, or None where Lark must decide.
+    `node(name, children, first, last)` builds a rule's value, `leaf(tok)` a token's."""
+    actions, gotos, marks, words, idents = d.actions, d.gotos, d.marks, d.words, d.idents
+    word, word_start, ignored = d.word, d.word_start, d.ignored
+    stack: list[int] = [d.start]
+    values: list = []  # Tok, (value, first, last, nesting) for a node, list for `_rule`s
+    pos, n, line, line_start = 0, len(text), 1, 0
+    m: Any
+    while True:
+        if pos < n:
+            state = stack[-1]
+            ch = text[pos]
+            if ch in word_start:
+                m = word.match(text, pos)
+                value = m.group()
+                kind = words[state].get(value) or ("IDENT" if idents[state] else "")
+                if not kind:
+                    return None
+            else:
+                kind, rx = marks[state].get(ch, _AMBIGUOUS)
+                m = rx.match(text, pos) if rx is not None else None
+                if m is None:
+                    return None
+                value = m.group()
+                if kind in ignored:
+                    breaks = value.count("\n")
+                    if breaks:
+                        line += breaks
+                        line_start = pos + value.rindex("\n") + 1
+                    pos = m.end()
+                    continue
+                if "\n" in value:
+                    return None
+            col = pos - line_start + 1
+            tok = _new(Tok, (kind, value, line, col, line, col + len(value)))
+            pos = m.end()
+        else:
+            kind, tok = "$END", None
+        while True:
+            action: Any = actions[stack[-1]].get(kind)
+            if action is None:
+                return None
+            if action.__class__ is int:
+                if tok is None:
+                    return None
+                stack.append(action)
+                values.append(tok)
+                break
+            rule: _Rule = action
+            if rule.passes and (not rule.name or values[-1].__class__ is not list):
+                stack[-1] = gotos[stack[-2]][rule.origin]
+                continue
+            value = _reduce(d, rule, stack, values, node, leaf)
+            if value is None:
+                return None
+            stack.append(gotos[stack[-1]][rule.origin])
+            if tok is None and stack[-1] == d.end:
+                return value if isinstance(value, list) else None
+            values.append(value)
+
+
+def _reduce(d: Driver, rule: _Rule, stack: list[int], values: list, node: Node,
+            leaf: Leaf) -> object:
+    """Pop the rule's symbols and return its value, as Lark's tree builder would shape it
+    (`_rule`s inlined, `?rule`s with one child replaced by it); None to give up."""
+    kids: list = []
+    if rule.size:
+        popped = values[-rule.size:]
+        del values[-rule.size:]
+        del stack[-rule.size:]
+        if popped[0].__class__ is list:  # a repetition grows its list in place
+            kids = popped[0]
+            popped = popped[1:]
+        for v in popped:
+            if v.__class__ is list:
+                kids.extend(v)
+            else:
+                kids.append(v)
+    if not rule.name:
+        return kids
+    if rule.expand1 and len(kids) == 1:
+        return kids[0]
+    if rule.name == "start":
+        return [k[0] for k in kids] if all(k.__class__ is not Tok for k in kids) else None
+    if not kids:
+        return None
+    children, level = [], 0
+    for k in kids:
+        if k.__class__ is Tok:
+            if k.type in d.values:
+                children.append(leaf(k))
+        else:
+            children.append(k[0])
+            level = max(level, k[3])
+    if rule.name in d.nesting:
+        level += 1
+        if level > d.max_nesting:
+            return None
+    first = kids[0] if kids[0].__class__ is Tok else kids[0][1]
+    last = kids[-1] if kids[-1].__class__ is Tok else kids[-1][2]
+    return (node(rule.name, children, first, last), first, last, level)

@@ -1,8 +1,11 @@
 """Parse `.scene` source into the typed AST, reporting every syntax error it can find.
 
-Lark stops at the first syntax error, so recovery is done here: the top-level item that
-contains the error is blanked out (line breaks kept, so positions stay true) and the file
-is parsed again, until it parses or the error budget is spent.
+A file is first read by `table_driver`, which drives Lark's own LALR table without Lark's
+token and tree objects (a clean file in half the time). Anything it is unsure of, above all
+a syntax error, sends the file to Lark, whose exceptions name the error and what was
+expected. Lark stops at the first syntax error, so recovery is done here: the top-level
+item that contains the error is blanked out (line breaks kept, so positions stay true) and
+the file is parsed again, until it parses or the error budget is spent.
 """
 
 from __future__ import annotations
@@ -204,7 +207,8 @@ _VALUE_TOKENS = frozenset(("STRING", "IDENT", "REGEX", "INT", "SIGNED_NUMBER", "
 
 
 class _Builder:
-    """Turns Lark's tree into `ast` nodes; string escapes are checked here.
+    """Turns Lark's tree, or the table driver's reductions (`node`, `leaf`), into `ast`
+    nodes; string escapes are checked here.
 
     Each rule of the grammar has a method `rule(span, children)` and each token type that
     becomes a node has one named after it. Lark keeps every token (see `_lark`); the walk

@@ -116,6 +116,27 @@ cdef extern from *:
 cdef extern from "<sched.h>" nogil:
     int sched_yield()
 
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    /* Memory for tables read at random: on Linux aligned to 2 MB and advised for
+       transparent huge pages, so the scan's lookups miss the TLB less. */
+    static void *scenec_huge_alloc(size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        void *p = NULL;
+        size_t align = (size_t)2 << 20, size = (n + align - 1) & ~(align - 1);
+        if (posix_memalign(&p, align, size) != 0) return NULL;
+        madvise(p, size, MADV_HUGEPAGE);
+        return p;
+    #else
+        return malloc(n ? n : 1);
+    #endif
+    }
+    """
+    void *scenec_huge_alloc(size_t n) noexcept nogil
+
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t  # opaque to us: only stored and passed back
     int pthread_create(pthread_t *thread, const void *attr, thread_fn start, void *arg)
@@ -126,6 +147,7 @@ cdef enum:
     STACK_MAX = 256      # program stack depth (internals.md)
     MAX_THREADS = 64     # batch threads per call
     POOL_MAX = 8         # idle scratches kept for batch calls
+    HUGE_MIN = 1 << 20   # from this size on, hot tables and scratch ask for huge pages
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     SIG_PENDING = 4      # 【…】 segments per message whose lookup waits for the scan's end
     NTABLES = 14
@@ -191,6 +213,7 @@ ctypedef struct Tables:
     Py_ssize_t cand_cap          # n_always + len(anchor_scenes) + 1 (>= nscenes + 1)
 
 ctypedef struct Scratch:
+    char *block                  # the four arrays below, in one allocation (owned)
     uint16_t gen                 # current message's stamp value (never 0)
     uint16_t *lit_stamp          # [nlits]: == gen iff the literal was hit
     uint16_t *scene_stamp        # [nscenes]: == gen iff the scene is a candidate
@@ -559,26 +582,33 @@ cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int k
 
 cdef void scratch_free(Scratch *S) noexcept nogil:
     if S != NULL:
-        free(S.lit_stamp)
-        free(S.scene_stamp)
-        free(S.hits)
-        free(S.cands)
+        free(S.block)
         free(S)
 
 
+cdef inline size_t padded(size_t nbytes) noexcept nogil:
+    return (nbytes + 63) & ~(<size_t>63)
+
+
 cdef Scratch *scratch_new(const Tables *T) noexcept nogil:
-    """Allocate zeroed scratch sized for the worst case (every literal, every anchor)."""
+    """Allocate scratch sized for the worst case (every literal, every anchor), stamps
+    zeroed, in one block (a huge-page one when large, like the tables' arena)."""
     cdef Scratch *S = <Scratch *>calloc(1, sizeof(Scratch))
     cdef size_t nl = <size_t>T.nlits + 1, ns = <size_t>T.nscenes + 1
+    cdef size_t a = padded(nl * sizeof(uint16_t)), b = padded(ns * sizeof(uint16_t))
+    cdef size_t c = padded(nl * sizeof(int32_t)), d = padded(<size_t>T.cand_cap * sizeof(int32_t))
     if S == NULL:
         return NULL
-    S.lit_stamp = <uint16_t *>calloc(nl, sizeof(uint16_t))
-    S.scene_stamp = <uint16_t *>calloc(ns, sizeof(uint16_t))
-    S.hits = <int32_t *>malloc(nl * sizeof(int32_t))
-    S.cands = <int32_t *>malloc(<size_t>T.cand_cap * sizeof(int32_t))
-    if S.lit_stamp == NULL or S.scene_stamp == NULL or S.hits == NULL or S.cands == NULL:
-        scratch_free(S)
+    S.block = <char *>(scenec_huge_alloc(a + b + c + d) if a + b + c + d >= HUGE_MIN
+                       else malloc(a + b + c + d))
+    if S.block == NULL:
+        free(S)
         return NULL
+    memset(S.block, 0, a + b)
+    S.lit_stamp = <uint16_t *>S.block
+    S.scene_stamp = <uint16_t *>(S.block + a)
+    S.hits = <int32_t *>(S.block + a + b)
+    S.cands = <int32_t *>(S.block + a + b + c)
     return S
 
 
@@ -1240,6 +1270,8 @@ cdef class Core:
     cdef int32_t *anchored               # derived anchor entries with guards (owned)
     cdef uint32_t *kids                  # derived child-class bits per state (owned)
     cdef int32_t *cls                    # derived folded class table (owned): fold_bmp
+    cdef char *arena                     # the hot tables copied together (owned)
+    cdef size_t arena_size
     cdef Scratch *single                 # used only with the GIL held
     cdef bint single_busy                # a finalizer re-entered candidates()
     cdef Scratch *pool[POOL_MAX]
@@ -1263,6 +1295,7 @@ cdef class Core:
         self._setup_automaton()
         self._setup_signatures()
         self._setup_conditions()
+        self._into_arena()
         self.single = scratch_new(&self.t)
         if self.single == NULL:
             raise MemoryError()
@@ -1277,6 +1310,7 @@ cdef class Core:
         free(self.anchored)
         free(self.kids)
         free(self.cls)
+        free(self.arena)
         scratch_free(self.single)
         for k in range(self.npool):
             scratch_free(self.pool[k])
@@ -1455,6 +1489,44 @@ cdef class Core:
             self.anchored[3 * j + 1] = self.guard[2 * sc]
             self.anchored[3 * j + 2] = self.guard[2 * sc + 1]
         T.anchored = self.anchored
+        return 0
+
+    cdef int _into_arena(self) except -1:
+        """Copy the tables a message reads at random into one block, which from HUGE_MIN
+        bytes on is 2 MB-aligned and advised for huge pages: at 100k scenes (~11 MB of
+        them) the core's time per message drops 2-4% (BENCHMARKS.md, session 16)."""
+        cdef Tables *T = &self.t
+        cdef const int32_t **field[11]
+        cdef size_t size[11]
+        cdef size_t total = 0, off = 0, nbytes
+        cdef int i, n = 11
+        field[0], size[0] = &T.cls_bmp, 65536
+        field[1], size[1] = &T.node, 4 * <size_t>T.nstates
+        field[2], size[2] = <const int32_t **>&T.kids, <size_t>T.nstates
+        field[3], size[3] = &T.out, 2 * <size_t>T.n_out
+        field[4], size[4] = &T.anchor_start, <size_t>T.nlits + 1
+        field[5], size[5] = &T.anchored, 3 * <size_t>self.length[K_ANCHOR_SCENES] + 3
+        field[6], size[6] = &T.guard, 2 * <size_t>T.nscenes + 2
+        field[7], size[7] = &T.prog_start, <size_t>T.nscenes + 1
+        field[8], size[8] = &T.prog, <size_t>self.length[K_PROG]
+        field[9], size[9] = &T.sig_slots, <size_t>self.length[K_SIG_SLOTS]
+        field[10], size[10] = &T.root, <size_t>T.nclasses
+        for i in range(n):
+            total += padded(size[i] * sizeof(int32_t))
+        self.arena = <char *>(scenec_huge_alloc(total) if total >= HUGE_MIN else malloc(total))
+        if self.arena == NULL:
+            raise MemoryError()
+        for i in range(n):
+            nbytes = size[i] * sizeof(int32_t)
+            memcpy(self.arena + off, field[i][0], nbytes)
+            field[i][0] = <const int32_t *>(self.arena + off)
+            off += padded(nbytes)
+        self.arena_size = total
+        free(self.kids)  # the derived tables: only their copies are read from now on
+        free(self.cls)
+        free(self.guard)
+        free(self.anchored)
+        self.kids, self.cls, self.guard, self.anchored = NULL, NULL, NULL, NULL
         return 0
 
     cdef int32_t _sender(self, object value) except -2:
@@ -1647,9 +1719,9 @@ cdef class Core:
             "outputs": self.t.n_out - 1, "signatures": self.length[K_SIG_LIT],
             "literals": self.t.nlits, "scenes": self.t.nscenes, "always": self.t.n_always,
             "program_words": self.length[K_PROG], "table_bytes": nbytes,
-            "guard_bytes": 8 * self.t.nscenes + 12 * self.length[K_ANCHOR_SCENES],
-            "kids_bytes": 4 * self.t.nstates,
-            "class_bytes": 65536 * sizeof(int32_t),   # the folded BMP table (fold_bmp)
+            # the hot tables copied together (_into_arena), with those derived at load:
+            # the folded class table, child bits, guards and guarded anchor entries
+            "arena_bytes": self.arena_size,
             "scratch_bytes": (6 * (self.t.nlits + 1) + 2 * (self.t.nscenes + 1)
                               + 4 * self.t.cand_cap),
         }

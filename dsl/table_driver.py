@@ -8,10 +8,12 @@ same grammar's parse table, lexes each state's tokens with the terminals that st
 
 It is only a fast path. It gives up (returns None) on anything it is not sure to read as
 Lark would: a character no accepted terminal starts with, two terminals that could start
-at one character, a syntax error, nesting past `MAX_NESTING`. `parser.parse_text` then
-parses with Lark, which reports the errors; the differential tests hold the two paths to
-the same AST. A grammar this driver cannot mirror (a regex terminal missing from `_FIRST`,
-a keyword that is not a plain word) disables it: `driver()` returns None.
+at one character, a syntax error, nesting past `MAX_NESTING`; `parser._parse_clean` also
+gives up on any diagnostic from the builder. `parser.parse_text` then parses with Lark,
+which reports the errors; the differential tests hold the two paths to the same AST. A
+grammar this driver cannot mirror (a regex terminal missing from `_FIRST`, a keyword that
+is not a plain word), or a Lark whose parse table is not where this driver reads it,
+disables it: `driver()` returns None.
 """
 
 from __future__ import annotations
@@ -88,7 +90,11 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
                 and t.pattern.value[:1] in words_start}
     if any(not word.fullmatch(terms[n].pattern.value) for n in keywords):
         return None
-    table = lark.parser.parser.parser.parse_table
+    try:  # Lark's internals, not its API: another layout turns the driver off
+        table = lark.parser.parser.parser.parse_table
+        table.states, table.start_states["start"], table.end_states["start"]
+    except (AttributeError, KeyError, TypeError):
+        return None
     ignored = [terms[n] for n in lark.ignore_tokens]
     rules = {r: _rule(r) for r in lark.rules}
     d = Driver({}, {}, table.start_states["start"], table.end_states["start"], {}, {}, {},

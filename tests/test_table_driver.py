@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rulegen import rule_set
-from scenec.dsl import parser
+from scenec.dsl import parser, table_driver
 from scenec.dsl.diagnostics import DiagnosticBag
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +105,22 @@ def test_edge_cases(text: str) -> None:
     want_diags = DiagnosticBag()
     assert got == parser._parse_reporting("r.scene", text, want_diags, None)
     assert [d.message for d in diags.items] == [d.message for d in want_diags.items]
+
+
+def test_without_the_driver_lark_parses_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Lark whose internals moved turns the driver off; parsing is then Lark's alone."""
+    text = SHIPPED[0].read_text(encoding="utf-8")
+    want = parser.parse_text("r.scene", text, DiagnosticBag())
+    monkeypatch.setattr(parser, "_driver", lambda: None)
+    assert parser._parse_clean("r.scene", text) is None
+    assert parser.parse_text("r.scene", text, DiagnosticBag()) == want
+
+
+def test_a_lark_without_the_table_turns_the_driver_off() -> None:
+    class Moved:
+        terminals = parser._lark().terminals
+        ignore_tokens = parser._lark().ignore_tokens
+        rules = parser._lark().rules
+        parser = None
+
+    assert table_driver.driver(Moved(), frozenset(), frozenset(), 64) is None  # type: ignore[arg-type]

@@ -104,14 +104,20 @@ cdef extern from *:
     }
     static inline int scenec_is_done(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline void scenec_set_done(int *p) { __atomic_store_n(p, 1, __ATOMIC_RELEASE); }
-    static inline void scenec_close(Py_ssize_t *p, Py_ssize_t v) {
-        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    static inline Py_ssize_t scenec_exchange(Py_ssize_t *p, Py_ssize_t v) {
+        return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
+    }
+    static inline void scenec_retain(int *p) { __atomic_add_fetch(p, 1, __ATOMIC_RELAXED); }
+    static inline int scenec_release(int *p) {
+        return __atomic_sub_fetch(p, 1, __ATOMIC_ACQ_REL) == 0;
     }
     """
     Py_ssize_t scenec_claim(Py_ssize_t *p) noexcept nogil
     int scenec_is_done(const int *p) noexcept nogil
     void scenec_set_done(int *p) noexcept nogil
-    void scenec_close(Py_ssize_t *p, Py_ssize_t v) noexcept nogil
+    Py_ssize_t scenec_exchange(Py_ssize_t *p, Py_ssize_t v) noexcept nogil
+    void scenec_retain(int *p) noexcept nogil
+    bint scenec_release(int *p) noexcept nogil
 
 cdef extern from "<sched.h>" nogil:
     int sched_yield()
@@ -140,7 +146,7 @@ cdef extern from *:
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t  # opaque to us: only stored and passed back
     int pthread_create(pthread_t *thread, const void *attr, thread_fn start, void *arg)
-    int pthread_join(pthread_t thread, void **retval)
+    int pthread_detach(pthread_t thread)
 
 # Limits the validator enforces and the hot loops rely on.
 cdef enum:
@@ -238,11 +244,13 @@ ctypedef struct Work:
     Py_ssize_t res_cap
     int failed
 
-ctypedef struct Pipe:          # a pipelined batch (see Core._many)
+ctypedef struct Pipe:          # a pipelined batch (see Core._many); on the heap
     Work *works                  # one per chunk of CHUNK messages
     int *done                    # per chunk: set (release) once scanned
     Py_ssize_t nchunks
     Py_ssize_t next              # next unclaimed chunk (atomic)
+    int refs                     # the call and each started helper (atomic): the last frees
+    void *crew                   # the helpers' Helper records, freed with the pipe
 
 ctypedef struct Helper:          # a helper thread's view of the pipe
     Pipe *P
@@ -646,10 +654,21 @@ cdef bint scan_chunk(Pipe *P, Scratch *S) noexcept nogil:
     return True
 
 
+cdef void pipe_release(Pipe *P) noexcept nogil:
+    if scenec_release(&P.refs):
+        free(P.crew)
+        free(P)
+
+
 cdef void *helper_run(void *arg) noexcept nogil:
+    """A detached helper: scans chunks until none is left, then lets go of the pipe. Once
+    every chunk is done it reads nothing but the pipe's counters and its own record, so
+    the call returns without waiting for it (see Core._many)."""
     cdef Helper *H = <Helper *>arg
-    while scan_chunk(H.P, H.S):
+    cdef Pipe *P = H.P
+    while scan_chunk(P, H.S):
         pass
+    pipe_release(P)
     return NULL
 
 
@@ -1640,14 +1659,16 @@ cdef class Core:
         chunks itself whenever the next one to finish is not ready. So the finishing,
         which needs the GIL, overlaps the scanning instead of waiting for all of it, and
         small chunks finish a message while its data is still cached (figures in
-        BENCHMARKS.md). One list per text: matches, or a 1-tuple of candidates for
-        Python to finish (counted in ``pending``); with ``quick`` None, the candidate
-        lists themselves (``candidates_many``)."""
-        cdef Py_ssize_t n = len(keep), j, i, r
-        cdef Pipe P
-        cdef Helper helpers[MAX_THREADS]
-        cdef pthread_t tids[MAX_THREADS]
-        cdef int started[MAX_THREADS]
+        BENCHMARKS.md). The helpers are detached: once every chunk is done the call
+        returns without joining them, since a helper the host has not yet scheduled would
+        otherwise hold up every call (the pipe they still read is freed by the last one
+        out). One list per text: matches, or a 1-tuple of candidates for Python to finish
+        (counted in ``pending``); with ``quick`` None, the candidate lists themselves
+        (``candidates_many``)."""
+        cdef Py_ssize_t n = len(keep), j, i, r, claimed
+        cdef Pipe *P = NULL
+        cdef Helper *crew
+        cdef pthread_t tid
         cdef int nh = 0, k
         cdef Scratch *mine = NULL
         cdef Msg *msgs = NULL
@@ -1655,10 +1676,17 @@ cdef class Core:
         cdef list out = PyList_New(n)
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        memset(&P, 0, sizeof(Pipe))
-        memset(started, 0, sizeof(started))
+        nh = <int>min(threads, MAX_THREADS, (n + CHUNK - 1) // CHUNK) - 1
+        P = <Pipe *>calloc(1, sizeof(Pipe))
+        if P == NULL:
+            raise MemoryError()
+        P.refs = 1
+        P.crew = calloc(<size_t>max(nh, 1), sizeof(Helper))
+        crew = <Helper *>P.crew
         pending[0] = 0
         try:
+            if crew == NULL:
+                raise MemoryError()
             msgs = self._messages(keep, lits)
             counts = <int32_t *>malloc(<size_t>(n if n else 1) * sizeof(int32_t))
             P.nchunks = (n + CHUNK - 1) // CHUNK
@@ -1670,15 +1698,18 @@ cdef class Core:
                 P.works[j].T, P.works[j].msgs, P.works[j].counts = &self.t, msgs, counts
                 P.works[j].lo, P.works[j].hi = j * CHUNK, min(n, (j + 1) * CHUNK)
             mine = self._take_scratch()
-            for k in range(min(threads, MAX_THREADS, P.nchunks) - 1):
-                helpers[k].P, helpers[k].S = &P, self._take_scratch()
-                nh += 1
             for k in range(nh):
-                started[k] = pthread_create(&tids[k], NULL, helper_run, &helpers[k]) == 0
+                crew[k].P, crew[k].S = P, self._take_scratch()
+            for k in range(nh):
+                scenec_retain(&P.refs)
+                if pthread_create(&tid, NULL, helper_run, &crew[k]) == 0:
+                    pthread_detach(tid)
+                else:
+                    pipe_release(P)  # never reaches 0: this call holds its own reference
             for j in range(P.nchunks):
                 with nogil:
                     while not scenec_is_done(&P.done[j]):
-                        if not scan_chunk(&P, mine):
+                        if not scan_chunk(P, mine):
                             sched_yield()  # the chunk is being scanned by a helper
                 if P.works[j].failed:
                     raise MemoryError()
@@ -1696,20 +1727,27 @@ cdef class Core:
                     PyList_SET_ITEM(out, i, item)
             return out
         finally:
-            scenec_close(&P.next, P.nchunks)  # helpers stop after their current chunk
+            # No chunk can be claimed from here on; wait for those already claimed (all
+            # of them done unless an error cut the loop short), after which the helpers
+            # touch neither the chunks nor their scratch.
+            claimed = min(scenec_exchange(&P.next, P.nchunks), P.nchunks)
             with nogil:
+                for j in range(claimed):
+                    while not scenec_is_done(&P.done[j]):
+                        sched_yield()
+            if crew != NULL:
                 for k in range(nh):
-                    if started[k]:
-                        pthread_join(tids[k], NULL)
-            for k in range(nh):
-                self._give_scratch(helpers[k].S)
+                    self._give_scratch(crew[k].S)
             self._give_scratch(mine)
-            for j in range(P.nchunks):
-                free(P.works[j].res)
+            if P.works != NULL:
+                for j in range(P.nchunks):
+                    free(P.works[j].res)
             free(P.works)
             free(P.done)
             free(counts)
             free(msgs)
+            P.works, P.done = NULL, NULL
+            pipe_release(P)
 
     def stats(self):
         """Table sizes, for benchmarks and memory reports."""

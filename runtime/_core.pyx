@@ -1285,10 +1285,11 @@ cdef class Core:
     cdef void *owned[NTABLES]            # converted or realigned copies
     cdef const void *ptr[NTABLES]
     cdef Py_ssize_t length[NTABLES]
-    cdef int32_t *guard                  # derived per-scene guards (owned)
-    cdef int32_t *anchored               # derived anchor entries with guards (owned)
-    cdef uint32_t *kids                  # derived child-class bits per state (owned)
-    cdef int32_t *cls                    # derived folded class table (owned): fold_bmp
+    # Tables derived at load, owned until _into_arena copies them into the arena:
+    cdef int32_t *guard                  # per-scene guards
+    cdef int32_t *anchored               # anchor entries with their guards
+    cdef uint32_t *kids                  # child-class bits per state
+    cdef int32_t *cls                    # the folded class table (fold_bmp)
     cdef char *arena                     # the hot tables copied together (owned)
     cdef size_t arena_size
     cdef Scratch *single                 # used only with the GIL held
@@ -1513,7 +1514,8 @@ cdef class Core:
     cdef int _into_arena(self) except -1:
         """Copy the tables a message reads at random into one block, which from HUGE_MIN
         bytes on is 2 MB-aligned and advised for huge pages: at 100k scenes (~11 MB of
-        them) the core's time per message drops 2-4% (BENCHMARKS.md, session 16)."""
+        them) a `match` took ~2.5% less on average over four A/B runs (BENCHMARKS.md,
+        session 16)."""
         cdef Tables *T = &self.t
         cdef const int32_t **field[11]
         cdef size_t size[11]

@@ -4,11 +4,10 @@ Parsing is the largest part of a large build's work (100k scenes: ~8 s of CPU, a
 a file to move an AST between processes), and files parse independently, so worker
 processes parse the files named on the command line (and this process, instead of only
 waiting, the ones no worker has started: see `_parse_shared`) while the walk stays
-sequential and unchanged. Only clean parses are
-handed over: a file with any diagnostic is parsed again in order by the walk, so error
-recovery, its shared budget and the order of diagnostics are exactly those of a
-sequential build. A parse is used only if the text the walk reads is the text the worker
-parsed (same digest).
+sequential and unchanged. Only clean parses are handed over: a file with any diagnostic
+is parsed again in order by the walk, so error recovery, its shared budget and the order
+of diagnostics are exactly those of a sequential build. A parse is used only if the text
+the walk reads is the text the worker parsed (same digest).
 """
 
 from __future__ import annotations

@@ -127,21 +127,23 @@ cdef extern from *:
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
-    /* Memory for tables read at random: on Linux aligned to 2 MB and advised for
-       transparent huge pages, so the scan's lookups miss the TLB less. */
-    static void *scenec_huge_alloc(size_t n) {
+    /* Memory for tables read at random (freed with free()): from `huge` bytes on, on
+       Linux, aligned to 2 MB and advised for transparent huge pages, so the scan's
+       lookups miss the TLB less; below, or elsewhere, plain malloc. */
+    static void *scenec_hot_alloc(size_t n, size_t huge) {
     #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        void *p = NULL;
-        size_t align = (size_t)2 << 20, size = (n + align - 1) & ~(align - 1);
-        if (posix_memalign(&p, align, size) != 0) return NULL;
-        madvise(p, size, MADV_HUGEPAGE);
-        return p;
-    #else
-        return malloc(n ? n : 1);
+        if (n >= huge) {
+            void *p = NULL;
+            size_t align = (size_t)2 << 20, size = (n + align - 1) & ~(align - 1);
+            if (posix_memalign(&p, align, size) != 0) return NULL;
+            madvise(p, size, MADV_HUGEPAGE);
+            return p;
+        }
     #endif
+        return malloc(n ? n : 1);
     }
     """
-    void *scenec_huge_alloc(size_t n) noexcept nogil
+    void *scenec_hot_alloc(size_t n, size_t huge) noexcept nogil
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t  # opaque to us: only stored and passed back
@@ -607,8 +609,7 @@ cdef Scratch *scratch_new(const Tables *T) noexcept nogil:
     cdef size_t c = padded(nl * sizeof(int32_t)), d = padded(<size_t>T.cand_cap * sizeof(int32_t))
     if S == NULL:
         return NULL
-    S.block = <char *>(scenec_huge_alloc(a + b + c + d) if a + b + c + d >= HUGE_MIN
-                       else malloc(a + b + c + d))
+    S.block = <char *>scenec_hot_alloc(a + b + c + d, HUGE_MIN)
     if S.block == NULL:
         free(S)
         return NULL
@@ -1534,7 +1535,7 @@ cdef class Core:
         field[10], size[10] = &T.root, <size_t>T.nclasses
         for i in range(n):
             total += padded(size[i] * sizeof(int32_t))
-        self.arena = <char *>(scenec_huge_alloc(total) if total >= HUGE_MIN else malloc(total))
+        self.arena = <char *>scenec_hot_alloc(total, HUGE_MIN)
         if self.arena == NULL:
             raise MemoryError()
         for i in range(n):

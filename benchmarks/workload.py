@@ -11,7 +11,8 @@ Semantics mapping (one scene per rule, one enterprise per referenced enterprise)
     scene s345 "credit_card_bill_12_0" {
         enterprise e12                                    # only when rule["sender"]
         when "k1" and "k2" and any("a", "b") and not "z"  # all / any / not
-        extract amount = /…(?P<amount>…)…/                # the rule's regex, one group
+        extract amount = raw /…(?P<amount>…)…/            # the rule's regex, one group,
+                                                          # on the text as given
     }
 
 A rule with no keyword at all gets no `when`: it then matches on its sender alone, or on
@@ -44,7 +45,6 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t"}
 # docs/internals.md: the text folding scenec applies before matching
 FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-_RX_META = set("\\.^$|?*+()[]{}-/")
 
 
 def data_dir() -> Path:
@@ -161,7 +161,9 @@ def scene_block(s: dict[str, Any]) -> str:
     if cond is not None:
         lines.append(f"    when {cond}")
     ex = s["extract"]
-    lines.append(f"    extract {ident(ex['name'])} = {regex_literal(ex['regex'])}")
+    # `raw`: the contract extracts from the text as given, where scenec would otherwise
+    # read `9324，3.94元` as `9324,3.94` (full-width folding, docs/language.md).
+    lines.append(f"    extract {ident(ex['name'])} = raw {regex_literal(ex['regex'])}")
     return "\n".join(lines) + "\n}\n"
 
 
@@ -204,38 +206,26 @@ def fold_text(s: str) -> str:
     return s.translate(FOLD)
 
 
-def fold_regex(p: str) -> str:
-    """Fold a regex source without turning a full-width character into syntax."""
-    out: list[str] = []
-    escaped = False
-    for ch in p:
-        f = FOLD.get(ord(ch))
-        if f is not None and not escaped and chr(f) in _RX_META:
-            out.append("\\" + chr(f))
-        else:
-            out.append(chr(f) if f is not None else ch)
-        escaped = ch == "\\" and not escaped
-    return "".join(out)
-
-
 def folded_rules(rules: Rules) -> Rules:
-    """The rules as scenec sees them after folding (literals and regexes folded)."""
+    """The rules' literals as scenec sees them after folding (its `raw` extractors keep
+    their regexes and read the text as given)."""
     ents = [dict(e, signature=fold_text(e["signature"])) for e in rules["enterprises"]]
     scenes = []
     for s in rules["scenes"]:
         scenes.append(dict(
             s, all=[fold_text(k) for k in s["all"]], any=[fold_text(k) for k in s["any"]],
-            extract=dict(s["extract"], regex=fold_regex(s["extract"]["regex"])),
             **{"not": fold_text(s["not"]) if s["not"] is not None else None}))
     return dict(rules, enterprises=ents, scenes=scenes)
 
 
 class FoldJudge:
     """Explains a difference from the truth when it is exactly the effect of scenec's
-    documented text folding (full-width forms → ASCII before matching and extraction):
-    the shared reference run on the raw rules and text gives the truth (so the truth file
-    is what the contract says), and run on folded rules and folded text gives scenec's
-    answer. Anything else (an engine bug, a damaged truth file) stays unexplained."""
+    documented text folding (full-width forms → ASCII before literals are matched; the
+    translated `raw` extractors read the text as given): the shared reference run on the
+    raw rules and text gives the truth (so the truth file is what the contract says); the
+    scenes it finds on folded rules and folded text, with values extracted from the text
+    as given, give scenec's answer. Anything else (an engine bug, a damaged truth file)
+    stays unexplained."""
 
     def __init__(self, rules: Rules) -> None:
         use_peers_dir()
@@ -246,5 +236,7 @@ class FoldJudge:
 
     def explains(self, sender: str, text: str, got: list[Pair], truth: list[Pair]) -> bool:
         contract = normalize(self.raw.match(text, sender))
-        return contract == truth and contract != got and \
-            normalize(self.folded.match(fold_text(text), sender)) == got
+        if contract != truth or contract == got:
+            return False
+        scenes = [sid for sid, _ in self.folded.match(fold_text(text), sender)]
+        return sorted((sid, self.raw.extractors.extract(sid, text)) for sid in scenes) == got

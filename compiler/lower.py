@@ -311,7 +311,10 @@ def scene_record(s: m.Scene) -> dict[str, Any]:
         "templates": [[t.regex, [[n, k, g] for (n, k), g in zip(t.slots, t.groups, strict=False)]]
                       for t in s.templates],
         "when": cond_json(s.when) if s.when is not None else None,
-        "extracts": [[e.name, e.kind, e.regex, e.group] for e in s.extracts],
+        # A raw extractor's record has a fifth element (true); others keep the four that
+        # runtimes before raw extractors read.
+        "extracts": [[e.name, e.kind, e.regex, e.group] + ([True] if e.raw else [])
+                     for e in s.extracts],
         "require": list(s.require), "highlight": list(s.highlight),
         "actions": [[a.slot, a.label, a.kind,
                      [["f", x.field] if x.field is not None else ["t", x.text] for x in a.args],

@@ -87,8 +87,9 @@ class Template:
 class Extractor:
     name: str
     kind: str
-    regex: str  # RE2, folded
+    regex: str  # RE2, folded unless `raw`
     group: int  # the capture group holding the value
+    raw: bool = False  # searched in the caller's text as given (only surrogates replaced)
 
 
 @dataclass(frozen=True)

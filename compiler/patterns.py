@@ -71,9 +71,10 @@ class _Verdict:
     offset: int | None = None
 
 
-def check_regex(rx: ast.Regex, diags: DiagnosticBag) -> str | None:
-    """The folded RE2 source, or None after reporting why the pattern cannot be used."""
-    verdict = _vet(rx.pattern, rx.ignore_case)
+def check_regex(rx: ast.Regex, diags: DiagnosticBag, fold: bool = True) -> str | None:
+    """The RE2 source (folded unless `fold` is false: a `raw` extractor's pattern means
+    its full-width characters), or None after reporting why the pattern cannot be used."""
+    verdict = _vet(rx.pattern, rx.ignore_case, fold)
     if verdict.source is None:
         span = rx.span if verdict.offset is None else _at(rx.span, verdict.offset)
         diags.error(verdict.code, verdict.message, span, verdict.hint)
@@ -86,7 +87,7 @@ def regex_groups(source: str) -> int:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _vet(pattern: str, ignore_case: bool) -> _Verdict:
+def _vet(pattern: str, ignore_case: bool, fold: bool = True) -> _Verdict:
     """Checking depends only on the text, and rule sets repeat their extractors (the 100k
     workload has 5,506 distinct regexes): each is compiled by RE2 once per build."""
     skeleton = _skeleton(pattern)
@@ -100,7 +101,8 @@ def _vet(pattern: str, ignore_case: bool) -> _Verdict:
     if len(pattern) > MAX_PATTERN_CHARS:
         return _Verdict(None, 0, "E905", f"regex longer than {MAX_PATTERN_CHARS} characters",
                         "split it, or use a word set")
-    return _vet_source(("(?i)" if ignore_case else "") + fold_pattern(pattern))
+    return _vet_source(("(?i)" if ignore_case else "") + (fold_pattern(pattern) if fold
+                                                          else pattern))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -291,7 +293,7 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str],
                     _kind_hint(kind_name, kinds, diags))
         return None
     if ex.regex is not None:
-        pattern = check_regex(ex.regex, diags)
+        pattern = check_regex(ex.regex, diags, fold=not ex.raw)
         if pattern is None:
             return None
         groups = regex_groups(pattern)
@@ -299,7 +301,7 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str],
             diags.error("E403", f"extract regex has {groups} capture groups, needs exactly 1",
                         ex.regex.span, "mark the value with ( ) and other groups with (?: )")
             return None
-        return Extractor(ex.name.value, kind_name, pattern, 1)
+        return Extractor(ex.name.value, kind_name, pattern, 1, ex.raw)
     assert ex.after is not None
     if not ex.after.value:
         diags.error("E004", "empty keyword", ex.after.span,

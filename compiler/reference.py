@@ -23,7 +23,8 @@ _OPTIONS.log_errors = False
 
 # Written out again on purpose (the runtime has its own): the fold is part of the meaning.
 _FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-_FOLD |= {c: 0xFFFD for c in range(0xD800, 0xE000)}
+_UNPAIRED = {c: 0xFFFD for c in range(0xD800, 0xE000)}  # what a `raw` extractor reads
+_FOLD |= _UNPAIRED
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,11 @@ class Reference:
 
     def match(self, text: str, sender: str | None = None, ctx: dict | None = None,
               now: dt.date | dt.datetime | None = None) -> list[RefMatch]:
-        folded = text.translate(_FOLD)
+        folded, raw = text.translate(_FOLD), text.translate(_UNPAIRED)
         day = _day(now)
         out = []
         for scene in self.scenes:
-            found = self._scene(scene, folded, sender, ctx or {}, day)
+            found = self._scene(scene, folded, raw, sender, ctx or {}, day)
             if found is not None:
                 out.append(found)
         return out
@@ -55,8 +56,9 @@ class Reference:
             self._regex[pattern] = re2.compile(pattern, _OPTIONS)
         return self._regex[pattern]
 
-    def _scene(self, s: m.Scene, text: str, sender: str | None, ctx: dict,
+    def _scene(self, s: m.Scene, text: str, raw: str, sender: str | None, ctx: dict,
                day: dt.date) -> RefMatch | None:
+        """`text` folded; `raw` the caller's text with only unpaired surrogates replaced."""
         if s.valid is not None and not s.valid[0] <= day <= s.valid[1]:
             return None
         if s.sender is not None and not self._sender_ok(s.sender, text, sender):
@@ -77,7 +79,7 @@ class Reference:
             else:
                 return None
         for ex in s.extracts:
-            hit = self._re(ex.regex).search(text)
+            hit = self._re(ex.regex).search(raw if ex.raw else text)
             if hit is not None:
                 value = normalise(ex.kind, hit.group(ex.group))
                 if value is not None:
@@ -203,7 +205,7 @@ def explain(ref: Reference, s: m.Scene, text: str, sender: str | None, ctx: dict
         if missing:
             return f"no template matches; fixed text not in the message: {missing[0]!r}"
         return "no template matches: the fixed text is there, but a slot's value does not fit"
-    found = ref._scene(s, folded, sender, ctx, day)
+    found = ref._scene(s, folded, text.translate(_UNPAIRED), sender, ctx, day)
     if found is None:
         return "the when condition is false or a required field was not extracted"
     return "it matches"

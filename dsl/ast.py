@@ -130,6 +130,7 @@ class Extract:
     after: Str | None  # `= after "kw" KIND`
     kind: Name | None
     span: Span
+    raw: bool = False  # `= raw /re/`: the regex reads the caller's text, not the folded one
 
 
 @dataclass(frozen=True)

@@ -419,6 +419,10 @@ class _Builder:
     def extract_regex(self, span: Span, c: list) -> tuple:
         return ("extract", ast.Extract(c[0], c[1], None, c[2] if len(c) > 2 else None, span))
 
+    def extract_raw(self, span: Span, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], c[1], None, c[2] if len(c) > 2 else None, span,
+                                       raw=True))
+
     def extract_after(self, span: Span, c: list) -> tuple:
         return ("extract", ast.Extract(c[0], None, c[1], c[2], span))
 

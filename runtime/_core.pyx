@@ -945,7 +945,7 @@ cdef class Quick:
                                        or (<Regex>matcher).fallback is None):
             if not (<Regex>matcher).find(text, &a, &b):
                 return 0
-            raw = folded_slice(text, a, b) if a >= 0 else None
+            raw = folded_slice(text, a, b, (<Regex>matcher).p.raw) if a >= 0 else None
         else:
             if type(matcher) is Regex:
                 matcher = (<Regex>matcher).fallback

@@ -1,5 +1,6 @@
 # Included by _core.pyx (it uses fold_cp). The linear-time VM for extractor regexes whose
-# programs scenec.runtime.regex_program builds, over the folded code points of a str,
+# programs scenec.runtime.regex_program builds, over the folded code points of a str (or,
+# for a `raw` extractor's program, its code points as given: see rx_view),
 # leftmost-first like RE2, reporting one capture group's span: a bounded backtracker
 # (rx_backtrack, RE2's BitState) where its visited bitmap fits, else a Pike VM (rx_search).
 #
@@ -48,7 +49,8 @@ ctypedef struct RxProg:
     int32_t first            # class every match starts with, or -1
     uint32_t first_max       # its largest code point
     uint32_t first_cp        # its only code point when only that raw code point folds to
-                             # it (>= 0x80, not U+FFFD), else RX_NONE
+                             # it (>= 0x80, not U+FFFD nor a surrogate), else RX_NONE
+    bint raw                 # reads code points unfolded (see rx_view)
 
 ctypedef struct RxJob:       # rx_backtrack: closure entries e .. end still to try at sp
     const int32_t *e
@@ -112,11 +114,20 @@ cdef inline void rx_next_gen(RxScratch *R) noexcept nogil:
         R.gen = 1
 
 
-cdef inline uint32_t rx_char(const void *d, int kind, Py_ssize_t i) noexcept nogil:
-    """Folded code point i of a PEP 393 buffer (Latin-1 holds nothing that folds)."""
+cdef inline uint32_t rx_view(bint raw, uint32_t c) noexcept nogil:
+    """Code point c as a program reads it: folded, or for a raw program as given, where
+    only a surrogate becomes U+FFFD, as it does in the UTF-8 the RE2 path searches."""
+    if raw:
+        return 0xFFFD if <uint32_t>(c - 0xD800) < 0x800 else c
+    return fold_cp(c)
+
+
+cdef inline uint32_t rx_char(const RxProg *P, const void *d, int kind,
+                             Py_ssize_t i) noexcept nogil:
+    """Code point i of a PEP 393 buffer as P reads it (Latin-1 holds nothing that folds)."""
     if kind == 1:
         return (<const uint8_t *>d)[i]
-    return fold_cp(_read(d, kind, i))
+    return rx_view(P.raw, _read(d, kind, i))
 
 
 cdef inline bint rx_has(const RxProg *P, int32_t k, uint32_t c) noexcept nogil:
@@ -135,9 +146,10 @@ cdef inline bint rx_has(const RxProg *P, int32_t k, uint32_t c) noexcept nogil:
     return False
 
 
-cdef inline bint rx_word(const void *d, int kind, Py_ssize_t i) noexcept nogil:
+cdef inline bint rx_word(const RxProg *P, const void *d, int kind,
+                         Py_ssize_t i) noexcept nogil:
     """RE2's \\b word characters: ASCII [0-9A-Za-z_]."""
-    cdef uint32_t c = rx_char(d, kind, i)
+    cdef uint32_t c = rx_char(P, d, kind, i)
     return (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c == 0x5F)
 
 
@@ -147,8 +159,8 @@ cdef inline int rx_ctx(const RxProg *P, Py_ssize_t sp, const void *d, int kind,
     if not P.asserts:
         return 0
     return ((CTX_BEGIN if sp == 0 else 0) | (CTX_END if sp == n else 0) |
-            (CTX_WORD if (sp > 0 and rx_word(d, kind, sp - 1)) !=
-             (sp < n and rx_word(d, kind, sp)) else 0))
+            (CTX_WORD if (sp > 0 and rx_word(P, d, kind, sp - 1)) !=
+             (sp < n and rx_word(P, d, kind, sp)) else 0))
 
 
 cdef inline bint rx_starts(const RxProg *P, uint32_t c) noexcept nogil:
@@ -167,7 +179,8 @@ cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
         return sp
     if char_t is not uint8_t and P.first_max < 0x80:
         # An ASCII first class: most code points (CJK) can be passed over unfolded, as
-        # only U+3000 and U+FF01..U+FF5E fold into ASCII.
+        # only U+3000 and U+FF01..U+FF5E fold into ASCII (for a raw program, folding
+        # them only tries a start that fails at once).
         while sp < n:
             c = p[sp]
             if c < 0x80 or c == 0x3000 or <uint32_t>(c - 0xFF01) < 0x5E:
@@ -178,7 +191,7 @@ cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
     while sp < n:
         c = p[sp]
         if char_t is not uint8_t:
-            c = fold_cp(c)
+            c = rx_view(P.raw, c)
         if rx_starts(P, c):
             return sp
         sp += 1
@@ -298,7 +311,7 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
                         break
                 rx_next_gen(R)
                 nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
-            elif P.first < 0 or sp < n and rx_starts(P, rx_char(d, kind, sp)):
+            elif P.first < 0 or sp < n and rx_starts(P, rx_char(P, d, kind, sp)):
                 nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
         if nc == 0:
             if matched or sp >= n:
@@ -306,7 +319,7 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
             sp += 1
             continue
         if sp < n:
-            c = rx_char(d, kind, sp)
+            c = rx_char(P, d, kind, sp)
             ctx = rx_ctx(P, sp + 1, d, kind, n)
         rx_next_gen(R)
         nn = 0
@@ -375,7 +388,7 @@ cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py
                 ga[0] = p if f & 1 else J.a
                 gb[0] = p if f & 2 else J.b
                 return 1
-            if p < n and rx_has(P, ins[1], rx_char(d, kind, p)):
+            if p < n and rx_has(P, ins[1], rx_char(P, d, kind, p)):
                 R.jobs[top].e = rx_closure(P, t + 1, rx_ctx(P, p + 1, d, kind, n),
                                            &R.jobs[top].end)
                 R.jobs[top].sp = p + 1
@@ -387,15 +400,16 @@ cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py
         sp += 1
 
 
-cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b):
-    """``fold(text[a:b])``: the extracted value as RE2 on the folded text would give it."""
+cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b, bint raw=False):
+    """``fold(text[a:b])``: the extracted value as RE2 on the folded text would give it
+    (`raw`: as a raw program reads it, see rx_view)."""
     cdef int kind = PyUnicode_KIND(text)
     cdef const void *d = PyUnicode_DATA(text)
     cdef Py_ssize_t i
     cdef uint32_t *buf
     if kind != 1:
         for i in range(a, b):
-            if rx_char(d, kind, i) != _read(d, kind, i):
+            if rx_view(raw, _read(d, kind, i)) != _read(d, kind, i):
                 break
         else:
             return PyUnicode_Substring(text, a, b)
@@ -404,7 +418,7 @@ cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b):
             raise MemoryError()
         try:
             for i in range(a, b):
-                buf[i - a] = rx_char(d, kind, i)
+                buf[i - a] = rx_view(raw, _read(d, kind, i))
             return PyUnicode_FromKindAndData(4, buf, b - a)
         finally:
             free(buf)
@@ -426,7 +440,7 @@ cdef class Regex:
     cdef readonly Py_ssize_t nclo    # closure entries: the most a step can visit
     cdef readonly object fallback    # None, or RE2's (Match method, anchor) for long texts
 
-    def __cinit__(self, code, classes, int first):
+    def __cinit__(self, code, classes, int first, bint raw=False):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
         if n % 3 or not 3 <= n <= 3 * RX_MAX_CODE:
             raise ValueError(f"program of {n} words")
@@ -454,8 +468,9 @@ cdef class Regex:
             self.p.first_max = classes[first][len(classes[first]) - 1][1]
         if first >= 0 and len(classes[first]) == 1:
             lo, hi = classes[first][0]
-            if lo == hi and lo >= 0x80 and lo != 0xFFFD:
+            if lo == hi and lo >= 0x80 and lo != 0xFFFD and not 0xD800 <= lo < 0xE000:
                 self.p.first_cp = lo
+        self.p.raw = raw
         self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
         self.nclass, self.nranges = nclass, nr
         self._closures()
@@ -598,6 +613,8 @@ cdef class Regex:
         longer matters and RE2's DFA beats a Pike VM whose threads stay alive."""
         if not callable(method):
             raise TypeError("method must be callable")
+        if self.p.raw:  # RE2 searches the folded UTF-8: a raw program always runs here
+            raise ValueError("a raw program has no RE2 fallback")
         self.fallback = (method, anchor)
 
     def search(self, str text not None, str engine="auto"):
@@ -616,8 +633,14 @@ cdef class Regex:
         return (a, b)
 
     def extract(self, str text not None):
-        """The group's folded text, or None (no match, or the group took no part)."""
+        """The group's text as the program reads it, or None (no match, or the group took
+        no part)."""
         cdef Py_ssize_t a, b
         if not self.find(text, &a, &b) or a < 0:
             return None
-        return folded_slice(text, a, b)
+        return folded_slice(text, a, b, self.p.raw)
+
+    @property
+    def raw(self):
+        """Whether the program reads the text unfolded (a `raw` extractor's)."""
+        return self.p.raw

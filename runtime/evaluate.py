@@ -18,6 +18,7 @@ import re2
 
 from . import kinds
 from ._core import LONG_TEXT, Quick, Regex, set_result_class
+from .fold import unpaired
 from .kinds import BUILTIN, normalise, render_value
 from .match import Action, Match, new_match
 from .regex_program import compile_program
@@ -50,7 +51,7 @@ class Patterns:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
-        self._programs: dict[tuple[str, int], Regex | None] = {}
+        self._programs: dict[tuple[str, int, bool], Regex | None] = {}
 
     def get(self, pattern: str) -> Any:
         rx = self._cache.get(pattern)
@@ -58,18 +59,20 @@ class Patterns:
             rx = self._cache[pattern] = re2.compile(pattern, _OPTIONS)
         return rx
 
-    def program(self, pattern: str, group: int) -> Regex | None:
+    def program(self, pattern: str, group: int, raw: bool = False) -> Regex | None:
         """The core's linear VM for an extractor RE2 has accepted (`get` first), or None
-        when the pattern is outside the VM's subset (regex_program)."""
-        key = (pattern, group)
+        when the pattern is outside the VM's subset (regex_program). A `raw` program reads
+        the caller's text unfolded; it has no RE2 fallback, which would read folded UTF-8."""
+        key = (pattern, group, raw)
         if key not in self._programs:
             prog = compile_program(pattern, group)
             try:
-                vm = None if prog is None else Regex(prog.code, prog.classes, prog.first)
+                vm = None if prog is None else Regex(prog.code, prog.classes, prog.first, raw)
             except ValueError:  # its closures exceed the VM's per-step budget
                 vm = None
             rx = self.get(pattern)
-            if vm is not None and _UNANCHORED is not None and hasattr(rx, "_regexp"):
+            if vm is not None and not raw and _UNANCHORED is not None and hasattr(
+                    rx, "_regexp"):
                 vm.set_fallback(rx._regexp.Match, _UNANCHORED)  # for long texts
             self._programs[key] = vm
         return self._programs[key]
@@ -191,7 +194,11 @@ class SceneRunner:
         self.when_early: Check | None = when if early else None
         self.when_late: Check | None = None if early else when
         self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
-                         for n, k, p, g in rec["extracts"]]
+                         for n, k, p, g in map(_extract_head, rec["extracts"])]
+        # Per extractor: None, or for a raw one (reading the caller's text, not the folded
+        # one) its RE2 object, which runs where the VM has no program.
+        self.raw = tuple(r if len(e) == 5 else None
+                         for (_, _, r, _), e in zip(self.extracts, rec["extracts"], strict=True))
         self.fast = _UNANCHORED is not None and all(
             hasattr(r, "_regexp") for r, _ in self.templates) and all(
             hasattr(e[2], "_regexp") for e in self.extracts)
@@ -202,8 +209,9 @@ class SceneRunner:
                                  for n, k, r, g in self.extracts]
             # The same extractors with the core's VM where it has the pattern: a call
             # costs a tenth of RE2's through the binding (see _extract).
-            self.vm_extracts = [(*e, rx.program(str(x[2]), int(x[3])))
-                                for e, x in zip(self.raw_extracts, rec["extracts"], strict=True)]
+            self.vm_extracts = [(*e, rx.program(str(x[2]), int(x[3]), raw is not None), raw)
+                                for e, x, raw in zip(self.raw_extracts, rec["extracts"],
+                                                     self.raw, strict=True)]
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
@@ -214,8 +222,11 @@ class SceneRunner:
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
+        # The core's `Quick` runs a raw extractor only as a VM program (its RE2 path
+        # would search the folded UTF-8).
         self.quick: QuickRun | None = self._quick() if (
-            self.fast and self.plain and not self.require and self.valid is None) else None
+            self.fast and self.plain and not self.require and self.valid is None
+            and all(e[4] is not None for e in self.vm_extracts if e[5] is not None)) else None
 
     def _quick(self) -> QuickRun:
         """`run` for a candidate the core decided, when the scene has nothing but extracts
@@ -225,24 +236,26 @@ class SceneRunner:
         render, it reads neither the text, the sender, the context nor the day."""
         if _COMPILED_QUICK:
             extracts = tuple((n, norm, prog or search, g)
-                             for n, norm, search, g, prog in self.vm_extracts)
+                             for n, norm, search, g, prog, _ in self.vm_extracts)
             return Quick(self.static, self.tags, self.meta,  # type: ignore[no-any-return]
                          extracts, _UNANCHORED)
         run = self.run
         # The core always passes the folded UTF-8 to a runner that is not a `Quick`.
-        return lambda text, enc: run("", enc, None, {}, None, True)  # type: ignore[return-value]
+        return lambda text, enc: run(  # type: ignore[return-value]
+            "", enc, None, {}, None, True, text)
 
     def run(self, text: str, enc: bytes | None, sender: str | None, ctx: dict,
-            day: dt.date | None, decided: bool) -> Match | None:
-        """`enc`: `text` as UTF-8 (None: use the wrapper's str API); `day`: None = today;
-        `decided`: the core proved sender, templates and `when` true from literals."""
+            day: dt.date | None, decided: bool, source: str = "") -> Match | None:
+        """`text`: the folded message; `enc`: `text` as UTF-8 (None: use the wrapper's str
+        API); `day`: None = today; `decided`: the core proved sender, templates and `when`
+        true from literals; `source`: the caller's message, which raw extractors read."""
         if self.valid is not None:
             if day is None:
                 day = dt.date.today()
             if not self.valid[0] <= day <= self.valid[1]:
                 return None
         if enc is None or not self.fast:
-            return self._run_str(text, sender, ctx, decided)
+            return self._run_str(text, sender, ctx, decided, source)
         fields: Fields = {}
         spans: dict[str, tuple[int, int]] = {}  # UTF-8 byte offsets into enc
         if not decided:
@@ -253,7 +266,7 @@ class SceneRunner:
             if self.when_early is not None and not self.when_early(text, sender, ctx, fields):
                 return None
         end = len(enc)
-        char_spans = self._extract(text, enc, fields, spans)
+        char_spans = self._extract(text, enc, fields, spans, source)
         if not decided and self.when_late is not None and not self.when_late(
                 text, sender, ctx, fields):
             return None
@@ -267,16 +280,21 @@ class SceneRunner:
             spans.update(char_spans)
         return self._result(text, sender, ctx, fields, spans)
 
-    def _extract(self, text: str, enc: bytes, fields: Fields, spans: dict) -> dict:
+    def _extract(self, text: str, enc: bytes, fields: Fields, spans: dict,
+                 source: str) -> dict:
         """Run the extractors into `fields`; byte spans (RE2 on `enc`) go into `spans`,
         character spans (the VM on the folded `text`) are returned. The VM takes texts
         up to LONG_TEXT characters, as in the core's `Quick`; `text` is empty when a
-        decided plain scene is finished without it (see `_quick`), and RE2 runs then."""
+        decided plain scene is finished without it (see `_quick`), and RE2 runs then.
+        A raw extractor reads `source`: with the VM at any length, as the core's `Quick`
+        does, else with RE2's str API (character spans)."""
         char_spans: dict[str, tuple[int, int]] = {}
         vm = 0 < len(text) <= LONG_TEXT
         end = len(enc)
-        for name, norm, search, group, prog in self.vm_extracts:
-            if vm and prog is not None:
+        for name, norm, search, group, prog, raw in self.vm_extracts:
+            if raw is not None:
+                _extract_raw(name, norm, group, prog, raw, source, fields, char_spans)
+            elif vm and prog is not None:
                 span = prog.search(text)
                 if span is not None:
                     a, b = span
@@ -304,7 +322,7 @@ class SceneRunner:
         return False
 
     def _run_str(self, text: str, sender: str | None, ctx: dict,
-                 decided: bool) -> Match | None:
+                 decided: bool, source: str) -> Match | None:
         """The same steps through google-re2's public str API (character offsets)."""
         fields: Fields = {}
         spans: dict[str, tuple[int, int]] = {}
@@ -315,8 +333,9 @@ class SceneRunner:
                 return None
             if self.when_early is not None and not self.when_early(text, sender, ctx, fields):
                 return None
-        for name, kind, regex, group in self.extracts:
-            _capture(regex.search(text), name, kind, group, fields, spans)
+        for (name, kind, regex, group), raw in zip(self.extracts, self.raw, strict=True):
+            _capture(regex.search(unpaired(source) if raw is not None else text), name, kind,
+                     group, fields, spans)
         if not decided and self.when_late is not None and not self.when_late(
                 text, sender, ctx, fields):
             return None
@@ -333,6 +352,30 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+def _extract_head(e: list) -> list:
+    """An extractor record's (name, kind, pattern, group); a fifth element, when present,
+    must be `true` (see `_is_raw`)."""
+    if len(e) == 5 and e[4] is True or len(e) == 4:
+        return e[:4]
+    raise ValueError(f"bad extractor record {e!r}")
+
+
+def _extract_raw(name: str, norm: Normaliser, group: int, prog: Regex | None, regex: Any,
+                 source: str, fields: Fields, char_spans: dict) -> None:
+    """A raw extractor on the caller's text: its VM program at any length (as the core's
+    `Quick` runs it), else RE2's str API; character spans either way."""
+    if prog is not None:
+        span = prog.search(source)
+        if span is not None:
+            a, b = span
+            _keep(name, unpaired(source[a:b]) if a >= 0 else None, span, norm, fields,
+                  char_spans)
+        return
+    hit = regex.search(unpaired(source))
+    if hit is not None and hit.start(group) >= 0:
+        _keep(name, hit.group(group), hit.span(group), norm, fields, char_spans)
 
 
 def _intern(value: Any) -> Any:

@@ -226,7 +226,7 @@ class Finisher:
                     runners[sc] = runner
                 if folded is None:
                     folded = self.core.fold(text)
-                found = runner.run(folded, enc, sender, ctx, day, not c & 1)
+                found = runner.run(folded, enc, sender, ctx, day, not c & 1, text)
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
                 self.broken.add(self.scene_id(sc))
                 continue

@@ -23,7 +23,8 @@ SAMPLE_VALUES = {
 }
 REGEXES = ["尾号\\d{4}", "[0-9]+元", "(?i)ab", "码.?\\d", "^【"]
 EXTRACT_REGEXES = [("tail", "尾号(\\d{4})", "digits"), ("amt", "([0-9,.]+)元", "money"),
-                   ("w", "(A[A-Z]*)", "text")]
+                   ("w", "(A[A-Z]*)", "text"), ("fw", "([，：Ａ][0-9,]+)", "text"),
+                   ("nb", "([，,：:])\\B", "text")]  # \B: RE2 only (no VM program)
 
 
 def q(s: str) -> str:
@@ -112,7 +113,8 @@ def scene(draw: st.DrawFn, index: int) -> tuple[str, list[str]]:
                                         unique_by=lambda e: e[0])):
         if name not in fields:
             fields[name] = kind
-            lines.append(f"  extract {name} = /{rx}/ as {kind}")
+            raw = "raw " if draw(st.booleans()) else ""  # the caller's text, unfolded
+            lines.append(f"  extract {name} = {raw}/{rx}/ as {kind}")
     if draw(st.booleans()) and "lim" not in fields:
         fields["lim"] = "money"
         lines.append('  extract lim = after "余额" money')
@@ -179,7 +181,7 @@ def message(draw: st.DrawFn, templates: list[str]) -> str:
         elif kind == 2:
             parts.append(draw(st.text(alphabet="0123456789,.元：:A -", max_size=6)))
         elif kind == 3:
-            parts.append(draw(st.sampled_from(["，", "：", "　", "Ａ", "１２"])))
+            parts.append(draw(st.sampled_from(["，", "：", "　", "Ａ", "１２", "\ud83d"])))
         else:
             parts.append(draw(st.sampled_from(WORDS)))
     return "".join(parts)

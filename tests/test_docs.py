@@ -36,3 +36,14 @@ def test_every_diagnostic_code_is_documented() -> None:
     for letter, lo, hi in ranges:
         documented |= {f"{letter}{n:03d}" for n in range(int(lo), int(hi) + 1)}
     assert used <= documented, sorted(used - documented)
+
+
+def test_every_keyword_of_the_grammar_is_in_the_reference() -> None:
+    """docs/language.md stays in step with dsl/scene.lark: a keyword added to the grammar
+    must show up in the reference's code, or this fails."""
+    grammar = (Path(__file__).resolve().parent.parent / "dsl" / "scene.lark").read_text("utf-8")
+    keywords = set(re.findall(r'"([a-z]+)"', grammar))
+    assert {"extract", "raw", "after", "near"} <= keywords
+    missing = [k for k in sorted(keywords)
+               if not re.search(rf"`[^`\n]*\b{k}\b[^`\n]*`", DOC)]
+    assert missing == []

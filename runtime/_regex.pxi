@@ -619,7 +619,7 @@ cdef class Regex:
 
     def search(self, str text not None, str engine="auto"):
         """None without a match, else the group's (start, end) in code points of the
-        folded text, (-1, -1) when the group took no part. `engine` ("auto", "pike" or
+        text (folding keeps offsets), (-1, -1) when the group took no part. `engine` ("auto", "pike" or
         "backtrack") lets the tests hold both engines to RE2."""
         cdef Py_ssize_t a, b
         cdef int e

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.runtime import load
 from scenec.runtime._core import Regex
-from scenec.runtime.fold import fold
+from scenec.runtime.fold import fold, unpaired
 from scenec.runtime.regex_program import (
     TOO_LARGE,
     Parser,
@@ -51,11 +51,12 @@ FOLD_ALPHABET = "abksxzABKSX09 ,_-\n\u212a\u017f\u00e9\u5143"
 
 
 @st.composite
-def patterns(draw: st.DrawFn, depth: int = 2, fold: bool = False) -> str:
+def patterns(draw: st.DrawFn, depth: int = 2, fold: bool = False,
+             leaves: list[str] | None = None) -> str:
     """A pattern whose repeated parts can never match empty (outside the subset otherwise);
     with `fold`, of ASCII leaves, in groups that may turn case folding on."""
     parts = []
-    leaves = ASCII_LEAVES if fold else LEAVES
+    leaves = leaves or (ASCII_LEAVES if fold else LEAVES)
     openers = ["(", "(?:", "(?s:", f"(?P<n{depth}>"] + (["(?i:", "(?is:", "(?i)("] if fold else [])
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.integers(0, 9 if depth > 0 else 6))
@@ -64,7 +65,8 @@ def patterns(draw: st.DrawFn, depth: int = 2, fold: bool = False) -> str:
         elif kind == 6:
             parts.append(draw(st.sampled_from(ASSERTS)))
         else:
-            inner = [draw(patterns(depth - 1, fold)) for _ in range(draw(st.integers(1, 3)))]
+            inner = [draw(patterns(depth - 1, fold, leaves))
+                     for _ in range(draw(st.integers(1, 3)))]
             opener = draw(st.sampled_from(openers))
             group = opener + "|".join(inner) + ")"
             safe = all(not _can_be_empty(x) for x in inner)
@@ -197,6 +199,50 @@ def test_the_start_search_in_wide_text(pattern: str) -> None:
             text = "甲" * pad + first + "２费元3乙"
             assert_same(pattern, 1, text)
             assert_same(pattern, 1, text + "丙" * (8 - pad % 8))
+
+
+# A raw program (`extract … = raw /…/`) reads the text unfolded: its patterns may name
+# full-width forms, and RE2 on the text with only surrogates replaced is the oracle.
+RAW_LEAVES = LEAVES + ["，", "Ａ", "１", "[，,]", "[^，]", "[Ａ-Ｚa]", "\u3000", r"[\d１]"]
+RAW_ALPHABET = ALPHABET + "\ud83d"
+
+
+def assert_same_raw(pattern: str, group: int, text: str) -> None:
+    prog = build_program(pattern, group)
+    r = Regex(prog.code, prog.classes, prog.first, True)
+    m = re2.compile(pattern, OPTIONS).search(unpaired(text))
+    want = None if m is None else m.span(group)
+    assert r.search(text, "pike") == want, (pattern, group, text)
+    assert r.search(text, "backtrack") == want, (pattern, group, text)
+    value = None if want is None or want[0] < 0 else unpaired(text)[want[0]:want[1]]
+    assert r.extract(text) == value
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patterns(leaves=RAW_LEAVES), st.text(RAW_ALPHABET, max_size=30), st.data())
+def test_raw_vm_equals_re2_on_the_unfolded_text(body: str, text: str,
+                                                data: st.DataObject) -> None:
+    pattern = f"({body})" if data.draw(st.booleans()) else f"{body}(a|{body})b?"
+    try:
+        groups = re2.compile(pattern, OPTIONS).groups
+    except re2.error:
+        return
+    group = data.draw(st.integers(1, groups))
+    if not too_large(pattern, group):
+        assert_same_raw(pattern, group, text)
+
+
+@pytest.mark.parametrize("pattern", [r"(,\d)", r"(，\d)", r"([，、]\d)", r"(\s\S)", r"(１)",
+                                     r"(\x{FFFD}.)"])
+def test_the_raw_start_search_in_wide_text(pattern: str) -> None:
+    """rx_skip for a raw program: a full-width form starts a match only where the pattern
+    names it, never through its fold; a surrogate reads as U+FFFD."""
+    starts = ["1", "１", "\u3000", "，", "ａ", " ", ",", "元", "\ud800"]
+    for pad in range(10):
+        for first in starts:
+            text = "甲" * pad + first + "２费元3乙"
+            assert_same_raw(pattern, 1, text)
+            assert_same_raw(pattern, 1, "，" + text + "丙" * (8 - pad % 8))
 
 
 def corpus_texts() -> list[str]:

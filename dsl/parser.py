@@ -154,11 +154,17 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         tok = exc.token
         shown = "end of file" if tok.type == "$END" else repr(str(tok))
         width = len(str(tok)) if tok.type != "$END" else 1
-        diags.error("E001", f"unexpected {shown}", Span.point(path, line, col, width),
-                    _expected_hint(exc.accepts or exc.expected))
+        hint = _expected_hint(exc.accepts or exc.expected)
+        if tok.type == "REGEX" and _RAW_BEFORE.search(text, 0, max(0, tok.start_pos or 0)):
+            hint = ("`raw` is for extractors only (extract NAME = raw /…/); "
+                    "a `when` regex reads the folded text")
+        diags.error("E001", f"unexpected {shown}", Span.point(path, line, col, width), hint)
         return
     diags.error("E001", "unexpected end of file", Span.point(path, line, col),
                 _expected_hint(getattr(exc, "expected", set()) or set()))
+
+
+_RAW_BEFORE = re.compile(r"\braw[ \t]*$")  # `raw` right before a misplaced regex
 
 
 def _expected_hint(expected: set[str] | frozenset[str]) -> str | None:

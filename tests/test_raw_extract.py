@@ -179,3 +179,14 @@ def test_json_records_keep_four_elements_without_raw() -> None:
     assert compiled.artifact is not None
     assert json.dumps(["v", "text", "a(\\d)", 1]).replace(" ", "") in \
         compiled.artifact.decode("utf-8", "replace").replace(" ", "")
+
+
+def test_raw_outside_an_extractor_says_where_it_belongs() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.scene")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('scene s "S" {\n    when raw /，/\n}\n')
+        result = compile_paths([path])
+    [err] = result.diagnostics.errors
+    assert (err.code, err.span.line, err.span.col) == ("E001", 2, 14)
+    assert err.hint is not None and "extractors only" in err.hint

@@ -79,9 +79,9 @@ def _can_be_empty(p: str) -> bool:
     return nullable(Parser(p).parse())
 
 
-def vm(pattern: str, group: int) -> Regex | None:
+def vm(pattern: str, group: int, raw: bool = False) -> Regex | None:
     prog = compile_program(pattern, group)
-    return None if prog is None else Regex(prog.code, prog.classes, prog.first)
+    return None if prog is None else Regex(prog.code, prog.classes, prog.first, raw)
 
 
 def vm_within_budget(pattern: str, group: int) -> Regex | None:
@@ -106,32 +106,41 @@ def too_large(pattern: str, group: int) -> bool:
     return False
 
 
-def re2_span(pattern: str, group: int, text: str) -> tuple[int, int] | None:
-    m = re2.compile(pattern, OPTIONS).search(fold(text))
+def re2_span(pattern: str, group: int, text: str, raw: bool = False) -> tuple[int, int] | None:
+    """RE2's span on the text as a program reads it: folded, or for a raw program
+    (`extract … = raw /…/`) as given with only surrogates replaced."""
+    m = re2.compile(pattern, OPTIONS).search(unpaired(text) if raw else fold(text))
     return None if m is None else m.span(group)
 
 
-def assert_same(pattern: str, group: int, text: str) -> None:
-    r = vm(pattern, group)
+def assert_same(pattern: str, group: int, text: str, raw: bool = False) -> None:
+    """Both engines give RE2's span and value (see re2_span)."""
+    r = vm(pattern, group, raw)
     assert r is not None, pattern
-    want = re2_span(pattern, group, text)
+    want = re2_span(pattern, group, text, raw)
+    seen = unpaired(text) if raw else fold(text)
     assert r.search(text, "pike") == want, (pattern, group, text)
     assert r.search(text, "backtrack") == want, (pattern, group, text)
-    value = None if want is None or want[0] < 0 else fold(text)[want[0]:want[1]]
+    value = None if want is None or want[0] < 0 else seen[want[0]:want[1]]
     assert r.extract(text) == value
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(patterns(), st.text(ALPHABET, max_size=30), st.data())
-def test_vm_equals_re2_on_generated_patterns(body: str, text: str, data: st.DataObject) -> None:
-    pattern = f"({body})" if data.draw(st.booleans()) else f"{body}(a|{body})b?"
+def assert_same_drawn(pattern: str, text: str, data: st.DataObject, raw: bool = False) -> None:
+    """assert_same for a group drawn from a pattern RE2 accepts, within the VM's budgets."""
     try:
         groups = re2.compile(pattern, OPTIONS).groups
     except re2.error:
         return  # not a pattern the compiler would have accepted
     group = data.draw(st.integers(1, groups))
     if not too_large(pattern, group):  # nested counted repeats: RE2 keeps those
-        assert_same(pattern, group, text)
+        assert_same(pattern, group, text, raw)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patterns(), st.text(ALPHABET, max_size=30), st.data())
+def test_vm_equals_re2_on_generated_patterns(body: str, text: str, data: st.DataObject) -> None:
+    pattern = f"({body})" if data.draw(st.booleans()) else f"{body}(a|{body})b?"
+    assert_same_drawn(pattern, text, data)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,14 +149,7 @@ def test_vm_equals_re2_under_case_folding(body: str, text: str, data: st.DataObj
     """`(?i)`: ASCII letters match either case, K and S also KELVIN SIGN and LONG S, and a
     negated class is the complement of the folded one, as RE2 has them."""
     prefix = "(?i)" if data.draw(st.booleans()) else ""
-    pattern = f"{prefix}({body})"
-    try:
-        groups = re2.compile(pattern, OPTIONS).groups
-    except re2.error:
-        return
-    group = data.draw(st.integers(1, groups))
-    if not too_large(pattern, group):
-        assert_same(pattern, group, text)
+    assert_same_drawn(f"{prefix}({body})", text, data)
 
 
 @pytest.mark.parametrize("pattern", [
@@ -207,29 +209,12 @@ RAW_LEAVES = LEAVES + ["，", "Ａ", "１", "[，,]", "[^，]", "[Ａ-Ｚa]", "\
 RAW_ALPHABET = ALPHABET + "\ud83d"
 
 
-def assert_same_raw(pattern: str, group: int, text: str) -> None:
-    prog = build_program(pattern, group)
-    r = Regex(prog.code, prog.classes, prog.first, True)
-    m = re2.compile(pattern, OPTIONS).search(unpaired(text))
-    want = None if m is None else m.span(group)
-    assert r.search(text, "pike") == want, (pattern, group, text)
-    assert r.search(text, "backtrack") == want, (pattern, group, text)
-    value = None if want is None or want[0] < 0 else unpaired(text)[want[0]:want[1]]
-    assert r.extract(text) == value
-
-
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patterns(leaves=RAW_LEAVES), st.text(RAW_ALPHABET, max_size=30), st.data())
 def test_raw_vm_equals_re2_on_the_unfolded_text(body: str, text: str,
                                                 data: st.DataObject) -> None:
     pattern = f"({body})" if data.draw(st.booleans()) else f"{body}(a|{body})b?"
-    try:
-        groups = re2.compile(pattern, OPTIONS).groups
-    except re2.error:
-        return
-    group = data.draw(st.integers(1, groups))
-    if not too_large(pattern, group):
-        assert_same_raw(pattern, group, text)
+    assert_same_drawn(pattern, text, data, raw=True)
 
 
 @pytest.mark.parametrize("pattern", [r"(,\d)", r"(，\d)", r"([，、]\d)", r"(\s\S)", r"(１)",
@@ -241,8 +226,8 @@ def test_the_raw_start_search_in_wide_text(pattern: str) -> None:
     for pad in range(10):
         for first in starts:
             text = "甲" * pad + first + "２费元3乙"
-            assert_same_raw(pattern, 1, text)
-            assert_same_raw(pattern, 1, "，" + text + "丙" * (8 - pad % 8))
+            assert_same(pattern, 1, text, raw=True)
+            assert_same(pattern, 1, "，" + text + "丙" * (8 - pad % 8), raw=True)
 
 
 def corpus_texts() -> list[str]:

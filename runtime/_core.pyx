@@ -945,7 +945,7 @@ cdef class Quick:
                                        or (<Regex>matcher).fallback is None):
             if not (<Regex>matcher).find(text, &a, &b):
                 return 0
-            raw = folded_slice(text, a, b, (<Regex>matcher).p.raw) if a >= 0 else None
+            raw = read_slice(text, a, b, (<Regex>matcher).p.raw) if a >= 0 else None
         else:
             if type(matcher) is Regex:
                 matcher = (<Regex>matcher).fallback
@@ -1648,7 +1648,7 @@ cdef class Core:
     def fold(self, str text not None):
         """The folded text (internals.md); the same object when nothing changes."""
         scenec_unicode_ready(text)
-        return folded_slice(text, 0, PyUnicode_GET_LENGTH(text))
+        return read_slice(text, 0, PyUnicode_GET_LENGTH(text))
 
     def fold_utf8(self, str text not None):
         """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""

@@ -400,9 +400,10 @@ cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py
         sp += 1
 
 
-cdef object folded_slice(str text, Py_ssize_t a, Py_ssize_t b, bint raw=False):
-    """``fold(text[a:b])``: the extracted value as RE2 on the folded text would give it
-    (`raw`: as a raw program reads it, see rx_view)."""
+cdef object read_slice(str text, Py_ssize_t a, Py_ssize_t b, bint raw=False):
+    """``text[a:b]`` as a program reads it (rx_view): ``fold(text[a:b])``, the extracted
+    value as RE2 on the folded text would give it, or for a raw program only surrogates
+    replaced."""
     cdef int kind = PyUnicode_KIND(text)
     cdef const void *d = PyUnicode_DATA(text)
     cdef Py_ssize_t i
@@ -619,8 +620,8 @@ cdef class Regex:
 
     def search(self, str text not None, str engine="auto"):
         """None without a match, else the group's (start, end) in code points of the
-        text (folding keeps offsets), (-1, -1) when the group took no part. `engine` ("auto", "pike" or
-        "backtrack") lets the tests hold both engines to RE2."""
+        text (folding keeps offsets), (-1, -1) when the group took no part. `engine`
+        ("auto", "pike" or "backtrack") lets the tests hold both engines to RE2."""
         cdef Py_ssize_t a, b
         cdef int e
         if engine not in ENGINES:
@@ -638,7 +639,7 @@ cdef class Regex:
         cdef Py_ssize_t a, b
         if not self.find(text, &a, &b) or a < 0:
             return None
-        return folded_slice(text, a, b, self.p.raw)
+        return read_slice(text, a, b, self.p.raw)
 
     @property
     def raw(self):

@@ -356,7 +356,7 @@ class SceneRunner:
 
 def _extract_head(e: list) -> list:
     """An extractor record's (name, kind, pattern, group); a fifth element, when present,
-    must be `true` (see `_is_raw`)."""
+    must be `true` and marks a raw extractor (see `SceneRunner.raw`)."""
     if len(e) == 5 and e[4] is True or len(e) == 4:
         return e[:4]
     raise ValueError(f"bad extractor record {e!r}")

@@ -157,6 +157,7 @@ cdef enum:
     POOL_MAX = 8         # idle scratches kept for batch calls
     HUGE_MIN = 1 << 20   # from this size on, hot tables and scratch ask for huge pages
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
+    SENDER_BATCH = 16    # sender lookups prepared before they are probed (Matcher.many)
     SIG_PENDING = 4      # 【…】 segments per message whose lookup waits for the scan's end
     NTABLES = 14
 
@@ -1807,14 +1808,35 @@ cdef class Matcher:
         `threads`), the quick finishing. Returns (results, unfinished): an entry of
         results is a 1-tuple of candidates when Python must finish it, and `unfinished`
         counts those, so that most batches need no Python loop at all."""
-        cdef Py_ssize_t i, n = len(texts), pending
+        cdef Py_ssize_t n = len(texts), pending
         cdef list lits = [-1] * n
         if senders is not None:
             if len(senders) != n:
                 raise ValueError("senders and ctxs must have one entry per text")
-            for i in range(n):
-                s = senders[i]
-                if s is not None:
-                    lits[i] = self.senders.get(s)
+            self._sender_ids(senders, lits)
         out = self.core._many(tuple(texts), lits, threads, self.quick, &pending)
         return out, pending
+
+    cdef int _sender_ids(self, senders, list lits) except -1:
+        """lits[i] = the literal id of senders[i] (-1: none). The sender table is large
+        and out of cache between batches, and these lookups run before the scan starts on
+        the helper threads: keys are prepared (their slots prefetched) SENDER_BATCH at a
+        time and probed after, so that the misses overlap instead of following each
+        other. A key points into its sender's text, so `held` keeps each sender alive
+        until its probe, whatever `senders` is and whatever a sender's __hash__ does."""
+        cdef SenderKey keys[SENDER_BATCH]
+        cdef int32_t early[SENDER_BATCH]
+        cdef Py_ssize_t base, t, m, n = len(lits)
+        cdef list held = [None] * SENDER_BATCH
+        for base in range(0, n, SENDER_BATCH):
+            m = min(<Py_ssize_t>SENDER_BATCH, n - base)
+            for t in range(m):
+                sender = senders[base + t]
+                held[t] = sender
+                early[t] = self.senders.prepare(sender, &keys[t])
+            for t in range(m):
+                if keys[t].slots != NULL:
+                    early[t] = sender_probe(&keys[t])
+                if early[t] >= 0:
+                    lits[base + t] = early[t]
+        return 0

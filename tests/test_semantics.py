@@ -102,11 +102,19 @@ def test_valid_range_uses_now() -> None:
 
 def test_match_many_equals_match() -> None:
     """Batches are scanned in chunks of 8 by helper threads while the caller's thread
-    finishes the scanned ones: every size around a chunk boundary, on 1 to 8 threads."""
+    finishes the scanned ones: every size around a chunk boundary, on 1 to 8 threads.
+    Senders are looked up 16 at a time (Matcher._sender_ids): the batch mixes every kind
+    the table answers differently (a known number, none, unknown, longer than a slot, a
+    str subclass, not a str)."""
+
+    class Number(str):
+        pass
+
     rs = compile_text(BANK).ruleset
     assert rs is not None
     texts = [MSG, "", "账单 还款", MSG.replace("【平安银行】", "")] * 50
-    senders = ["95511", None, "x", "95511"] * 50
+    kinds = ["95511", None, "x", "9" * 40, Number("95511"), 95511, "95511"]  # 7: every
+    senders = (kinds * 29)[:200]                                 # text meets every kind
     day = dt.date(2025, 1, 1)
     want = [rs.match(t, s, now=day) for t, s in zip(texts, senders, strict=True)]
     for threads in (1, 2, 3, 8):
@@ -250,3 +258,24 @@ scene any_spend "Any spend" {
         assert sorted(m.scene for m in got) == sorted(want), (text, got)
         assert [(m.scene, m.fields) for m in ref.match(text)] == [
             (m.scene, m.fields) for m in got]
+
+
+def test_batched_sender_lookups_hold_their_senders() -> None:
+    """A sequence that makes a new `str` at each access (and drops it) must not leave the
+    batched sender lookup reading freed text."""
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+
+    class Fresh:
+        def __len__(self) -> int:
+            return 40
+
+        def __getitem__(self, i: int) -> str:
+            # Same length, so a freed sender's memory is the likely home of a later one
+            # (of the other kind, as the period is odd).
+            return "".join(["955", "11"] if i % 3 == 0 else ["123", "45"])
+
+    texts = [MSG.replace("【平安银行】", "")] * 40
+    day = dt.date(2025, 1, 1)
+    got = rs.match_many(texts, Fresh(), now=day)  # type: ignore[arg-type]
+    assert [any(m.scene == "bill" for m in ms) for ms in got] == [i % 3 == 0 for i in range(40)]

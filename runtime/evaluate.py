@@ -193,12 +193,12 @@ class SceneRunner:
         early = when is not None and not reads_fields(rec["when"])
         self.when_early: Check | None = when if early else None
         self.when_late: Check | None = None if early else when
-        self.extracts = [(sys.intern(str(n)), str(k), rx.get(p), int(g))
-                         for n, k, p, g in map(_extract_head, rec["extracts"])]
+        records = [_extract_record(e) for e in rec["extracts"]]  # (n, k, pattern, g, raw)
+        self.extracts = [(sys.intern(n), k, rx.get(p), g) for n, k, p, g, _ in records]
         # Per extractor: None, or for a raw one (reading the caller's text, not the folded
         # one) its RE2 object, which runs where the VM has no program.
-        self.raw = tuple(r if len(e) == 5 else None
-                         for (_, _, r, _), e in zip(self.extracts, rec["extracts"], strict=True))
+        self.raw = tuple(e[2] if x[4] else None
+                         for e, x in zip(self.extracts, records, strict=True))
         self.fast = _UNANCHORED is not None and all(
             hasattr(r, "_regexp") for r, _ in self.templates) and all(
             hasattr(e[2], "_regexp") for e in self.extracts)
@@ -209,9 +209,9 @@ class SceneRunner:
                                  for n, k, r, g in self.extracts]
             # The same extractors with the core's VM where it has the pattern: a call
             # costs a tenth of RE2's through the binding (see _extract).
-            self.vm_extracts = [(*e, rx.program(str(x[2]), int(x[3]), raw is not None), raw)
-                                for e, x, raw in zip(self.raw_extracts, rec["extracts"],
-                                                     self.raw, strict=True)]
+            self.vm_extracts = [(*e, rx.program(str(x[2]), x[3], x[4]), raw)
+                                for e, x, raw in zip(self.raw_extracts, records, self.raw,
+                                                     strict=True)]
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
@@ -354,12 +354,13 @@ class SceneRunner:
         return False
 
 
-def _extract_head(e: list) -> list:
-    """An extractor record's (name, kind, pattern, group); a fifth element, when present,
-    must be `true` and marks a raw extractor (see `SceneRunner.raw`)."""
-    if len(e) == 5 and e[4] is True or len(e) == 4:
-        return e[:4]
-    raise ValueError(f"bad extractor record {e!r}")
+def _extract_record(e: list) -> tuple[str, str, Any, int, bool]:
+    """An extractor record as (name, kind, pattern, group, raw): four elements, or a fifth
+    that must be `true` and marks a raw extractor (see `SceneRunner.raw`). The pattern is
+    left as it is: `Patterns.get` refuses anything RE2 does not take."""
+    if not (len(e) == 5 and e[4] is True or len(e) == 4):
+        raise ValueError(f"bad extractor record {e!r}")
+    return str(e[0]), str(e[1]), e[2], int(e[3]), len(e) == 5
 
 
 def _extract_raw(name: str, norm: Normaliser, group: int, prog: Regex | None, regex: Any,

@@ -495,19 +495,15 @@ cdef inline void sort_int32(int32_t *v, Py_ssize_t n) noexcept nogil:
         v[j] = x
 
 
-cdef inline Py_ssize_t add_raw(Scratch *S, int32_t sc, Py_ssize_t nc) noexcept nogil:
-    """Queue a possible candidate and prefetch its stamp, a scattered word."""
-    S.cands[nc] = sc
-    prefetch(&S.scene_stamp[sc])
-    return nc + 1
-
-
-cdef inline bint guard_fails(const Scratch *S, const int32_t *g) noexcept nogil:
-    """True when the guard g[0], g[1] (a top-level AND child LIT x / OR(LIT x, LIT y),
-    -1 for none) is F."""
-    if g[0] < 0 or S.lit_stamp[g[0]] == S.gen:
-        return False
-    return g[1] < 0 or S.lit_stamp[g[1]] != S.gen
+cdef inline bint guard_passes(const Scratch *S, const int32_t *g) noexcept nogil:
+    """Whether the guard g[0], g[1] (a top-level AND child LIT x / OR(LIT x, LIT y), -1
+    for none) may hold: no guard, or one of its literals was hit. Without branches: most
+    of a message's anchor entries are dropped by their guard, at random, so a branch on
+    it was mispredicted about as often as an entry survives (BENCHMARKS.md, session 18).
+    Both stamps are read (literal 0's in place of a missing one)."""
+    cdef int32_t x = g[0], y = g[1]
+    cdef bint p = (x < 0) | (S.lit_stamp[x if x >= 0 else 0] == S.gen)
+    return p | ((y >= 0) & (S.lit_stamp[y if y >= 0 else 0] == S.gen))
 
 
 cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noexcept nogil:
@@ -526,10 +522,10 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
     cdef int v
     cdef const int32_t *a
     cdef const int32_t *e
-    for i in range(T.n_always):
+    for i in range(T.n_always):          # nc <= entries read so far < cand_cap
         sc = T.always[i]
-        if not guard_fails(S, T.guard + 2 * sc):
-            nc = add_raw(S, sc, nc)
+        S.cands[nc] = sc
+        nc += guard_passes(S, T.guard + 2 * sc)
     for i in range(nh):                  # each hit's list: two dependent scattered loads
         prefetch(&T.anchor_start[S.hits[i]])
     for i in range(nh):
@@ -539,9 +535,11 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
         a = T.anchored + 3 * T.anchor_start[lit]
         e = T.anchored + 3 * T.anchor_start[lit + 1]
         while a < e:
-            if not guard_fails(S, a + 1):
-                nc = add_raw(S, a[0], nc)
+            S.cands[nc] = a[0]
+            nc += guard_passes(S, a + 1)
             a += 3
+    for i in range(nc):                  # the survivors' stamps: scattered words
+        prefetch(&S.scene_stamp[S.cands[i]])
     j = 0
     for i in range(nc):
         sc = S.cands[i]
@@ -557,9 +555,8 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
     for i in range(nc):
         sc = S.cands[i]
         v = eval_prog(T.prog, T.prog_start[sc], T.prog_start[sc + 1], S.lit_stamp, S.gen)
-        if v != V_F:
-            S.cands[nres] = sc * 2 + (1 if v == V_U else 0)
-            nres += 1
+        S.cands[nres] = sc * 2 + (v == V_U)   # nres <= i: slot i was read already
+        nres += (v != V_F)
     sort_int32(S.cands, nres)
     return nres
 

@@ -175,19 +175,24 @@ def _at(span: Span, offset: int) -> Span:
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
+ANONYMOUS = "_"  # `${_}` / `${_:kind}`: matched like any placeholder, kept as no field
+
+
 def declared_slots(s: ast.Str) -> list[tuple[str, str]]:
     """The (field, kind) pairs a template declares, even when it has errors, so that one
     mistake in a template does not also make every use of its fields an error."""
     out = []
     for m in _PLACEHOLDER.finditer(s.value):
         name, _, kind = m.group(1).strip().partition(":")
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()) and name.strip() != ANONYMOUS:
             out.append((name.strip(), kind.strip() or "text"))
     return out
 
 
 def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
-    """A template string becomes a regex with one named group per placeholder."""
+    """A template string becomes a regex with one named group per placeholder, except
+    the anonymous `${_}`, which varies from message to message but is worth no field (a
+    stretch between two fields, a word that differs by channel): it is a plain group."""
     text = s.value
     pos = 0
     regex: list[str] = []
@@ -204,7 +209,7 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
             diags.error("E301", f"bad placeholder '${{{inner}}}'", where,
                         "a placeholder is ${name} or ${name:kind}, e.g. ${amount:money}")
             ok = False
-        elif any(name == n for n, _ in slots):
+        elif name != ANONYMOUS and any(name == n for n, _ in slots):
             diags.error("E302", f"field '{name}' appears twice in one template", where,
                         "give each placeholder its own name")
             ok = False
@@ -216,8 +221,11 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
         elif ok:
             last = m.end() == len(text)
             regex.append(escape(_fold(fixed)))
-            regex.append(f"(?P<_s{len(slots)}>{_slot_pattern(kind, last)})")
-            slots.append((name, kind_name))
+            if name == ANONYMOUS:
+                regex.append(f"(?:{_slot_pattern(kind, last)})")
+            else:
+                regex.append(f"(?P<_s{len(slots)}>{_slot_pattern(kind, last)})")
+                slots.append((name, kind_name))
         if _fold(fixed):
             parts.append(_fold(fixed))
         pos = m.end()

@@ -81,7 +81,10 @@ def template(draw: st.DrawFn, used: dict[str, str]) -> tuple[str, list[tuple[str
     for i in range(draw(st.integers(1, 3))):
         pieces.append(draw(st.sampled_from(WORDS[:16])))
         if draw(st.booleans()):
-            name = draw(st.sampled_from(["card", "amount", "due", "code", f"f{i}"]))
+            name = draw(st.sampled_from(["card", "amount", "due", "code", f"f{i}", "_"]))
+            if name == "_":  # anonymous: matched, no field, may repeat
+                pieces.append("${_:" + draw(st.sampled_from(KINDS)) + "}")
+                continue
             if name in (n for n, _ in slots):
                 continue
             kind = used.get(name) or draw(st.sampled_from(KINDS))

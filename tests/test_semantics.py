@@ -50,6 +50,21 @@ def test_template_fields_spans_and_ranking() -> None:
     assert found[1].fields == {"amount": 3562.10}
 
 
+def test_anonymous_placeholders_match_but_keep_no_field() -> None:
+    """`${_}` may repeat and keeps its kind's pattern, but gives no field."""
+    src = """
+scene train "购票" {
+    category travel.train
+    template "您已购${date:date}${_}次${_:digits}车${_}开"
+}
+"""
+    rs = compile_text(src).ruleset
+    assert rs is not None
+    m = rs.best("订单号E1，您已购10月17日G31次02车03C号北京南08:30开。")
+    assert m is not None and m.fields == {"date": "10-17"}
+    assert rs.best("您已购10月17日G31次二车03C号北京南08:30开。") is None  # not digits
+
+
 def test_full_width_punctuation_is_equal_in_templates() -> None:
     rs = compile_text(BANK).ruleset
     assert rs is not None

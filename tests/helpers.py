@@ -8,11 +8,12 @@ import tempfile
 from scenec.compiler import Compiled, compile_paths
 
 
-def compile_text(source: str, run_examples: bool = False) -> Compiled:
+def compile_text(source: str, run_examples: bool = False, ok: bool = True) -> Compiled:
+    """Compile `source`; unless ok=False, fail the test on any error."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.scene")
         with open(path, "w", encoding="utf-8") as f:
             f.write(source)
         result = compile_paths([path], run_examples=run_examples)
-    assert result.ok, "\n".join(result.rendered())
+    assert result.ok or not ok, "\n".join(result.rendered())
     return result

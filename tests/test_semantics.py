@@ -63,6 +63,9 @@ scene train "购票" {
     m = rs.best("订单号E1，您已购10月17日G31次02车03C号北京南08:30开。")
     assert m is not None and m.fields == {"date": "10-17"}
     assert rs.best("您已购10月17日G31次二车03C号北京南08:30开。") is None  # not digits
+    bad = compile_text(src.replace('开"', '开"\n    highlight _'), ok=False)
+    [err] = bad.diagnostics.errors
+    assert err.code == "E105" and "${_}" in (err.hint or "")
 
 
 def test_full_width_punctuation_is_equal_in_templates() -> None:

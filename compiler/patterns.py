@@ -184,15 +184,16 @@ def declared_slots(s: ast.Str) -> list[tuple[str, str]]:
     out = []
     for m in _PLACEHOLDER.finditer(s.value):
         name, _, kind = m.group(1).strip().partition(":")
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()) and name.strip() != ANONYMOUS:
-            out.append((name.strip(), kind.strip() or "text"))
+        name = name.strip()
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name != ANONYMOUS:
+            out.append((name, kind.strip() or "text"))
     return out
 
 
 def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
     """A template string becomes a regex with one named group per placeholder, except
     the anonymous `${_}`, which varies from message to message but is worth no field (a
-    stretch between two fields, a word that differs by channel): it is a plain group."""
+    stretch between two fields, a word that differs by channel): its group captures nothing."""
     text = s.value
     pos = 0
     regex: list[str] = []

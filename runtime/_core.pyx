@@ -522,7 +522,9 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
     cdef int v
     cdef const int32_t *a
     cdef const int32_t *e
-    for i in range(T.n_always):          # nc <= entries read so far < cand_cap
+    # Every entry read is written at S.cands[nc] and kept by advancing nc: nc never
+    # exceeds the entries read so far, fewer than cand_cap.
+    for i in range(T.n_always):
         sc = T.always[i]
         S.cands[nc] = sc
         nc += guard_passes(S, T.guard + 2 * sc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -54,11 +55,27 @@ def read_labelled(path: Path = LABELLED) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Ruleset:
+def library_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("lib") / "rules.scb"
     result = build([str(RULES)], str(out), run_examples=False)
     assert result.ok, "\n".join(result.rendered())
-    return load(str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def library(library_file: str) -> Ruleset:
+    return load(library_file)
+
+
+def test_readme_sample_is_what_the_cli_prints(library_file: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's "What you get" block, up to its `...`, is the CLI's output today."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    sample = re.search(r'\$ scenec match rules\.scb "([^"]+)"\n(.*?)\n +\.\.\.\n```', readme, re.S)
+    assert sample, "the README's sample block was not found"
+    assert scenec_main(["match", library_file, sample.group(1)]) == 0
+    shown = sample.group(2).splitlines()
+    assert capsys.readouterr().out.splitlines()[: len(shown)] == shown
 
 
 @pytest.fixture(scope="module")

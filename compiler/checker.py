@@ -20,9 +20,6 @@ from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
 from .patterns import ANONYMOUS, check_regex, compile_extract, compile_template, declared_slots
 from .sources import Sources, read_word_file
 
-_NO_FIELD_HINT = {ANONYMOUS: "`${_}` matches without keeping a field: give the placeholder a "
-                             "name to use its value"}
-
 MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 CONTEXT_TYPES = ("str", "number", "bool")
@@ -367,10 +364,12 @@ class SceneChecker:
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)
         if kind is None:
+            anonymous = name.value == ANONYMOUS
             self.error("E105", f"unknown field '{name.value}'", name.span,
-                       did_you_mean(name.value, self.fields, self.diags) or _NO_FIELD_HINT.get(
-                           name.value, "fields come from template placeholders and extract "
-                           "clauses"))
+                       did_you_mean(name.value, self.fields, self.diags) or (
+                           "`${_}` matches without keeping a field: give the placeholder a "
+                           "name to use its value" if anonymous else
+                           "fields come from template placeholders and extract clauses"))
             return None
         k = kind_for(kind, {})
         return k.type if k is not None else "str"

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from ..dsl.diagnostics import visible
 from ..runtime import ArtifactError, Match, Ruleset, load
 from .pipeline import Compiled, build, compile_paths
 
@@ -151,7 +152,7 @@ def _match(args: argparse.Namespace) -> int:
             found = found[:1]
         if args.json:
             print(json.dumps({"text": text, "matches": [m.to_json() for m in found]},
-                             ensure_ascii=False))
+                             ensure_ascii=False).translate(_JSON_ESCAPES))
         else:
             _print_human(text, found, many=len(texts) > 1)
     return 0
@@ -189,24 +190,36 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
     return ctx
 
 
+# JSON escapes C0 controls itself; DEL, the C1 controls (0x9B is an 8-bit CSI) and the
+# bidirectional overrides are escaped too, so the JSON lines are as safe to print as the
+# human output. They only occur inside strings, where \uXXXX is the same character.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x200E, 0x200F,
+                                           *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
 def _print_human(text: str, found: list[Match], many: bool) -> None:
+    """The human listing. Every line goes through `visible`: the message, and the field
+    values and action targets taken from it, may carry terminal escape sequences."""
+    def out(line: str) -> None:
+        print(visible(line))
+
     if many:
-        print(f"> {text}")
+        out(f"> {text}")
     if not found:
-        print("no scene matches")
+        out("no scene matches")
     for rank, m in enumerate(found, 1):
-        print(f"{rank}. {m.scene}  {m.name}  [{m.category or '-'}]  priority {m.priority}"
-              + (f"  enterprise {m.enterprise}" if m.enterprise else ""))
+        out(f"{rank}. {m.scene}  {m.name}  [{m.category or '-'}]  priority {m.priority}"
+            + (f"  enterprise {m.enterprise}" if m.enterprise else ""))
         if m.fields:
-            print("   fields:  " + ", ".join(f"{k}={v!r}" for k, v in m.fields.items()))
+            out("   fields:  " + ", ".join(f"{k}={v!r}" for k, v in m.fields.items()))
         if m.highlights:
-            print("   highlight: " + ", ".join(f"{f} {text[s:e]!r} [{s}:{e}]"
-                                               for f, s, e in m.highlights))
+            out("   highlight: " + ", ".join(f"{f} {text[s:e]!r} [{s}:{e}]"
+                                             for f, s, e in m.highlights))
         for a in m.actions:
             extra = "".join(f"  {k}={v!r}" for k, v in a.params)
-            print(f"   {a.slot:<6} {a.label} -> {a.kind} {a.target}{extra}")
+            out(f"   {a.slot:<6} {a.label} -> {a.kind} {a.target}{extra}")
     if many:
-        print()
+        out("")
 
 
 if __name__ == "__main__":

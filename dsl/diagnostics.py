@@ -56,22 +56,57 @@ class SourceCache:
         return lines[line - 1].rstrip("\r")
 
 
+_VISIBLE = str.maketrans(
+    {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x09: " ", 0x7F: "\u2421",
+     **{c: "\ufffd" for c in range(0x80, 0xA0)},
+     **{c: "\ufffd" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}})
+
+
+def visible(text: str) -> str:
+    """`text` safe for a terminal: control characters (a hostile file's or message's
+    escape sequences, a bell, NUL) and bidirectional overrides become visible stand-ins
+    of the same width, one character each, so they can neither act on the terminal nor
+    shift a caret."""
+    return text.translate(_VISIBLE)
+
+
+# Lines longer than this many characters are quoted as a window around the span.
+QUOTE_MAX = 120
+QUOTE_BEFORE = 40
+
+
 def render(diag: Diagnostic, sources: SourceCache) -> str:
     """`path:line:col: error[CODE]: message`, the source line, a caret line and a hint."""
     s = diag.span
     out = [f"{s.file}:{s.line}:{s.col}: {diag.severity}[{diag.code}]: {diag.message}"]
     text = sources.line(s.file, s.line)
     if text is not None:
-        shown = text.replace("\t", " ")
+        shown = visible(text)
         width = (s.end_col - s.col) if s.end_line == s.line else len(shown) - s.col + 1
         width = max(1, min(width, max(1, len(shown) - s.col + 1)))
+        shown, col, width = _window(shown, s.col, width)
         gutter = f"{s.line:>4} | "
         out.append(gutter + shown)
-        out.append(" " * (len(gutter) + _display_width(shown[: s.col - 1])) + "^" * _display_width(
-            shown[s.col - 1 : s.col - 1 + width]) if shown else " " * len(gutter) + "^")
+        out.append(" " * (len(gutter) + _display_width(shown[: col - 1])) + "^" * _display_width(
+            shown[col - 1 : col - 1 + width]) if shown else " " * len(gutter) + "^")
     if diag.hint:
         out.append(f"     = hint: {diag.hint}")
     return "\n".join(out)
+
+
+def _window(line: str, col: int, width: int) -> tuple[str, int, int]:
+    """A long line cut to QUOTE_MAX characters around the span (an ellipsis marks each
+    cut), with the span's column and width in the cut line: a 6,000-character regex
+    would otherwise fill the terminal with its quote and its carets."""
+    if len(line) <= QUOTE_MAX:
+        return line, col, width
+    start = max(0, min(col - 1 - QUOTE_BEFORE, len(line) - QUOTE_MAX))
+    end = start + QUOTE_MAX
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(line) else ""
+    col = col - start + len(head)
+    width = min(width, QUOTE_MAX - (col - 1 - len(head)))
+    return head + line[start:end] + tail, col, max(1, width)
 
 
 def _display_width(text: str) -> int:

@@ -59,6 +59,28 @@ def test_match_file_one_json_line_per_message(tmp_path: Path) -> None:
     assert json.loads(piped)["matches"][0]["scene"] == "spend"
 
 
+def no_control_characters(text: str) -> bool:
+    return not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    msgs = MSG + "\x1b[2J\n" + "abc\x07\x9b31m\n"
+    r = scenec("match", out, "--file", "-", stdin=msgs)
+    assert r.returncode == 0 and "1. spend" in r.stdout
+    assert no_control_characters(r.stdout) and "\u241b[2J" in r.stdout
+    r = scenec("match", out, "--file", "-", "--json", stdin=msgs)
+    assert no_control_characters(r.stdout)
+    texts = [json.loads(line)["text"] for line in r.stdout.splitlines()]
+    assert texts == msgs.splitlines()   # escaped, not lost
+    bad = write(tmp_path, GOOD.replace('category finance.card.spend',
+                                       'category finance.card.spend "\x1b]0;pwned\x07"'))
+    r = scenec("check", bad)
+    assert r.returncode == 1 and "error[E001]" in r.stderr
+    assert no_control_characters(r.stderr) and "\u241b]0;pwned\u2407" in r.stderr
+
+
 def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, GOOD.replace("enterprise cmb\n", "enterprise cbm\n")
                 .replace("${amount:money}", "${amount:mony}"))

@@ -1,0 +1,64 @@
+"""How a diagnostic quotes its source line: the caret must sit under the span, and the
+quote must be safe to print (hostile files carry escape sequences and huge lines)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from scenec.dsl.diagnostics import QUOTE_MAX, Diagnostic, SourceCache, Span, render
+
+
+def quote(line: str, col: int, width: int) -> tuple[str, str]:
+    """The rendered source line and caret line (without the gutter) for one span."""
+    sources = SourceCache()
+    sources.add("f.scene", line)
+    span = Span("f.scene", 1, col, 1, col + width)
+    text = render(Diagnostic("error", "E000", "m", span), sources).split("\n")
+    gutter = len("   1 | ")
+    return text[1][gutter:], text[2][gutter:]
+
+
+def under_caret(shown: str, carets: str) -> str:
+    """The characters of `shown` whose terminal columns the carets cover (CJK: two)."""
+    first = len(carets) - len(carets.lstrip(" "))
+    last = first + carets.count("^")
+    out, column = [], 0
+    for ch in shown:
+        if first <= column < last:
+            out.append(ch)
+        column += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    return "".join(out)
+
+
+def test_control_characters_are_shown_as_pictures_of_the_same_width() -> None:
+    line = 'when "\x1b[31m" and "\x07\x00" \u202eX'
+    shown, carets = quote(line, line.index("X") + 1, 1)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in shown)
+    assert "\u241b[31m" in shown and "\u2407\u2400" in shown and "\u202e" not in shown
+    assert under_caret(shown, carets) == "X"
+
+
+def test_a_long_line_is_quoted_as_a_window_around_the_span() -> None:
+    line = "a" * 500 + "TARGET" + "b" * 500
+    shown, carets = quote(line, 501, 6)
+    assert len(shown) <= QUOTE_MAX + 2 and shown.startswith("…") and shown.endswith("…")
+    assert under_caret(shown, carets) == "TARGET"
+
+
+def test_a_span_at_either_end_of_a_long_line_keeps_its_caret() -> None:
+    line = "START" + "x" * 1000 + "END"
+    shown, carets = quote(line, 1, 5)
+    assert under_caret(shown, carets) == "START" and not shown.startswith("…")
+    shown, carets = quote(line, len(line) - 2, 3)
+    assert under_caret(shown, carets) == "END" and not shown.endswith("…")
+
+
+def test_a_wide_span_is_cut_with_its_line() -> None:
+    shown, carets = quote("/" + "(" * 3000 + "/", 1, 3002)
+    assert len(carets) <= QUOTE_MAX + 1 and set(carets.strip()) == {"^"}
+
+
+def test_short_lines_are_quoted_whole() -> None:
+    line = 'when "验证码" and x'
+    shown, carets = quote(line, 16, 1)
+    assert shown == line and under_caret(shown, carets) == "x"

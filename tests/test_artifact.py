@@ -7,6 +7,7 @@ memory: the result must be ArtifactError, or a rule set that matches without cra
 
 from __future__ import annotations
 
+import array
 import hashlib
 import os
 import struct
@@ -16,7 +17,7 @@ from helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.runtime import FORMAT_VERSION, ArtifactError, load, loads
-from scenec.runtime.artifact import MAGIC
+from scenec.runtime.artifact import MAGIC, pack, unpack
 
 SOURCE = """
 enterprise cmb "招商银行" { sender "95555", "【招商银行】" }
@@ -107,3 +108,41 @@ def test_hostile_payload_with_valid_checksum(artifact: bytes, data: st.DataObjec
     for text in MESSAGES:  # accepted: matching must still be safe
         rs.match(text, "95555")
         rs.match_many([text] * 3, threads=2)
+
+
+def mutated_sections(artifact: bytes, data: st.DataObject) -> bytes:
+    """The artifact's sections with 1–3 table entries set to the values that break bounds
+    checks (-1, 0, the length, one past it, int32 extremes) or a table grown or shrunk by
+    one, re-packed with a valid checksum: each mutation reaches the core's validation
+    instead of dying in the JSON parser as most random bytes do."""
+    sections = unpack(artifact)
+    arrays = {k: array.array("i" if v.itemsize == 4 else "q", v.tolist())
+              for k, v in sections.items() if isinstance(v, memoryview)}
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    for _ in range(data.draw(st.integers(1, 3))):
+        table = arrays[data.draw(st.sampled_from(sorted(arrays)))]
+        n = len(table)
+        value = data.draw(st.sampled_from([-1, 0, 1, n - 1, n, n + 1, 2**31 - 1, -2**31])
+                          | st.integers(-2, 3 * n + 2))
+        how = data.draw(st.sampled_from(["set", "append", "pop"]) if n else st.just("append"))
+        if how == "set":
+            table[data.draw(st.integers(0, n - 1))] = value
+        elif how == "append":
+            table.append(value)
+        else:
+            table.pop()
+    return pack(arrays, docs)
+
+
+@settings(max_examples=int(os.environ.get("SCENEC_FUZZ_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_tables_with_valid_checksum(artifact: bytes, data: st.DataObject) -> None:
+    try:
+        rs = loads(mutated_sections(artifact, data))
+    except ArtifactError as exc:
+        assert str(exc)
+        return
+    for text in MESSAGES:  # accepted: matching must still be safe
+        rs.match(text, "95555")
+        rs.match_many([text] * 3, ["95555", None, "1"], threads=2)

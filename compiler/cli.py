@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from ..dsl.diagnostics import visible
+from ..dsl.diagnostics import BIDI_CONTROLS, visible
 from ..runtime import ArtifactError, Match, Ruleset, load
 from .pipeline import Compiled, build, compile_paths
 
@@ -193,8 +193,7 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
 # JSON escapes C0 controls itself; DEL, the C1 controls (0x9B is an 8-bit CSI) and the
 # bidirectional overrides are escaped too, so the JSON lines are as safe to print as the
 # human output. They only occur inside strings, where \uXXXX is the same character.
-_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x200E, 0x200F,
-                                           *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS)}
 
 
 def _print_human(text: str, found: list[Match], many: bool) -> None:

@@ -1778,10 +1778,11 @@ cdef class Matcher:
     cdef SenderIndex senders
     cdef list quick
     cdef object finish   # Finisher.finish_found(text, candidates, sender, ctx, now)
+    cdef object check    # check_facts(ctx, now): raises TypeError for a wrong type
 
     def __init__(self, Core core not None, dict senders not None, list quick not None,
-                 finish not None):
-        self.core, self.quick, self.finish = core, quick, finish
+                 finish not None, check not None):
+        self.core, self.quick, self.finish, self.check = core, quick, finish, check
         self.senders = SenderIndex(senders, core.nlits)   # literal ids < core.nlits
 
     def match(self, text, sender=None, ctx=None, now=None):
@@ -1792,6 +1793,8 @@ cdef class Matcher:
         cdef int32_t lit
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
+        if ctx is not None or now is not None:
+            self.check(ctx, now)   # on every call, not only when Python finishes it
         lit = self.senders.prepare(sender, &key)   # < core.nlits (see __init__)
         S = self.core._scan_one(text, lit, &key, &k)
         try:

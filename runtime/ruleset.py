@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._core import Core, Matcher, json_array_items, untrack_results
@@ -116,7 +116,7 @@ class Ruleset:
         # The Matcher and the Finisher never refer back to the Ruleset: with no reference
         # cycle, a rule set dropped by a reload is freed at once.
         self._matcher = Matcher(self._core, self._senders, self._quick,
-                                self._finisher.finish_found)
+                                self._finisher.finish_found, check_facts)
         self.match = self._matcher.match  # type: ignore[method-assign]
 
     # --- public API -------------------------------------------------------------------
@@ -146,10 +146,15 @@ class Ruleset:
                    now: dt.date | dt.datetime | None = None,
                    threads: int | None = None) -> list[list[Match]]:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be an iterable of str, one per message, not a "
+                            f"single {type(texts).__name__}")
         texts = list(texts)
         n = len(texts)
         if senders is not None and len(senders) != n or ctxs is not None and len(ctxs) != n:
             raise ValueError("senders and ctxs must have one entry per text")
+        for ctx in ctxs or ():
+            check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
         out, unfinished = self._matcher.many(texts, senders, max(1, int(nthreads)))
@@ -249,6 +254,16 @@ class Finisher:
         except Exception:
             self.broken.add(self.scene_id(index))
             return None
+
+
+def check_facts(ctx: object, now: object) -> None:
+    """A TypeError for a `ctx` that is not a mapping or a `now` that is not a date, on
+    every call: the compiled path reads neither for most messages, so without this check
+    a wrong type would pass or fail depending on the message."""
+    if ctx is not None and not isinstance(ctx, Mapping):
+        raise TypeError(f"ctx must be a dict (a mapping), not {type(ctx).__name__}")
+    if now is not None:
+        _day(now)
 
 
 def _day(now: dt.date | dt.datetime | None) -> dt.date:

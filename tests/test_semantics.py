@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from types import MappingProxyType
 
 import pytest
 from helpers import compile_text
@@ -116,6 +117,26 @@ def test_valid_range_uses_now() -> None:
     assert rs is not None
     assert rs.best(MSG, now=dt.date(2024, 1, 15)).scene == "seasonal"  # type: ignore[union-attr]
     assert "seasonal" not in [m.scene for m in rs.match(MSG, now=dt.date(2024, 2, 1))]
+
+
+def test_argument_types_are_checked_whatever_the_message() -> None:
+    """A wrong `ctx` or `now` raises TypeError for every message, not only for those whose
+    scenes the Python path finishes (the compiled path reads neither), and a single str
+    is no batch of its characters."""
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    for text in (MSG, "你好", ""):   # finished in Python, in the core, nothing found
+        with pytest.raises(TypeError, match="ctx must be a dict"):
+            rs.match(text, ctx=["gold"])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="now must be a date"):
+            rs.match(text, now="2024-01-15")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="ctx must be a dict"):
+            rs.match_many([text], ctxs=[("segment", "gold")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="not a single str"):
+        rs.match_many(MSG)
+    day = dt.date(2024, 1, 15)
+    assert rs.match(MSG, ctx=MappingProxyType({"segment": "gold"}), now=day) == \
+        rs.match(MSG, ctx={"segment": "gold"}, now=dt.datetime(2024, 1, 15, 9))
 
 
 def test_match_many_equals_match() -> None:

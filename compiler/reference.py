@@ -16,6 +16,7 @@ from typing import Any
 import re2
 
 from ..runtime.kinds import normalise, render_value
+from ..runtime.links import field_link, whole_field
 from . import model as m
 
 _OPTIONS = re2.Options()
@@ -135,6 +136,12 @@ class Reference:
         params: tuple[tuple[str, str], ...] = ()
         if a.kind in ("url", "quickapp", "deeplink"):
             target = arg(0, encode=True)
+            whole = whole_field(a.args[0].text or "")
+            if whole is not None and whole in fields:
+                link = field_link(a.kind, render_value(fields[whole]))
+                if link is None:
+                    return None
+                target = link
         elif a.kind == "calendar":
             target, params = arg(0), (("title", arg(1)),)
         elif a.kind == "sms":

@@ -20,6 +20,7 @@ from . import kinds
 from ._core import LONG_TEXT, Quick, Regex, set_result_class
 from .fold import unpaired
 from .kinds import BUILTIN, normalise, render_value
+from .links import field_link, whole_field
 from .match import Action, Match, new_match
 from .regex_program import compile_program
 
@@ -451,6 +452,11 @@ class _ActionRunner:
         encode = self.kind in _ENCODED
         values = [render_value(fields[v]) if k == "f" else interpolate(v, fields, encode)
                   for k, v in self.args]
+        if encode and (whole := whole_field(self.args[0][1])) in fields:
+            link = field_link(self.kind, render_value(fields[whole]))
+            if link is None:  # not a link of this kind: dropped, like a missing field
+                return None
+            values[0] = link
         params: tuple[tuple[str, str], ...] = ()
         if self.kind == "calendar":
             params = (("title", values[1]),)
@@ -461,7 +467,8 @@ class _ActionRunner:
 
 
 def interpolate(template: str, fields: Fields, encode: bool) -> str:
-    """`${name}` → the field's value (URL-encoded inside url/quickapp/deeplink targets)."""
+    """`${name}` → the field's value (URL-encoded inside url/quickapp/deeplink targets;
+    a target that is one whole field is `links.field_link`'s)."""
     if "${" not in template:
         return template
     parts = template.split("${")

@@ -117,7 +117,7 @@ def _mutate(text: str, rnd: random.Random, how: str) -> str:
     elif how == "truncate":
         return text[: rnd.randrange(len(text) + 1)]
     elif how == "cut_string":
-        k = text.find('"', rnd.randrange(len(text)))
+        k = text.find('"', rnd.randrange(len(text) + 1))
         return text if k < 0 else text[: k + 1 + rnd.randrange(4)] + "\n" + text[k + 5 :]
     elif how == "brace":
         k = rnd.randrange(len(text) + 1)

@@ -112,6 +112,52 @@ def test_url_values_are_encoded() -> None:
     assert target == "hap://app/x/repay?card=1234&n=%E5%BC%A0%E4%B8%89"
 
 
+LINKS = """
+scene push "推送" {
+    when "阅读全文"
+    extract link = /阅读全文[:：]\\s?(\\S+)/
+    extract app = /打开[:：]\\s?(\\S+)/
+    button "阅读" -> url("${link}")
+    button "打开" -> deeplink("${app}")
+    menu "分享" -> url("https://share.example/?u=${link}")
+}
+"""
+
+
+@pytest.mark.parametrize("link, url", [
+    ("http://go.10086.cn/nd/a?b=1&c=2", "http://go.10086.cn/nd/a?b=1&c=2"),
+    ("HTTPS://X.EXAMPLE/p", "HTTPS://X.EXAMPLE/p"),
+    ("t.cn/RzAbC1", "http://t.cn/RzAbC1"),
+    ("www.example.com/x", "http://www.example.com/x"),
+    ("javascript:alert(1)", None),
+    ("javascript://%0aalert(1)", None),
+    ("点击这里", None),
+])
+def test_a_target_that_is_one_whole_field_is_the_link_itself(link: str, url: str | None) -> None:
+    """`url("${link}")` opens the link the message carries, unencoded, when it is a web
+    link; anything else drops the button (the text came from the SMS's sender). A field
+    inside a longer target is still percent-encoded."""
+    rs = compile_text(LINKS).ruleset
+    assert rs is not None
+    m = rs.best(f"今日要闻，阅读全文：{link}")
+    assert m is not None
+    acts = {a.label: a.target for a in m.actions}
+    assert acts.get("阅读") == url
+    assert acts["分享"].startswith("https://share.example/?u=") and "/" not in acts["分享"][25:]
+
+
+@pytest.mark.parametrize("app, shown", [
+    ("myapp://open/item?id=3", True), ("javascript://x%0aalert(1)", False),
+    ("data://text/html,x", False), ("file:///etc/passwd", False), ("no-scheme", False)])
+def test_a_whole_field_deeplink_needs_a_safe_scheme(app: str, shown: bool) -> None:
+    rs = compile_text(LINKS).ruleset
+    assert rs is not None
+    m = rs.best(f"阅读全文：http://a.example/x 打开：{app}")
+    assert m is not None
+    acts = {a.label: a.target for a in m.actions}
+    assert (acts.get("打开") == app) is shown and ("打开" in acts) is shown
+
+
 def test_valid_range_uses_now() -> None:
     rs = compile_text(BANK).ruleset
     assert rs is not None

@@ -17,7 +17,7 @@ import re
 
 _WHOLE_FIELD = re.compile(r"\$\{([^}]*)\}")
 _WEB = re.compile(r"(?i)https?://[^\s]+")
-_BARE_WEB = re.compile(r"(?i)(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/[^\s]*)?")
+_BARE_WEB = re.compile(r"(?i)[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/[^\s]*)?")  # a host name
 _QUICKAPP = re.compile(r"(?i)hap://[^\s]+")
 _APP = re.compile(r"(?i)([a-z][a-z0-9+.-]*)://[^\s]+")
 _UNSAFE_SCHEMES = frozenset(("javascript", "vbscript", "data", "file"))

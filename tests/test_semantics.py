@@ -132,6 +132,7 @@ scene push "推送" {
     ("javascript:alert(1)", None),
     ("javascript://%0aalert(1)", None),
     ("点击这里", None),
+    ("3.5", None),
 ])
 def test_a_target_that_is_one_whole_field_is_the_link_itself(link: str, url: str | None) -> None:
     """`url("${link}")` opens the link the message carries, unencoded, when it is a web

@@ -15,11 +15,12 @@ WORDS = ["信用卡", "账单", "还款", "验证码", "快递", "取件码", "�
          "卡", "码", "到期", "已还清", "ab", "AB", "退订", "，", ":", "【", "】"]
 SIGS = ["【平安银行】", "【招商银行】", "【顺丰速运】", "[京东]"]
 NUMBERS = ["95511", "95555", "10690001"]
-KINDS = ["digits", "money", "date", "code", "word", "time", "phone", "number"]
+KINDS = ["digits", "money", "date", "code", "word", "time", "phone", "number", "url"]
 SAMPLE_VALUES = {
     "digits": ["1234", "88"], "money": ["3,562.10", "12", "0.5"], "date": ["03月15日", "2024-3-5"],
     "code": ["A1B2", "123456"], "word": ["张三", "abc"], "time": ["14:30", "8点"],
     "phone": ["13800138000", "95511"], "number": ["42", "1,000"],
+    "url": ["http://t.cn/Ab1", "www.x.com/p"],
 }
 REGEXES = ["尾号\\d{4}", "[0-9]+元", "(?i)ab", "码.?\\d", "^【"]
 EXTRACT_REGEXES = [("tail", "尾号(\\d{4})", "digits"), ("amt", "([0-9,.]+)元", "money"),
@@ -140,6 +141,10 @@ def scene(draw: st.DrawFn, index: int) -> tuple[str, list[str]]:
 def actions(draw: st.DrawFn, fields: dict[str, str]) -> list[str]:
     out = ['  button "打开" -> url("https://x.example/a?b=${' + draw(st.sampled_from(
         sorted(fields) or ["nope"])) + '}")'] if fields and draw(st.booleans()) else []
+    if fields and draw(st.booleans()):  # a whole-field target: the value is the link, or no button
+        kind = draw(st.sampled_from(["url", "deeplink"]))
+        field = draw(st.sampled_from(sorted(fields)))
+        out.append(f'  button "链接" -> {kind}("${{{field}}}")')
     guard = " if ctx.vip == true" if draw(st.booleans()) else ""
     out.append('  menu "客服" -> tel("95511")' + guard)
     if fields and draw(st.booleans()):

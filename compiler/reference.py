@@ -17,6 +17,7 @@ import re2
 
 from ..runtime.kinds import normalise, render_value
 from ..runtime.links import field_link, whole_field
+from ..runtime.senders import holds_for
 from . import model as m
 
 _OPTIONS = re2.Options()
@@ -97,7 +98,7 @@ class Reference:
 
     @staticmethod
     def _sender_ok(c: m.CSender, text: str, sender: str | None) -> bool:
-        return sender in c.numbers or any(sig in text for sig in c.signatures)
+        return holds_for(sender, c.numbers) or any(sig in text for sig in c.signatures)
 
     def holds(self, c: m.Cond, text: str, sender: str | None, ctx: dict,
               fields: dict[str, Any]) -> bool:

@@ -234,6 +234,7 @@ ctypedef struct Msg:
     Py_ssize_t length
     int kind
     int32_t sender
+    int32_t also       # a DLT sender's header's literal id, or -1
 
 ctypedef struct Work:
     const Tables *T
@@ -564,9 +565,11 @@ cdef Py_ssize_t select_and_eval(const Tables *T, Scratch *S, Py_ssize_t nh) noex
 
 
 cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int kind,
-                            Py_ssize_t n, int32_t sender, const SenderKey *key) noexcept nogil:
+                            Py_ssize_t n, int32_t sender, int32_t also,
+                            const SenderKey *key) noexcept nogil:
     """Whole pipeline for one message; returns the number of results in S.cands. The
-    sender is a literal id (or -1), or `key`, probed after the scan (see _senders.pxi)."""
+    sender is a literal id (or -1), or `key`, probed after the scan (see _senders.pxi);
+    `also`, a DLT sender's header's literal id (or -1), hits as well."""
     cdef Py_ssize_t nh = 0
     S.gen += 1
     if S.gen == 0:                       # wrapped after 65535 messages: reset the stamps
@@ -575,6 +578,8 @@ cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int k
         S.gen = 1
     if sender >= 0:
         nh = mark(S, sender, nh)
+    if also >= 0 and also != sender:
+        nh = mark(S, also, nh)
     if kind == 1:
         nh = scan_text(T, S, <const uint8_t *>data, n, nh)
     elif kind == 2:
@@ -629,7 +634,7 @@ cdef void *work_run(void *arg) noexcept nogil:
     cdef const Msg *m
     for i in range(W.lo, W.hi):
         m = &W.msgs[i]
-        k = run_message(W.T, W.S, m.data, m.kind, m.length, m.sender, NULL)
+        k = run_message(W.T, W.S, m.data, m.kind, m.length, m.sender, m.also, NULL)
         if W.res_len + k > W.res_cap:
             cap = 2 * (W.res_len + k) + 64
             grown = <int32_t *>realloc(W.res, <size_t>cap * sizeof(int32_t))
@@ -1582,7 +1587,8 @@ cdef class Core:
         S = self._take_scratch() if self.single_busy else self.single
         self.single_busy = True
         k[0] = run_message(&self.t, S, PyUnicode_DATA(text), PyUnicode_KIND(text),
-                           PyUnicode_GET_LENGTH(text), sender, key)
+                           PyUnicode_GET_LENGTH(text), sender,
+                           key.also if key != NULL else -1, key)
         return S
 
     cdef void _release(self, Scratch *S):
@@ -1612,7 +1618,9 @@ cdef class Core:
             scratch_free(S)
 
     cdef Msg *_messages(self, tuple texts, sender_lits) except NULL:
-        """Pointers into every str (kept alive by the tuple) and validated sender ids."""
+        """Pointers into every str (kept alive by the tuple) and validated sender ids: an
+        entry of `sender_lits` is a literal id (or -1), or for a DLT sender a pair (the
+        sender's, its header's)."""
         cdef Py_ssize_t i, n = len(texts)
         cdef Msg *msgs = <Msg *>malloc(<size_t>(n if n else 1) * sizeof(Msg))
         if msgs == NULL:
@@ -1626,7 +1634,13 @@ cdef class Core:
                 msgs[i].data = PyUnicode_DATA(text)
                 msgs[i].length = PyUnicode_GET_LENGTH(text)
                 msgs[i].kind = PyUnicode_KIND(text)
-                msgs[i].sender = self._sender(sender_lits[i])
+                lit = sender_lits[i]
+                if type(lit) is tuple and len(lit) == 2:
+                    msgs[i].sender = self._sender(lit[0])
+                    msgs[i].also = self._sender(lit[1])
+                else:
+                    msgs[i].sender = self._sender(lit)
+                    msgs[i].also = -1
         except BaseException:
             free(msgs)
             raise
@@ -1636,7 +1650,8 @@ cdef class Core:
         """``candidates`` for a batch, scanned without the GIL on up to ``threads`` threads.
 
         ``texts`` is a list (or any sequence) of str and ``sender_lits`` a sequence of
-        literal ids or -1 of the same length. Returns one ``candidates`` list per text.
+        literal ids or -1 (or pairs of them, a DLT sender's and its header's) of the same
+        length. Returns one ``candidates`` list per text.
         """
         cdef tuple keep = tuple(texts)   # a list could be mutated while the GIL is released
         cdef list senders = list(sender_lits)
@@ -1820,7 +1835,8 @@ cdef class Matcher:
         return out, pending
 
     cdef int _sender_ids(self, senders, list lits) except -1:
-        """lits[i] = the literal id of senders[i] (-1: none). The sender table is large
+        """lits[i] = the literal id of senders[i] (-1: none; for a DLT sender whose
+        header a rule lists, the pair of both, see `Core._messages`). The sender table is large
         and out of cache between batches, and these lookups run before the scan starts on
         the helper threads: keys are prepared (their slots prefetched) SENDER_BATCH at a
         time and probed after, so that the misses overlap instead of following each
@@ -1839,6 +1855,8 @@ cdef class Matcher:
             for t in range(m):
                 if keys[t].slots != NULL:
                     early[t] = sender_probe(&keys[t])
-                if early[t] >= 0:
+                if keys[t].also >= 0:
+                    lits[base + t] = (early[t], keys[t].also)
+                elif early[t] >= 0:
                     lits[base + t] = early[t]
         return 0

@@ -24,6 +24,24 @@ ctypedef struct SenderKey:       # one message's sender, for a probe after its s
     Py_hash_t hash
     const uint8_t *text
     Py_ssize_t n
+    int32_t also                 # a DLT sender's header's literal id, or -1 (see dlt_shaped)
+
+
+cdef inline bint ascii_alpha(uint8_t c) noexcept nogil:
+    return (c | 0x20) >= 0x61 and (c | 0x20) <= 0x7a
+
+
+cdef inline bint dlt_shaped(const uint8_t *t, Py_ssize_t n) noexcept nogil:
+    """`XX-HEADER` or `XX-HEADER-S`: an Indian DLT sender, whose 6-character header is
+    what a rule lists (`sender "HDFCBK"` holds for `VM-HDFCBK`, `JD-HDFCBK-S`; see
+    `runtime.senders.dlt_header`, which the Python paths use)."""
+    cdef Py_ssize_t i
+    if n != 9 and n != 11 or t[2] != 0x2d or not ascii_alpha(t[0]) or not ascii_alpha(t[1]):
+        return False
+    for i in range(3, 9):
+        if not (ascii_alpha(t[i]) or 0x30 <= t[i] <= 0x39):
+            return False
+    return n == 9 or t[9] == 0x2d and ascii_alpha(t[10])
 
 
 cdef inline int32_t sender_probe(const SenderKey *k) noexcept nogil:
@@ -105,11 +123,17 @@ cdef class SenderIndex:
 
     cdef int32_t prepare(self, sender, SenderKey *k) except -2:
         """Either the sender's literal id (or -1) now, with `k.slots` NULL, or a key whose
-        home slot is being prefetched, for `sender_probe` later."""
+        home slot is being prefetched, for `sender_probe` later. `k.also` is the literal
+        id of a DLT sender's header (-1 for any other sender): a rule may list either."""
+        k.also = -1
         if sender is None:
             k.slots = NULL
             return -1
         if self._key(sender, k):
+            if dlt_shaped(k.text, k.n):  # rare outside India: both looked up now
+                k.slots = NULL
+                k.also = self.table.get(sender[3:9], -1)
+                return self.table.get(sender, -1)
             prefetch(<const void *>(k.slots + k.home))
             return -1
         return self.rest.get(sender, -1) if type(sender) is str else self.table.get(sender, -1)

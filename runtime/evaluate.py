@@ -23,6 +23,7 @@ from .kinds import BUILTIN, normalise, render_value
 from .links import field_link, whole_field
 from .match import Action, Match, new_match
 from .regex_program import compile_program
+from .senders import holds_for
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -103,7 +104,8 @@ def compile_cond(c: list, rx: Patterns) -> Check:
         return lambda text, sender, ctx, fields: near(text, a, b, dist)
     if op == "sender":
         sigs, nums = tuple(map(str, c[1])), frozenset(map(str, c[2]))
-        return lambda text, sender, ctx, fields: sender in nums or any(s in text for s in sigs)
+        return lambda text, sender, ctx, fields: (holds_for(sender, nums)
+                                                  or any(s in text for s in sigs))
     if op == "cmp":
         return _compare(str(c[1]), bool(c[2]), str(c[3]), tuple(c[4]), str(c[5]))
     if op in ("and", "or"):

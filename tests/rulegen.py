@@ -102,7 +102,7 @@ def scene(draw: st.DrawFn, index: int) -> tuple[str, list[str]]:
     fields: dict[str, str] = {}
     lines = [f'scene s{index} "场景{index}" {{']
     who = draw(st.sampled_from(["", "enterprise ent0", "enterprise ent1", 'sender "95555"',
-                                'sender "【招商银行】", "10690001"']))
+                                'sender "【招商银行】", "10690001"', 'sender "VM-HDFCBK"']))
     if who:
         lines.append("  " + who)
     if draw(st.booleans()):
@@ -159,7 +159,7 @@ def actions(draw: st.DrawFn, fields: dict[str, str]) -> list[str]:
 
 HEADER = """
 enterprise ent0 "平安" { sender "95511", "【平安银行】" }
-enterprise ent1 "京东" { sender "[京东]", "10690001" }
+enterprise ent1 "京东" { sender "[京东]", "10690001", "HDFCBK" }
 words ws1 = "账单", "还款", "到期"
 words ws2 = "快递", "取件码"
 context { seg: str, n: number, vip: bool }

@@ -14,7 +14,7 @@ from scenec.compiler import Reference, compile_paths
 DAYS = [dt.date(2024, 3, 1), dt.date(2026, 11, 23)]
 CTXS = [{}, {"seg": "gold", "n": 5, "vip": True}, {"seg": "silver", "n": 3.5, "vip": False},
         {"seg": 7, "n": "x"}]
-SENDERS = [None, "95511", "95555", "10690001", "123"]
+SENDERS = [None, "95511", "95555", "10690001", "123", "HDFCBK", "VM-HDFCBK", "AD-HDFCBK-S"]
 
 
 def as_tuple(m: object) -> tuple:

@@ -92,7 +92,8 @@ FRAGMENTS = [
 ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
 MESSAGE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(ANY_CHAR, max_size=8)),
                    max_size=30).map("".join)
-SENDERS = st.one_of(st.sampled_from([None, "95555", "10690001", "", "95555\x00"]),
+SENDERS = st.one_of(st.sampled_from([None, "95555", "10690001", "", "95555\x00", "VM-HDFCBK",
+                                     "ad-95555-S", "VM-HDFCBK\x00", "VM-HDFＣBK"]),
                     st.text(ANY_CHAR, max_size=6))
 CTXS = [{}, {"seg": "gold", "n": 5, "vip": True}, {"seg": "\ud800", "n": float("nan")},
         {"n": True, "vip": 1}, {"seg": None, "n": 1e308, "vip": True}]

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 import pytest
 from helpers import compile_text
+from scenec.compiler import Reference
 
 BANK = """
 enterprise pingan "平安银行" { sender "95511", "【平安银行】" }
@@ -157,6 +158,48 @@ def test_a_whole_field_deeplink_needs_a_safe_scheme(app: str, shown: bool) -> No
     assert m is not None
     acts = {a.label: a.target for a in m.actions}
     assert (acts.get("打开") == app) is shown and ("打开" in acts) is shown
+
+
+DLT = """
+enterprise hdfc "HDFC Bank" { sender "HDFCBK" }
+scene any_prefix "debit" {
+    enterprise hdfc
+    when "debited"
+}
+scene one_prefix "debit, one prefix" {
+    sender "VM-HDFCBK"
+    when "debited"
+}
+scene named_in_when "debit, sender in when" {
+    when "debited" and sender is hdfc
+}
+"""
+
+
+@pytest.mark.parametrize("sender, scenes", [
+    ("HDFCBK", {"any_prefix", "named_in_when"}),
+    ("VM-HDFCBK", {"any_prefix", "one_prefix", "named_in_when"}),
+    ("JD-HDFCBK", {"any_prefix", "named_in_when"}),
+    ("AD-HDFCBK-S", {"any_prefix", "named_in_when"}),
+    ("vm-HDFCBK-t", {"any_prefix", "named_in_when"}),
+    ("VMHDFCBK", set()), ("VM-HDFCBKX", set()), ("VM-HDFCB", set()), ("V-HDFCBK", set()),
+    ("VM-HDFCBK-ST", set()), ("VM_HDFCBK", set()), ("12-HDFCBK", set()), ("VM-HDFCBＫ", set()),
+    (None, set()),
+])
+def test_a_dlt_sender_answers_to_its_header(sender: str | None, scenes: set[str]) -> None:
+    """`sender "HDFCBK"` holds for every DLT form of that header (`VM-HDFCBK`,
+    `AD-HDFCBK-S`), a listed full form for itself only; single calls and batches on 1 and 2
+    threads agree with the reference interpreter."""
+    result = compile_text(DLT)
+    rs, ref = result.ruleset, Reference(result.model)
+    assert rs is not None
+    text = "Rs 100 debited from a/c XX1234"
+    assert {m.scene for m in rs.match(text, sender)} == scenes
+    assert [m.scene for m in ref.match(text, sender, {}, None)] == [
+        m.scene for m in rs.match(text, sender)]
+    for threads in (1, 2):
+        batch = rs.match_many([text] * 300, [sender] * 300, threads=threads)
+        assert all({m.scene for m in found} == scenes for found in batch)
 
 
 def test_valid_range_uses_now() -> None:

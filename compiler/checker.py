@@ -15,6 +15,7 @@ from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, Span
 from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
+from ..runtime.senders import dlt_header
 from . import model as m
 from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
 from .patterns import ANONYMOUS, check_regex, compile_extract, compile_template, declared_slots
@@ -204,7 +205,9 @@ def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBa
     """`【…】` and `[…]` are signatures found in the text; anything else is a sender ID.
 
     A sender ID with non-ASCII characters is almost always a signature written without its
-    brackets, which would silently never match: W004 says so.
+    brackets, which would silently never match: W004 says so. A full Indian DLT sender ID
+    (`VM-HDFCBK`) holds for that one operator prefix, while the enterprise's SMS arrive
+    under several: W005 suggests the header, which holds for all of them.
     """
     sigs: list[str] = []
     nums: list[str] = []
@@ -221,6 +224,10 @@ def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBa
             if _looks_like_a_name(v):
                 diags.warning("W004", f"sender {v!r} is compared with the caller's sender ID",
                               s.span, f"to find a signature in the text, write \"【{v}】\"")
+            elif (header := dlt_header(v)) is not None:
+                diags.warning("W005", f"sender {v!r} holds only for the {v[:2]}- prefix",
+                              s.span, f"write \"{header}\" to hold for every DLT prefix "
+                              f"({v[:2]}-{header}, JD-{header}, AD-{header}-S…)")
             nums.append(v)
     return m.CSender(tuple(dict.fromkeys(sigs)), tuple(dict.fromkeys(nums)))
 

@@ -81,8 +81,13 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
         if isinstance(item, ast.Import):
             target = os.path.join(os.path.dirname(path), item.path.value)
             if not os.path.isfile(target):
-                diags.error("E501", f"imported file not found: {item.path.value}", item.path.span,
-                            f"paths are relative to {os.path.dirname(path) or '.'}")
+                if os.path.exists(target):  # a directory, a FIFO, a device
+                    diags.error("E501", f"imported path is not a regular file: "
+                                f"{item.path.value}", item.path.span, "import a .scene file")
+                else:
+                    diags.error("E501", f"imported file not found: {item.path.value}",
+                                item.path.span,
+                                f"paths are relative to {os.path.dirname(path) or '.'}")
                 continue
             _load_file(os.path.normpath(target), item.path.span, stack, loaded, sources, diags)
     stack.pop()

@@ -96,6 +96,10 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
 
 def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -> str | None:
     where = via or Span.point(path, 1, 1)
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block, /dev/zero never end
+        diags.error("E504", f"cannot read {path}: not a regular file", where,
+                    "build .scene files, or a directory of them")
+        return None
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:

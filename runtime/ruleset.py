@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -286,9 +287,29 @@ def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Rul
 
 def load(path: str | os.PathLike[str]) -> Ruleset:
     """Load and fully validate an artifact; raises ArtifactError with the cause."""
+    return loads(_read_artifact(path), os.fspath(path))
+
+
+def _read_artifact(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes. Only a regular file: a FIFO would block the service until some
+    writer came, and /dev/zero or /dev/urandom would never end (the open does not block,
+    O_NONBLOCK, and the type is checked before anything is read)."""
+    name = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise ArtifactError(f"cannot read artifact {os.fspath(path)}: {exc.strerror}") from None
-    return loads(data, os.fspath(path))
+        raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        f = os.fdopen(fd, "rb") if regular else None  # f owns fd from here
+    except OSError as exc:
+        os.close(fd)
+        raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
+    if f is None:
+        os.close(fd)
+        raise ArtifactError(f"cannot read artifact {name}: not a regular file")
+    with f:
+        try:
+            return f.read()
+        except OSError as exc:
+            raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None

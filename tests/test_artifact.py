@@ -11,6 +11,8 @@ import array
 import hashlib
 import os
 import struct
+import subprocess
+import sys
 
 import pytest
 from helpers import compile_text
@@ -83,8 +85,22 @@ def test_every_single_bit_flip(artifact: bytes) -> None:
 def test_missing_file_and_directory(tmp_path: object) -> None:
     with pytest.raises(ArtifactError, match="cannot read"):
         load(os.path.join(str(tmp_path), "nope.scb"))
-    with pytest.raises(ArtifactError):
+    with pytest.raises(ArtifactError, match="not a regular file"):
         load(str(tmp_path))
+
+
+def test_only_a_regular_file_is_read(tmp_path: object) -> None:
+    """A FIFO with no writer would block `load` (and a service's reload) forever, and
+    /dev/zero would never end: both are refused before anything is read. Run in a child
+    process, so that a regression fails by timeout instead of hanging the suite."""
+    fifo = os.path.join(str(tmp_path), "rules.scb")
+    os.mkfifo(fifo)
+    code = ("from scenec.runtime import ArtifactError, load\n"
+            f"for p in ({fifo!r}, '/dev/zero'):\n"
+            "    try:\n        load(p)\n    except ArtifactError as e:\n        print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.count("not a regular file") == 2, done.stdout + done.stderr
 
 
 def resign(payload: bytes) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,16 @@ def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:
     assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
     r = scenec("match", out, "x", "--ctx", "tier=1")
     assert r.returncode == 2 and "declared: segment" in r.stderr
+
+
+def test_a_rule_path_that_is_not_a_regular_file_is_an_error(tmp_path: Path) -> None:
+    """`scenec build` on a FIFO (which would block) or /dev/zero (which never ends)."""
+    fifo = tmp_path / "r.scene"
+    os.mkfifo(fifo)
+    out = tmp_path / "o.scb"
+    for path in (str(fifo), "/dev/zero"):
+        done = scenec("build", path, "-o", str(out))
+        assert done.returncode == 1 and "E504" in done.stderr + done.stdout
+        assert "not a regular file" in done.stderr + done.stdout
+        assert not out.exists()
+

@@ -7,6 +7,7 @@ gathered in one bag so a single run reports everything it can.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -143,16 +144,37 @@ def build(paths: list[str] | str, out: str, *, strict: bool = False,
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write beside the target, fsync, then rename: a reader sees the old file or the new."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write beside the target, fsync, then rename: a reader sees the old file or the new.
+
+    Only a regular file (or a new name) is replaced: renaming over `/dev/null` or a FIFO
+    would put a file where a device was (as root, in /dev); a symlink is followed, so the
+    file it points to is replaced and the link stays."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path) if os.path.isdir(
+            path) else OSError(errno.EINVAL, "not a regular file", path)
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".scenec-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            # mkstemp makes the file 0600: give it the mode of the file it replaces, or
+            # the one a new file gets, so that a service under another user can read it.
+            os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+

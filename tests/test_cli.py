@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -127,4 +128,26 @@ def test_a_rule_path_that_is_not_a_regular_file_is_an_error(tmp_path: Path) -> N
         assert done.returncode == 1 and "E504" in done.stderr + done.stdout
         assert "not a regular file" in done.stderr + done.stdout
         assert not out.exists()
+
+
+def test_the_artifact_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path: Path) -> None:
+    """`-o` naming a FIFO (or a device) is refused, not replaced by a file; a new artifact
+    is readable as a new file would be (mkstemp's 0600 would lock out a service running
+    under another user); a rebuilt one keeps its file's mode; a symlink is followed."""
+    src = write(tmp_path, GOOD)
+    fifo = tmp_path / "pipe.scb"
+    os.mkfifo(fifo)
+    done = scenec("build", src, "-o", str(fifo))
+    assert done.returncode == 2 and "not a regular file" in done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    new = tmp_path / "new.scb"
+    assert scenec("build", src, "-o", str(new)).returncode == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o666 & ~mask
+    os.chmod(new, 0o640)
+    link = tmp_path / "link.scb"
+    link.symlink_to(new)
+    assert scenec("build", src, "-o", str(link)).returncode == 0
+    assert link.is_symlink() and stat.S_IMODE(os.stat(new).st_mode) == 0o640
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from ..dsl.diagnostics import BIDI_CONTROLS, visible
@@ -142,31 +144,43 @@ def _match(args: argparse.Namespace) -> int:
         ruleset = load(args.artifact)
         ctx = _parse_ctx(args.ctx, ruleset)
         now = dt.date.fromisoformat(args.now) if args.now else None
-        texts = _texts(args)
+        if args.file is None and args.text is None:
+            raise ValueError("give a message, or --file")
+        # A file is streamed: each line's answer is written (and flushed) before the
+        # next line is read, so `tail -f log | scenec match … --file -` answers as it goes.
+        for text in _lines(args.file) if args.file else [args.text]:
+            found = ruleset.match(text, args.sender, ctx, now)
+            if args.best:
+                found = found[:1]
+            if args.json:
+                print(json.dumps({"text": text, "matches": [m.to_json() for m in found]},
+                                 ensure_ascii=False).translate(_JSON_ESCAPES))
+            else:
+                _print_human(text, found, many=bool(args.file))
+            if args.file:
+                sys.stdout.flush()
     except (ArtifactError, ValueError, OSError) as exc:
         print(f"scenec: error: {exc}", file=sys.stderr)
         return 2
-    for text in texts:
-        found = ruleset.match(text, args.sender, ctx, now)
-        if args.best:
-            found = found[:1]
-        if args.json:
-            print(json.dumps({"text": text, "matches": [m.to_json() for m in found]},
-                             ensure_ascii=False).translate(_JSON_ESCAPES))
-        else:
-            _print_human(text, found, many=len(texts) > 1)
     return 0
 
 
-def _texts(args: argparse.Namespace) -> list[str]:
-    if args.file:
-        stream = sys.stdin if args.file == "-" else open(
-            args.file, encoding="utf-8", errors="surrogateescape")
-        with stream:
-            return [line.rstrip("\r\n") for line in stream if line.strip()]
-    if args.text is None:
-        raise ValueError("give a message, or --file")
-    return [args.text]
+MAX_LINE = 1 << 24   # characters: a longer "line" (/dev/zero has none) is refused, not buffered
+
+
+def _lines(path: str) -> Iterator[str]:
+    """The non-blank lines of a file (`-`: standard input), one at a time."""
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
+                                                errors="surrogateescape")
+    with stream:
+        for number in itertools.count(1):
+            line = stream.readline(MAX_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                raise ValueError(f"{path}: line {number} is longer than {MAX_LINE} characters")
+            if line.strip():
+                yield line.rstrip("\r\n")
 
 
 def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:

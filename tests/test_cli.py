@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 import subprocess
 import sys
@@ -150,4 +151,28 @@ def test_the_artifact_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path: 
     link.symlink_to(new)
     assert scenec("build", src, "-o", str(link)).returncode == 0
     assert link.is_symlink() and stat.S_IMODE(os.stat(new).st_mode) == 0o640
+
+
+def test_match_file_streams_its_answers(tmp_path: Path) -> None:
+    """`--file -` answers each line before the next is read (a log piped in keeps getting
+    answers), and a "line" without end (/dev/zero) is refused, not buffered."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", "match", out,
+                             "--file", "-", "--json"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for _ in range(2):
+            proc.stdin.write(MSG + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 60)   # not a hang if it buffers
+            assert ready, "no answer before the next line"
+            assert json.loads(proc.stdout.readline())["matches"][0]["scene"] == "spend"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    done = scenec("match", out, "--file", "/dev/zero")
+    assert done.returncode == 2 and "longer than" in done.stderr
 

@@ -149,9 +149,10 @@ def write_atomic(path: str, data: bytes) -> None:
     Only a regular file (or a new name) is replaced: renaming over `/dev/null` or a FIFO
     would put a file where a device was (as root, in /dev); a symlink is followed, so the
     file it points to is replaced and the link stays."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if os.path.exists(path) and not os.path.isfile(path):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", path) if os.path.isdir(
-            path) else OSError(errno.EINVAL, "not a regular file", path)
+        raise OSError(errno.EINVAL, "not a regular file", path)
     path = os.path.realpath(path)
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".scenec-", suffix=".tmp", dir=folder)
@@ -177,4 +178,3 @@ def _mode_for(path: str) -> int:
         mask = os.umask(0)
         os.umask(mask)
         return 0o666 & ~mask
-

@@ -1835,8 +1835,8 @@ cdef class Matcher:
         return out, pending
 
     cdef int _sender_ids(self, senders, list lits) except -1:
-        """lits[i] = the literal id of senders[i] (-1: none; for a DLT sender whose
-        header a rule lists, the pair of both, see `Core._messages`). The sender table is large
+        """lits[i] = the literal id of senders[i] (-1: none; for a DLT sender whose header
+        a rule lists, the pair of both, see `Core._messages`). The sender table is large
         and out of cache between batches, and these lookups run before the scan starts on
         the helper threads: keys are prepared (their slots prefetched) SENDER_BATCH at a
         time and probed after, so that the misses overlap instead of following each

@@ -578,7 +578,7 @@ cdef Py_ssize_t run_message(const Tables *T, Scratch *S, const void *data, int k
         S.gen = 1
     if sender >= 0:
         nh = mark(S, sender, nh)
-    if also >= 0 and also != sender:
+    if also >= 0:
         nh = mark(S, also, nh)
     if kind == 1:
         nh = scan_text(T, S, <const uint8_t *>data, n, nh)

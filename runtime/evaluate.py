@@ -444,6 +444,10 @@ class _ActionRunner:
         self.args = [(str(k), str(v)) for k, v in a[3]]
         self.guard = compile_cond(a[4], rx) if a[4] is not None else None
         self.needs = tuple(map(str, a[5]))
+        self.encode = self.kind in _ENCODED
+        # A url/quickapp/deeplink target that is one whole field: the link read from the
+        # message (see links.py), found once here rather than on every render.
+        self.whole = whole_field(self.args[0][1]) if self.encode else None
 
     def render(self, text: str, sender: str | None, ctx: dict, fields: Fields) -> Action | None:
         for name in self.needs:
@@ -451,11 +455,10 @@ class _ActionRunner:
                 return None
         if self.guard is not None and not self.guard(text, sender, ctx, fields):
             return None
-        encode = self.kind in _ENCODED
-        values = [render_value(fields[v]) if k == "f" else interpolate(v, fields, encode)
+        values = [render_value(fields[v]) if k == "f" else interpolate(v, fields, self.encode)
                   for k, v in self.args]
-        if encode and (whole := whole_field(self.args[0][1])) in fields:
-            link = field_link(self.kind, render_value(fields[whole]))
+        if self.whole is not None and self.whole in fields:
+            link = field_link(self.kind, render_value(fields[self.whole]))
             if link is None:  # not a link of this kind: dropped, like a missing field
                 return None
             values[0] = link

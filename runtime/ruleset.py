@@ -300,16 +300,11 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        f = os.fdopen(fd, "rb") if regular else None  # f owns fd from here
-    except OSError as exc:
-        os.close(fd)
-        raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
-    if f is None:
-        os.close(fd)
-        raise ArtifactError(f"cannot read artifact {name}: not a regular file")
-    with f:
-        try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ArtifactError(f"cannot read artifact {name}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
-        except OSError as exc:
-            raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
+    finally:
+        os.close(fd)

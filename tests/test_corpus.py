@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -26,9 +27,13 @@ LABELLED = ROOT / "tests" / "corpus" / "labelled.tsv"
 
 MIN_PRECISION = 0.98
 NOW = dt.date(2026, 11, 27)
-# Recall measured when the floor was set (0.973 on 400 rows, 2026-11-27), minus a margin for
-# deliberate precision-over-recall trade-offs in future rule changes.
-MIN_RECALL = 0.90
+# Recall measured when the floor was set, minus a margin for deliberate precision-over-recall
+# trade-offs in future rule changes: 0.973 on 400 rows (2026-11-27), then 0.885 once the
+# adverts among the rows (143: property, shops, loans, courses; until then labelled `none`)
+# were labelled with the advertising scenes, which leave an advert unnamed rather than
+# take chat for one.
+MIN_RECALL = 0.85
+MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad"}
 
 
 def _unescape(field: str) -> str:
@@ -120,9 +125,42 @@ def test_no_marketing_taken_for_a_service_notice(
         predictions: list[tuple[str, str, str, str]]) -> None:
     """Rows labelled none or marketing must never get a service scene (a wrong button)."""
     bad = [(i, lab, pred) for i, lab, pred, _ in predictions
-           if lab in ("none", "marketing_unsubscribable") and pred not in ("none", lab)
-           and pred != "marketing_unsubscribable"]
+           if lab in MARKETING and pred not in MARKETING]
     assert not bad, bad
+
+
+def shared_data() -> Path:
+    """The real SMS (`$SCENEC_SHARED_DIR`, else `../shared` beside the clone, else
+    `/work/shared`): without them the test fails, as the benchmark smoke tests do."""
+    for base in (os.environ.get("SCENEC_SHARED_DIR"), ROOT.parent / "shared", "/work/shared"):
+        if base and (Path(base) / "data" / "sms_zh_nus.tsv").is_file():
+            return Path(base) / "data"
+    raise AssertionError("shared/data not found: set SCENEC_SHARED_DIR")
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [dict(zip(rows[0], map(_unescape, r), strict=True)) for r in rows[1:]]
+
+
+def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
+    """Chat says "优惠", "报名", "free" and "call me": the advertising scenes need two kinds
+    of evidence, so person-to-person messages (22,687 Chinese, 4,518 English) are almost
+    never adverts (3 of them were, each a forwarded shop message, when this was written),
+    while most real adverts are (2026-11-27: 1,752 of the 4,057 masked ones of the 80w
+    sample, whose phone numbers read "xxxxxxx", and 329 of the 642 English spam)."""
+    data = shared_data()
+    chat = [r["text"] for r in read_tsv(data / "sms_zh_nus.tsv")]
+    chat += [r["text"] for r in read_tsv(data / "sms_en_uci.tsv") if r["label"] == "ham"]
+    spam = [r["text"] for r in read_tsv(data / "sms_zh_80w_sample.tsv") if r["label"] == "spam"]
+
+    def adverts(texts: list[str]) -> int:
+        return sum(1 for t in texts if (b := library.best(t, now=NOW))
+                   and b.category == "marketing.promotion.ad")
+
+    assert adverts(chat) <= len(chat) // 2000  # at most 0.05%
+    assert adverts(spam) >= len(spam) // 3
 
 
 def test_every_inline_example_passes(capsys: pytest.CaptureFixture[str]) -> None:

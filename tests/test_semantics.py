@@ -408,3 +408,37 @@ def test_batched_sender_lookups_hold_their_senders() -> None:
     day = dt.date(2025, 1, 1)
     got = rs.match_many(texts, Fresh(), now=day)  # type: ignore[arg-type]
     assert [any(m.scene == "bill" for m in ms) for ms in got] == [i % 3 == 0 for i in range(40)]
+
+
+def test_a_word_set_on_the_python_path_is_its_literals_exactly() -> None:
+    """A `when` with a regex is evaluated in Python, where `any(word set)` is one search
+    for all the literals (runtime/evaluate.py `_literals_at_once`): regex characters in a
+    literal are literal, and the answers equal the reference interpreter's."""
+    source = r'''
+words odd = "a.b", "(x)", "$5", "c|d", "[折]", "\\"
+scene s "S" { when any(odd, "优惠") and /\d/ }
+scene t "T" { when /\d/ and not any(odd) and ("满减" or "优惠" or "x") }
+'''
+    compiled = compile_text(source)
+    rs = compiled.ruleset
+    assert rs is not None
+    ref = Reference(compiled.model)
+    texts = ["a.b 1", "axb 1", "(x) 2", "x 2", "$5 3", "5 3", "c|d 4", "cd 4", "[折]5", "折5",
+             "\\6", "优惠7", "满减8", "满减", "a.b", ""]
+    got = {t: sorted(m.scene for m in rs.match(t)) for t in texts}
+    assert got == {t: sorted(m.scene for m in ref.match(t)) for t in texts}
+    assert got["a.b 1"] == ["s"] and got["axb 1"] == ["t"] and got["c|d 4"] == ["s"]
+    assert got["cd 4"] == [] and got["\\6"] == ["s"] and got["满减8"] == ["t"]
+
+
+def test_long_literals_in_a_word_set_stay_linear() -> None:
+    """Literals longer than MERGED_LITERAL are searched one by one (a linear search), not
+    in the merged alternation, where a hostile text matching a long prefix at every
+    position would cost the literal's length per character."""
+    from scenec.runtime.evaluate import MERGED_LITERAL
+
+    long = "a" * (MERGED_LITERAL + 1) + "b"
+    rs = compile_text(f'scene s "S" {{ when any("{long}", "xy", "zw") and /a/ }}').ruleset
+    assert rs is not None
+    assert rs.best("a" * 5 + long) is not None and rs.best("xy a") is not None
+    assert rs.best("a" * (MERGED_LITERAL + 1) + "c") is None

@@ -92,9 +92,6 @@ def _regex_check(pattern: str, rx: Patterns) -> Check:
         vm.search(text) if len(text) <= LONG_TEXT else regex.search(text)) is not None
 
 
-MERGED_LITERAL = 16  # longest literal merged into one `any` search (see _literals_at_once)
-
-
 def compile_cond(c: list, rx: Patterns) -> Check:
     """A JSON condition becomes a closure; building it once keeps the per-message cost low."""
     op = c[0]
@@ -115,7 +112,7 @@ def compile_cond(c: list, rx: Patterns) -> Check:
     if op in ("and", "or"):
         parts = tuple(compile_cond(x, rx) for x in c[1])
         if op == "or":
-            parts = _literals_at_once(c[1], parts)
+            parts = _literals_at_once(c[1], parts, rx)
         if op == "and":
             return lambda text, sender, ctx, fields: all(
                 p(text, sender, ctx, fields) for p in parts)
@@ -130,20 +127,26 @@ def compile_cond(c: list, rx: Patterns) -> Check:
     raise ValueError(f"unknown condition {op!r}")
 
 
-def _literals_at_once(children: list, parts: tuple[Check, ...]) -> tuple[Check, ...]:
-    """`any(word_set)` on the Python path: one search for all its short literals instead of
-    one `in` each. A word set of a hundred literals cost ~8 µs a message as a hundred `in`s
-    and ~1 µs as one alternation. The pattern is escaped literals only, so nothing
-    backtracks: each position tries each literal once, and a literal of at most
-    MERGED_LITERAL characters costs at most that many comparisons there, where `in` (a
-    linear search however long the literal) keeps the longer ones linear in the text."""
-    merged = [i for i, x in enumerate(children)
-              if x[0] == "lit" and len(str(x[1])) <= MERGED_LITERAL]
+def _literals_at_once(children: list, parts: tuple[Check, ...], rx: Patterns) -> tuple[Check, ...]:
+    """`any(word_set)` on the Python path: one search for all its literals instead of one
+    `in` each (a word set of a hundred literals cost ~8 µs a message as a hundred `in`s,
+    ~1 µs as one alternation). Up to LONG_TEXT characters the search is `re`'s, the
+    fastest on SMS-sized texts: the pattern is escaped literals only, so nothing
+    backtracks, and a position costs at most one try per literal. Longer texts go to RE2,
+    whose automaton is linear in the text whatever the number of literals, as
+    `_regex_check` splits. A set too big for RE2's memory budget keeps its `in`s."""
+    merged = [i for i, x in enumerate(children) if x[0] == "lit"]
     if len(merged) < 2:
         return parts
-    found = re.compile("|".join(re.escape(str(children[i][1])) for i in merged)).search
+    words = [str(children[i][1]) for i in merged]
+    try:
+        long_search = rx.get("|".join(map(re2.escape, words))).search
+    except re2.error:
+        return parts
+    search = re.compile("|".join(map(re.escape, words))).search
     rest = tuple(p for i, p in enumerate(parts) if i not in merged)
-    return (lambda text, sender, ctx, fields: found(text) is not None, *rest)
+    return (lambda text, sender, ctx, fields: (
+        search(text) if len(text) <= LONG_TEXT else long_search(text)) is not None, *rest)
 
 
 def near(text: str, a: str, b: str, dist: int) -> bool:

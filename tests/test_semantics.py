@@ -412,8 +412,9 @@ def test_batched_sender_lookups_hold_their_senders() -> None:
 
 def test_a_word_set_on_the_python_path_is_its_literals_exactly() -> None:
     """A `when` with a regex is evaluated in Python, where `any(word set)` is one search
-    for all the literals (runtime/evaluate.py `_literals_at_once`): regex characters in a
-    literal are literal, and the answers equal the reference interpreter's."""
+    for all the literals (runtime/evaluate.py `_literals_at_once`; `re` on short texts,
+    RE2 on long ones): regex characters in a literal are literal, and the answers equal
+    the reference interpreter's."""
     source = r'''
 words odd = "a.b", "(x)", "$5", "c|d", "[折]", "\\"
 scene s "S" { when any(odd, "优惠") and /\d/ }
@@ -425,20 +426,22 @@ scene t "T" { when /\d/ and not any(odd) and ("满减" or "优惠" or "x") }
     ref = Reference(compiled.model)
     texts = ["a.b 1", "axb 1", "(x) 2", "x 2", "$5 3", "5 3", "c|d 4", "cd 4", "[折]5", "折5",
              "\\6", "优惠7", "满减8", "满减", "a.b", ""]
+    texts += [" " * 2000 + t for t in texts]  # past LONG_TEXT: RE2's search
     got = {t: sorted(m.scene for m in rs.match(t)) for t in texts}
     assert got == {t: sorted(m.scene for m in ref.match(t)) for t in texts}
     assert got["a.b 1"] == ["s"] and got["axb 1"] == ["t"] and got["c|d 4"] == ["s"]
     assert got["cd 4"] == [] and got["\\6"] == ["s"] and got["满减8"] == ["t"]
 
 
-def test_long_literals_in_a_word_set_stay_linear() -> None:
-    """Literals longer than MERGED_LITERAL are searched one by one (a linear search), not
-    in the merged alternation, where a hostile text matching a long prefix at every
-    position would cost the literal's length per character."""
-    from scenec.runtime.evaluate import MERGED_LITERAL
-
-    long = "a" * (MERGED_LITERAL + 1) + "b"
-    rs = compile_text(f'scene s "S" {{ when any("{long}", "xy", "zw") and /a/ }}').ruleset
+def test_a_big_word_set_and_a_long_text_on_the_python_path() -> None:
+    """The merged search is one RE2 automaton for the whole set (linear in the text
+    whatever the set's size): a 1,900-literal set with a long literal in it, a
+    200,000-character text of the literals' first letter, members found where they are."""
+    words = ", ".join(f'"x{i:05d}y"' for i in range(1900))
+    long = "a" * 40 + "b"
+    rs = compile_text(f'words w = {words}\nscene s "S" {{ when any(w, "{long}") and /\\d/ }}'
+                      ).ruleset
     assert rs is not None
-    assert rs.best("a" * 5 + long) is not None and rs.best("xy a") is not None
-    assert rs.best("a" * (MERGED_LITERAL + 1) + "c") is None
+    assert rs.best("x" * 200_000 + "1") is None
+    assert rs.best("a" * 50 + "b 1") is not None and rs.best("zx01899y 7") is not None
+    assert rs.best("x01899 7") is None and rs.best("y" * 5000 + "x01899y 1") is not None

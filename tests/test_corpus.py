@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -129,19 +129,17 @@ def test_no_marketing_taken_for_a_service_notice(
     assert not bad, bad
 
 
-def shared_data() -> Path:
-    """The real SMS (`$SCENEC_SHARED_DIR`, else `../shared` beside the clone, else
-    `/work/shared`): without them the test fails, as the benchmark smoke tests do."""
-    for base in (os.environ.get("SCENEC_SHARED_DIR"), ROOT.parent / "shared", "/work/shared"):
-        if base and (Path(base) / "data" / "sms_zh_nus.tsv").is_file():
-            return Path(base) / "data"
-    raise AssertionError("shared/data not found: set SCENEC_SHARED_DIR")
+def shared_tsv(name: str) -> list[dict[str, str]]:
+    """A file of the real SMS, found as the benchmarks find it (`benchutil.SHARED`) and read
+    with the data folder's own reader; without them the test fails, as the benchmark smoke
+    tests do."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from benchutil import SHARED
 
+    sys.path.insert(0, str(SHARED / "data"))
+    from prepare import read_tsv
 
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [dict(zip(rows[0], map(_unescape, r), strict=True)) for r in rows[1:]]
+    return read_tsv(SHARED / "data" / name)
 
 
 def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
@@ -150,10 +148,9 @@ def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
     never adverts (3 of them were, each a forwarded shop message, when this was written),
     while most real adverts are (2026-11-27: 1,919 of the 4,057 masked ones of the 80w
     sample, whose phone numbers read "xxxxxxx", and 403 of the 642 English spam)."""
-    data = shared_data()
-    chat = [r["text"] for r in read_tsv(data / "sms_zh_nus.tsv")]
-    chat += [r["text"] for r in read_tsv(data / "sms_en_uci.tsv") if r["label"] == "ham"]
-    spam = [r["text"] for r in read_tsv(data / "sms_zh_80w_sample.tsv") if r["label"] == "spam"]
+    chat = [r["text"] for r in shared_tsv("sms_zh_nus.tsv")]
+    chat += [r["text"] for r in shared_tsv("sms_en_uci.tsv") if r["label"] == "ham"]
+    spam = [r["text"] for r in shared_tsv("sms_zh_80w_sample.tsv") if r["label"] == "spam"]
 
     def adverts(texts: list[str]) -> int:
         return sum(1 for t in texts if (b := library.best(t, now=NOW))

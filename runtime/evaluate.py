@@ -110,9 +110,13 @@ def compile_cond(c: list, rx: Patterns) -> Check:
     if op == "cmp":
         return _compare(str(c[1]), bool(c[2]), str(c[3]), tuple(c[4]), str(c[5]))
     if op in ("and", "or"):
-        parts = tuple(compile_cond(x, rx) for x in c[1])
-        if op == "or":
-            parts = _literals_at_once(c[1], parts, rx)
+        kids = list(c[1])
+        words = _literals_at_once(kids, rx) if op == "or" else None
+        if words is not None:
+            kids = [x for x in kids if x[0] != "lit"]
+        parts = tuple(compile_cond(x, rx) for x in kids)
+        if words is not None:
+            parts = (words, *parts)
         if op == "and":
             return lambda text, sender, ctx, fields: all(
                 p(text, sender, ctx, fields) for p in parts)
@@ -127,26 +131,25 @@ def compile_cond(c: list, rx: Patterns) -> Check:
     raise ValueError(f"unknown condition {op!r}")
 
 
-def _literals_at_once(children: list, parts: tuple[Check, ...], rx: Patterns) -> tuple[Check, ...]:
-    """`any(word_set)` on the Python path: one search for all its literals instead of one
-    `in` each (a word set of a hundred literals cost ~8 µs a message as a hundred `in`s,
-    ~1 µs as one alternation). Up to LONG_TEXT characters the search is `re`'s, the
-    fastest on SMS-sized texts: the pattern is escaped literals only, so nothing
-    backtracks, and a position costs at most one try per literal. Longer texts go to RE2,
-    whose automaton is linear in the text whatever the number of literals, as
-    `_regex_check` splits. A set too big for RE2's memory budget keeps its `in`s."""
-    merged = [i for i, x in enumerate(children) if x[0] == "lit"]
-    if len(merged) < 2:
-        return parts
-    words = [str(children[i][1]) for i in merged]
+def _literals_at_once(children: list, rx: Patterns) -> Check | None:
+    """`any(word_set)` on the Python path: one search for all the literals of an `or`
+    instead of one `in` each (a word set of a hundred literals cost ~8 µs a message as a
+    hundred `in`s, ~1 µs as one alternation); None when there are fewer than two, or
+    too many for RE2's memory budget (they keep their `in`s). Up to LONG_TEXT characters
+    the search is `re`'s, the fastest on SMS-sized texts: the pattern is escaped literals
+    only, so nothing backtracks, and a position costs at most one try per literal. Longer
+    texts go to RE2, whose automaton is linear in the text whatever the number of
+    literals, as `_regex_check` splits."""
+    words = [str(x[1]) for x in children if x[0] == "lit"]
+    if len(words) < 2:
+        return None
     try:
         long_search = rx.get("|".join(map(re2.escape, words))).search
     except re2.error:
-        return parts
+        return None
     search = re.compile("|".join(map(re.escape, words))).search
-    rest = tuple(p for i, p in enumerate(parts) if i not in merged)
-    return (lambda text, sender, ctx, fields: (
-        search(text) if len(text) <= LONG_TEXT else long_search(text)) is not None, *rest)
+    return lambda text, sender, ctx, fields: (
+        search(text) if len(text) <= LONG_TEXT else long_search(text)) is not None
 
 
 def near(text: str, a: str, b: str, dist: int) -> bool:

@@ -328,6 +328,17 @@ def test_sender_index_answers_as_the_dict(table: dict[str, int], probes: list[st
         SenderIndex({"95555": 100}, 100)
 
 
+def test_sender_index_with_thousands_of_senders() -> None:
+    """A table of thousands of senders, as at 100,000 scenes: each present one is found
+    (its filter bit set) and each of many absent ones answers -1, whether the filter turns
+    it away or lets it through to a slot."""
+    table = {str(10690000000 + 7 * i): i % 100 for i in range(5000)}
+    index = SenderIndex(table, 100)
+    assert all(index.lookup(s) == lit for s, lit in table.items())
+    assert all(index.lookup(str(10690000000 + 7 * i + 3)) == -1 for i in range(20000))
+    assert all(index.lookup(str(i)) == -1 for i in range(20000))
+
+
 def test_stamps_survive_generation_wraparound() -> None:
     """16-bit stamps wrap every 65,535 messages; results must not notice."""
     model = overlapping_model()

@@ -18,11 +18,20 @@ from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
 from . import model as m
 from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
-from .patterns import ANONYMOUS, check_regex, compile_extract, compile_template, declared_slots
+from .patterns import (
+    ANONYMOUS,
+    check_regex,
+    compile_extract,
+    compile_template,
+    declared_slots,
+    regex_size,
+)
 from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
+REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a build's distinct regexes (_RegexBudget)
+REGEX_BUDGET_PER_SCENE = 2_000
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
 
@@ -66,7 +75,7 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
     model = m.Model(context={k: t for k, (t, _) in symbols.context.items()},
                     enterprises={k: e.name.value for k, (e, _) in symbols.enterprises.items()})
     seen: dict[str, Span] = {}
-    budget = _LiteralBudget()
+    budget, regexes = _LiteralBudget(), _RegexBudget()
     for f in sources.files:
         for item in f.items:
             if not isinstance(item, ast.Scene):
@@ -87,6 +96,13 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             f"{MAX_BUILD_LITERAL_CHARS} characters of distinct literals",
                             item.id.span, "split the rule set into several builds")
                 return model
+            if not regexes.add(scene):
+                diags.error("E911", f"the regexes of the {regexes.scenes} scenes up to here "
+                            f"compile to {regexes.size} RE2 instructions; the limit is "
+                            f"{REGEX_BUDGET_BASE} + {REGEX_BUDGET_PER_SCENE} a scene",
+                            item.id.span, "share regexes between scenes, use literals or word "
+                            "sets in `when`, or narrower classes than \\pL and .")
+                return model
             model.scenes.append(scene)
     _unused(symbols, diags)
     return model
@@ -101,25 +117,57 @@ class _LiteralBudget:
         self.chars = 0
 
     def add(self, scene: m.Scene) -> bool:
-        todo: list[m.Cond] = [c for c in (scene.sender, scene.when) if c is not None]
         texts = [p for t in scene.templates for p in t.parts]
-        while todo:
-            c = todo.pop()
+        for c in _leaves(scene):
             if isinstance(c, m.CLit):
                 texts.append(c.text)
             elif isinstance(c, m.CNear):
                 texts += (c.a, c.b)
             elif isinstance(c, m.CSender):
                 texts += c.signatures + c.numbers
-            elif isinstance(c, (m.CAnd, m.COr)):
-                todo.extend(c.items)
-            elif isinstance(c, m.CNot):
-                todo.append(c.item)
         for text in texts:
             if text not in self.seen:
                 self.seen.add(text)
                 self.chars += len(text)
         return self.chars <= MAX_BUILD_LITERAL_CHARS
+
+
+class _RegexBudget:
+    """RE2 instructions of the build's distinct regexes so far. Each regex is capped
+    (E910), but a short line can hold many capped ones (`/\\pL{16}0/` is 7 characters and
+    ~19,000 instructions, ~15 ms and ~4 MB to compile): 500 of them in one scene took 14 s
+    to build and 2 GB at the first match. The allowance grows with the scenes, so a real
+    library (~650 instructions a scene here, ~4 in the 100k workload) never meets it."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.size = 0
+        self.scenes = 0
+
+    def add(self, scene: m.Scene) -> bool:
+        self.scenes += 1
+        sources = [t.regex for t in scene.templates] + [e.regex for e in scene.extracts]
+        sources += [c.pattern for c in _leaves(scene) if isinstance(c, m.CRegex)]
+        for source in sources:
+            if source not in self.seen:
+                self.seen.add(source)
+                self.size += regex_size(source)
+        return self.size <= REGEX_BUDGET_BASE + REGEX_BUDGET_PER_SCENE * self.scenes
+
+
+def _leaves(scene: m.Scene) -> list[m.Cond]:
+    """The scene's sender and `when` conditions below every and / or / not."""
+    todo: list[m.Cond] = [c for c in (scene.sender, scene.when) if c is not None]
+    out: list[m.Cond] = []
+    while todo:
+        c = todo.pop()
+        if isinstance(c, (m.CAnd, m.COr)):
+            todo.extend(c.items)
+        elif isinstance(c, m.CNot):
+            todo.append(c.item)
+        else:
+            out.append(c)
+    return out
 
 
 def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
@@ -280,9 +328,10 @@ class SceneChecker:
         templates = self._templates(s)
         extracts = self._extracts(s)
         conds = CondChecker(self)
-        when_parts = [conds.check(e) for e in s.when]
-        when = None if not when_parts else when_parts[0] if len(when_parts) == 1 else m.CAnd(
-            tuple(when_parts))
+        for extra in s.when[1:]:
+            self.error("E108", "when given more than once", ast.expr_span(extra),
+                       "join the conditions with `and` in one when")
+        when = conds.check(s.when[0]) if s.when else None
         require = self._field_list(s.require)
         highlight = self._field_list(s.highlight)
         actions = tuple(a for a in (self._action(a, conds) for a in s.actions) if a is not None)
@@ -308,7 +357,7 @@ class SceneChecker:
 
     def _single(self, items: list, what: str):  # type: ignore[no-untyped-def]
         for extra in items[1:]:
-            span = extra.span if hasattr(extra, "span") else extra[1]
+            span = extra.span if hasattr(extra, "span") else extra[-1]  # valid: (from, to, span)
             self.error("E108", f"{what} given more than once", span, "keep one")
         return items[0] if items else None
 

@@ -27,6 +27,7 @@ _UNSUPPORTED = [
     (re.compile(r"\(\?>"), "atomic group"),
     (re.compile(r"\(\?\("), "conditional"),
     (re.compile(r"(?<!\\)[*+?}]\+"), "possessive quantifier"),
+    (re.compile(r"\\C"), "\\C (one byte of the UTF-8)"),
 ]
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -69,6 +70,7 @@ class _Verdict:
     message: str = ""
     hint: str = ""
     offset: int | None = None
+    size: int = 0  # RE2 instructions (the larger of the forward and reverse programs)
 
 
 def check_regex(rx: ast.Regex, diags: DiagnosticBag, fold: bool = True) -> str | None:
@@ -86,6 +88,11 @@ def regex_groups(source: str) -> int:
     return _vet_source(source).groups
 
 
+def regex_size(source: str) -> int:
+    """RE2 instructions of a source `check_regex` (or a template) produced; compiled once."""
+    return _vet_source(source).size
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _vet(pattern: str, ignore_case: bool, fold: bool = True) -> _Verdict:
     """Checking depends only on the text, and rule sets repeat their extractors (the 100k
@@ -95,8 +102,9 @@ def _vet(pattern: str, ignore_case: bool, fold: bool = True) -> _Verdict:
         m = probe.search(skeleton)
         if m:
             return _Verdict(None, 0, "E402", f"{what} is not supported in regexes",
-                            "scenec runs regexes in linear time (RE2): rewrite without "
-                            "lookaround or backreferences, or use `when` with `not`",
+                            "scenec runs regexes in linear time over characters (RE2): "
+                            "rewrite without lookaround, backreferences or \\C, or use "
+                            "`when` with `not`",
                             m.start() + 1)
     if len(pattern) > MAX_PATTERN_CHARS:
         return _Verdict(None, 0, "E905", f"regex longer than {MAX_PATTERN_CHARS} characters",
@@ -118,7 +126,8 @@ def _vet_source(source: str) -> _Verdict:
     problem = _size_problem(compiled)
     if problem:
         return _Verdict(None, 0, "E910", problem, _TOO_BIG_HINT)
-    return _Verdict(source, compiled.groups)
+    return _Verdict(source, compiled.groups,
+                    size=max(compiled.programsize, compiled.reverseprogramsize))
 
 
 _TOO_LARGE = f"pattern is larger than {MAX_PROGRAM_SIZE} RE2 instructions"
@@ -151,7 +160,7 @@ def _skeleton(pattern: str) -> str:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            keep = pattern[i + 1] in "123456789k" and class_start < 0
+            keep = pattern[i + 1] in "123456789k" and class_start < 0 or pattern[i + 1] == "C"
             out.append(pattern[i : i + 2] if keep else "__")
             i += 2
             continue

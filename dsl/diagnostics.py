@@ -81,7 +81,9 @@ QUOTE_BEFORE = 40
 def render(diag: Diagnostic, sources: SourceCache) -> str:
     """`path:line:col: error[CODE]: message`, the source line, a caret line and a hint."""
     s = diag.span
-    out = [f"{s.file}:{s.line}:{s.col}: {diag.severity}[{diag.code}]: {diag.message}"]
+    # The file name and the message quote the rules (a name, an import path): made
+    # visible too, like the source line.
+    out = [visible(f"{s.file}:{s.line}:{s.col}: {diag.severity}[{diag.code}]: {diag.message}")]
     text = sources.line(s.file, s.line)
     if text is not None:
         shown = visible(text)
@@ -93,7 +95,7 @@ def render(diag: Diagnostic, sources: SourceCache) -> str:
         out.append(" " * (len(gutter) + _display_width(shown[: col - 1])) + "^" * _display_width(
             shown[col - 1 : col - 1 + width]) if shown else " " * len(gutter) + "^")
     if diag.hint:
-        out.append(f"     = hint: {diag.hint}")
+        out.append(visible(f"     = hint: {diag.hint}"))
     return "\n".join(out)
 
 

@@ -38,6 +38,15 @@ def test_control_characters_are_shown_as_pictures_of_the_same_width() -> None:
     assert under_caret(shown, carets) == "X"
 
 
+def test_message_file_name_and_hint_cannot_act_on_the_terminal() -> None:
+    """They quote the rules (an import path, a name), so they are made visible too."""
+    span = Span("\x1b]0;t\x07.scene", 1, 1, 1, 2)
+    text = render(Diagnostic("error", "E501", "not found: \x1b[2J.scene", span,
+                             "near \x1b[31m"), SourceCache())
+    assert "\x1b" not in text and "\x07" not in text
+    assert text.count("\u241b") == 3
+
+
 def test_a_long_line_is_quoted_as_a_window_around_the_span() -> None:
     line = "a" * 500 + "TARGET" + "b" * 500
     shown, carets = quote(line, 501, 6)

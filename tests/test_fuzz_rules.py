@@ -254,7 +254,7 @@ def test_string_length_limit() -> None:
 @pytest.mark.parametrize("clause", ["priority {n}", 'when near("a", "b", {n})',
                                     "when ctx.n > {n}", "when ctx.n > {n}.5"])
 def test_number_length_limit(clause: str) -> None:
-    head = 'context { n: number }\nscene a "A" {\n  when "x"\n  '
+    head = 'context { n: number }\nscene a "A" {\n  template "x"\n  '
     text = head + clause.format(n="9" * 5000) + "\n}"
     result = one_file(text)
     assert codes(result) == {"E907"}
@@ -364,6 +364,39 @@ def test_regex_program_size_limit(text: str, line: int) -> None:
     result = one_file(text)
     (d,) = result.diagnostics.errors
     assert (d.code, d.span.line) == ("E910", line)
+
+
+def test_regex_budget_per_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many capped regexes in few scenes: the build stops at the scene that crosses the
+    build's regex budget, quickly, and a shared regex is counted once."""
+    heavy = " or ".join(f"/\\pL{{16}}{i}/" for i in range(200))
+    text = f'scene a "A" {{\n when "k" and ({heavy})\n}}\n'
+    t0 = time.perf_counter()
+    result = one_file(text)
+    assert time.perf_counter() - t0 < 20
+    (d,) = result.diagnostics.errors
+    assert (d.code, d.span.line) == ("E911", 1)
+    monkeypatch.setattr(checker, "REGEX_BUDGET_BASE", 40_000)
+    shared = "".join(f'scene s{i} "S" {{ when "k{i}" and /\\pL{{16}}0/ }}\n' for i in range(30))
+    assert one_file(shared).ok
+    own = "".join(f'scene s{i} "S" {{ when "k{i}" and /\\pL{{16}}{i}/ }}\n' for i in range(30))
+    assert codes(one_file(own)) == {"E911"}
+
+
+def test_second_valid_or_when_is_an_error() -> None:
+    """Single-valued clauses given twice are located errors, never a traceback."""
+    text = ('scene a "A" {\n when "x"\n valid 2020-01-01 .. 2021-01-01\n'
+            ' valid 2020-01-01 .. 2022-01-01\n when "y"\n}\n')
+    result = one_file(text)
+    assert sorted((d.code, d.span.line) for d in result.diagnostics.errors) == [
+        ("E108", 4), ("E108", 5)]
+
+
+def test_byte_escape_is_refused() -> None:
+    """`\\C` matches one byte of the UTF-8, which the character-based VM cannot follow."""
+    result = one_file('scene a "A" {\n when "x"\n extract v = /x(\\C)/\n}\n')
+    (d,) = result.diagnostics.errors
+    assert (d.code, d.span.line) == ("E402", 3)
 
 
 def test_hostile_word_files() -> None:

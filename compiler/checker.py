@@ -88,20 +88,16 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                 diags.error("E904", f"more than {MAX_SCENES} scenes in one build", item.id.span,
                             "split the rule set into several builds")
                 return model
-            scene = SceneChecker(symbols, diags).check(item, len(model.scenes))
+            regexes.scenes += 1
+            scene = SceneChecker(symbols, diags, regexes).check(item, len(model.scenes))
+            if regexes.over:
+                return model  # E911 is reported where the budget ran out
             if scene is None:
                 continue
             if not budget.add(scene):
                 diags.error("E908", "the scenes up to here use more than "
                             f"{MAX_BUILD_LITERAL_CHARS} characters of distinct literals",
                             item.id.span, "split the rule set into several builds")
-                return model
-            if not regexes.add(scene):
-                diags.error("E911", f"the regexes of the {regexes.scenes} scenes up to here "
-                            f"compile to {regexes.size} RE2 instructions; the limit is "
-                            f"{REGEX_BUDGET_BASE} + {REGEX_BUDGET_PER_SCENE} a scene",
-                            item.id.span, "share regexes between scenes, use literals or word "
-                            "sets in `when`, or narrower classes than \\pL and .")
                 return model
             model.scenes.append(scene)
     _unused(symbols, diags)
@@ -137,22 +133,25 @@ class _RegexBudget:
     (E910), but a short line can hold many capped ones (`/\\pL{16}0/` is 7 characters and
     ~19,000 instructions, ~15 ms and ~4 MB to compile): 500 of them in one scene took 14 s
     to build and 2 GB at the first match. The allowance grows with the scenes, so a real
-    library (~650 instructions a scene here, ~4 in the 100k workload) never meets it."""
+    library (~650 instructions a scene here, ~4 in the 100k workload) never meets it. Each
+    regex is charged as soon as it is checked, and none is compiled once the budget is
+    spent, so such a file fails in the time of the regexes that fit."""
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
         self.size = 0
-        self.scenes = 0
+        self.scenes = 0  # counted by `check` as each scene starts
+        self.over = False
 
-    def add(self, scene: m.Scene) -> bool:
-        self.scenes += 1
-        sources = [t.regex for t in scene.templates] + [e.regex for e in scene.extracts]
-        sources += [c.pattern for c in _leaves(scene) if isinstance(c, m.CRegex)]
-        for source in sources:
-            if source not in self.seen:
-                self.seen.add(source)
-                self.size += regex_size(source)
-        return self.size <= REGEX_BUDGET_BASE + REGEX_BUDGET_PER_SCENE * self.scenes
+    def charge(self, source: str) -> bool:
+        """Add a checked regex; False when it is the one that spends the budget."""
+        if source not in self.seen:
+            self.seen.add(source)
+            self.size += regex_size(source)
+        if self.size > REGEX_BUDGET_BASE + REGEX_BUDGET_PER_SCENE * self.scenes:
+            self.over = True
+            return False
+        return True
 
 
 def _leaves(scene: m.Scene) -> list[m.Cond]:
@@ -305,11 +304,29 @@ def parse_date(v: ast.Value, diags: DiagnosticBag) -> dt.date | None:
 class SceneChecker:
     """Checks one scene; the clauses are checked in an order where fields are known first."""
 
-    def __init__(self, symbols: Symbols, diags: DiagnosticBag) -> None:
+    def __init__(self, symbols: Symbols, diags: DiagnosticBag,
+                 regexes: _RegexBudget | None = None) -> None:
         self.sym = symbols
         self.diags = diags
         self.ok = True
         self.fields: dict[str, str] = {}
+        self.regexes = regexes or _RegexBudget()
+
+    def regex_allowed(self) -> bool:
+        """False once the build's regex budget is spent: no further regex is compiled."""
+        if self.regexes.over:
+            self.ok = False
+        return not self.regexes.over
+
+    def charge(self, source: str, span: Span) -> None:
+        """Count a checked regex against the build's budget (E911 where it runs out)."""
+        if not self.regexes.charge(source):
+            r = self.regexes
+            self.error("E911", f"the regexes of the {r.scenes} scenes up to here compile to "
+                       f"{r.size} RE2 instructions; the limit is {REGEX_BUDGET_BASE} + "
+                       f"{REGEX_BUDGET_PER_SCENE} a scene", span, "share regexes between "
+                       "scenes, use literals or word sets in `when`, or narrower classes "
+                       "than \\pL and .")
 
     def error(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
         self.ok = False
@@ -381,7 +398,9 @@ class SceneChecker:
         user = self.sym.kinds
         out = []
         for t in s.templates:
-            tpl = compile_template(t, user, self.diags)
+            tpl = compile_template(t, user, self.diags) if self.regex_allowed() else None
+            if tpl is not None:
+                self.charge(tpl.regex, t.span)
             if tpl is None:
                 self.ok = False
                 for name, kind in declared_slots(t):
@@ -407,7 +426,9 @@ class SceneChecker:
                 continue
             if ex.kind is not None:
                 self.sym.used.add(f"slot:{ex.kind.value}")
-            compiled = compile_extract(ex, user, self.diags)
+            compiled = compile_extract(ex, user, self.diags) if self.regex_allowed() else None
+            if compiled is not None:
+                self.charge(compiled.regex, ex.span)
             if compiled is None:
                 self.ok = False
                 kind = ex.kind.value if ex.kind else "text"

@@ -36,10 +36,13 @@ class CondChecker:
         if isinstance(e, ast.Lit):
             return self._lit(e.text)
         if isinstance(e, ast.RegexCond):
+            if not self.scene.regex_allowed():
+                return m.CConst(False)
             pattern = check_regex(e.regex, self.scene.diags)
             if pattern is None:
                 self.scene.ok = False
                 return m.CConst(False)
+            self.scene.charge(pattern, e.regex.span)
             return m.CRegex(pattern)
         if isinstance(e, ast.WordsFn):
             return self._words(e)

@@ -117,14 +117,25 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
         diags.error("E504", f"cannot read {path}: {exc.strerror}", where, "check the path")
         return None
     try:
-        return raw.decode("utf-8").removeprefix("\ufeff")
+        return _one_line_break(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        start = raw.rfind(b"\n", 0, exc.start) + 1
-        col = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
+        at = len(raw[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        line = raw.count(b"\n", 0, at) + 1
+        start = raw.rfind(b"\n", 0, at) + 1
+        col = len(raw[start:at].decode("utf-8", "replace")) + 1
+        sources.cache.add(path, raw.decode("utf-8", "replace"))  # so the line is quoted
         diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
                     "save the file as UTF-8")
         return None
+
+
+def _one_line_break(text: str) -> str:
+    """CRLF and a lone CR (old Mac files) end a line like LF: with a lone CR left as is, a
+    first-line comment would run to the end of the file and hide every scene after it."""
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_word_file(path: str, span: Span, diags: DiagnosticBag,

@@ -39,7 +39,11 @@ class RecoveryBudget:
     def __init__(self) -> None:
         self.left = MAX_BUILD_RECOVERY_CHARS
 
-_ITEM_START = re.compile(r"^(import|words|slot|context|enterprise|scene)\b", re.M)
+# Where a top-level item may start: at the start of a line or after a `}`, indented or not
+# (white space is free). `enterprise NAME` is also a scene clause, so only the top-level
+# form, with its block, counts.
+_ITEM_START = re.compile(r'(?:^|(?<=\}))[ \t]*(?:(?:import|words|slot|context|scene)\b'
+                         r'|enterprise[ \t]+\w+[ \t]*(?:"[^"\n]*"[ \t]*)?\{)', re.M)
 
 _TOKEN_NAMES = {
     "STRING": 'a string ("…")', "IDENT": "a name", "REGEX": "a regex (/…/)",
@@ -100,15 +104,16 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             spent += read
             budget.left -= read
             line, col = _position(exc, work)
-            if _starts_item(exc):  # `scene` inside a block: the block before is not closed
+            at = _offset(exc, work)
+            if _starts_item(exc, work):  # `scene` inside a block: the block before is open
                 token = str(getattr(exc, "token", ""))
                 diags.error("E007", f"unexpected '{token}': the block before it is not closed",
                             Span.point(path, line, col, len(token)),
                             f"add '}}' before line {line}")
-                blanked = _blank_item(work, line, previous=True)
+                blanked = _blank_item(work, at, previous=True)
             else:
                 _report_syntax(path, exc, work, line, col, diags)
-                blanked = _blank_item(work, line)
+                blanked = _blank_stray(work, at) if _between_items(exc) else _blank_item(work, at)
             if blanked == work:
                 return ast.File(path, [])
             work = blanked
@@ -181,27 +186,49 @@ def _keyword_name(terminal: str) -> str:
     return f"'{name}'" if name.isalpha() else terminal
 
 
-def _starts_item(exc: UnexpectedInput) -> bool:
+def _starts_item(exc: UnexpectedInput, text: str) -> bool:
+    """The unexpected token is the keyword of a top-level item (see `_ITEM_START`)."""
     tok = getattr(exc, "token", None)
-    return (isinstance(exc, UnexpectedToken) and tok is not None and tok.column == 1
-            and str(tok) in ("import", "words", "slot", "context", "enterprise", "scene"))
+    pos = getattr(tok, "start_pos", None)
+    if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0:
+        return False
+    line_start = text.rfind("\n", 0, pos) + 1
+    cut = line_start + text.rfind("}", line_start, pos) + 1 - line_start if "}" in text[
+        line_start:pos] else line_start
+    m = _ITEM_START.match(text, cut)
+    return m is not None and m.end() > pos and not text[m.start():pos].strip()
 
 
-def _blank_item(text: str, error_line: int, previous: bool = False) -> str:
-    """Blank the top-level item around `error_line` (or, failing that, the line itself);
-    with `previous`, the item that ends where the item at `error_line` starts."""
-    offsets = [0]
-    for m in re.finditer("\n", text):
-        offsets.append(m.end())
-    err_off = offsets[min(error_line, len(offsets)) - 1]
+_TOP_LEVEL = frozenset(("IMPORT", "WORDS", "SLOT", "CONTEXT", "ENTERPRISE", "SCENE", "$END"))
+
+
+def _between_items(exc: UnexpectedInput) -> bool:
+    """The parser wanted a new item: the items before the error are complete."""
+    expected = set(getattr(exc, "expected", None) or ())
+    return isinstance(exc, UnexpectedToken) and bool(expected) and expected <= _TOP_LEVEL
+
+
+def _blank_stray(text: str, at: int) -> str:
+    """Blank from a stray token between items (a `}` too many) to the next item start,
+    keeping the complete item before it."""
+    end = min((m.start() for m in _ITEM_START.finditer(text) if m.start() > at),
+              default=len(text))
+    return text[:at] + re.sub(r"[^\n]", " ", text[at:end]) + text[end:]
+
+
+def _blank_item(text: str, at: int, previous: bool = False) -> str:
+    """Blank the top-level item around offset `at` (or, failing that, its line); with
+    `previous`, the item that ends where the one starting at `at` starts."""
+    at = max(0, min(at, len(text)))
     starts = [m.start() for m in _ITEM_START.finditer(text)]
     if previous:
-        begin = max((s for s in starts if s < err_off), default=0)
-        return text[:begin] + re.sub(r"[^\n]", " ", text[begin:err_off]) + text[err_off:]
-    begin = max((s for s in starts if s <= err_off), default=0)
-    end = min((s for s in starts if s > err_off), default=len(text))
+        begin = max((s for s in starts if s < at), default=0)
+        return text[:begin] + re.sub(r"[^\n]", " ", text[begin:at]) + text[at:]
+    begin = max((s for s in starts if s <= at), default=0)
+    end = min((s for s in starts if s > at), default=len(text))
     if begin == end:
-        end = offsets[error_line] if error_line < len(offsets) else len(text)
+        nl = text.find("\n", at)
+        end = len(text) if nl < 0 else nl + 1
     return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:]
 
 

@@ -159,6 +159,8 @@ cdef enum:
     CHUNK = 8            # messages per unit of work in a pipelined batch (BENCHMARKS.md)
     SENDER_BATCH = 16    # sender lookups prepared before they are probed (Matcher.many)
     SIG_PENDING = 4      # 【…】 segments per message whose lookup waits for the scan's end
+    MAX_OUT_CHAIN = 4096  # literals ending at one state (a real build's: under 2,000)
+    MAX_SIG_RUN = 4096   # consecutive full slots of the signature table (a real one's: ~12)
     NTABLES = 14
 
 # Index of each table in Core.bufs / Core.ptr / Core.length (same order as _TABLES).
@@ -1084,6 +1086,101 @@ cdef int check_acyclic(str name, const int32_t *link, Py_ssize_t n,
     return 0
 
 
+cdef Py_ssize_t longest_run(const int32_t *slots, Py_ssize_t n) noexcept:
+    """The most consecutive full (>= 0) slots, the table taken as a ring (n: no empty)."""
+    cdef Py_ssize_t i, run = 0, best = 0
+    for i in range(2 * n):
+        run = run + 1 if slots[i % n] >= 0 else 0
+        if run > best:
+            best = run
+        if run >= n:
+            return n
+    return best
+
+
+cdef int32_t *state_depths(const int32_t *node, Py_ssize_t P) except NULL:
+    """Each position's depth in the trie through its parent (`check`) links, or -1 when
+    no chain of them reaches the root (never entered by the scan). O(P): each position is
+    walked once to find its depth and once to fill it. The caller frees the array."""
+    cdef int32_t *depth = <int32_t *>malloc(<size_t>P * sizeof(int32_t))
+    cdef Py_ssize_t t, x, length
+    cdef int32_t d
+    if depth == NULL:
+        raise MemoryError()
+    for t in range(P):
+        depth[t] = -2 if node[4 * t] >= 0 else -1      # -2: not known yet
+    depth[0] = 0
+    for t in range(1, P):
+        x, length = t, 0
+        while depth[x] == -2:
+            depth[x] = -3                              # on the current walk
+            length += 1
+            x = node[4 * x]
+        if depth[x] == -3:
+            free(depth)
+            raise bad("ac_node", f"parent links form a cycle through position {x}")
+        d = depth[x]
+        x = t
+        while depth[x] == -3:
+            depth[x] = -1 if d < 0 else <int32_t>(d + length)
+            length -= 1
+            x = node[4 * x]
+    return depth
+
+
+cdef int32_t *chain_lengths(const int32_t *out, Py_ssize_t nout) except NULL:
+    """Entries of each ac_out chain (links already checked acyclic, ending at entry 0),
+    memoised like state_depths: O(nout). The caller frees the array."""
+    cdef int32_t *size = <int32_t *>malloc(<size_t>nout * sizeof(int32_t))
+    cdef Py_ssize_t e, x, length
+    if size == NULL:
+        raise MemoryError()
+    for e in range(nout):
+        size[e] = -1
+    size[0] = 0
+    for e in range(1, nout):
+        x, length = e, 0
+        while size[x] < 0:
+            length += 1
+            x = out[2 * x + 1]
+        length += size[x]
+        x = e
+        while size[x] < 0:
+            size[x] = <int32_t>length
+            length -= 1
+            x = out[2 * x + 1]
+    return size
+
+
+cdef int check_scan_bounds(const int32_t *node, Py_ssize_t P, const int32_t *root,
+                           Py_ssize_t nclasses, const int32_t *chain,
+                           const int32_t *depth) except -1:
+    """What keeps the scan linear in the text, whatever a crafted file holds: a step
+    goes one level down (a root target is at depth 1), a failure link strictly up, so the
+    failure steps of a message never outnumber its characters; and the output chain of a
+    state is no longer than its depth (the literals ending there are suffixes of one
+    another), nor than MAX_OUT_CHAIN (a real build's are under 2,000: see internals.md)."""
+    cdef Py_ssize_t c, t, e
+    cdef int32_t f
+    if node[3] != 0:
+        raise bad("ac_node", "the root has an output (no literal is empty)")
+    for c in range(nclasses):
+        t = root[c]
+        if t != 0 and depth[t] != 1:
+            raise bad("ac_root", f"class {c} leads to position {t}, not a child of the root")
+    for t in range(1, P):
+        if depth[t] <= 0:
+            continue
+        f = node[4 * t + 2]
+        if depth[f] < 0 or depth[f] >= depth[t]:
+            raise bad("ac_node", f"position {t}: its failure link does not lead up the trie")
+        e = node[4 * t + 3]
+        if e > 0 and (chain[e] > depth[t] or chain[e] > MAX_OUT_CHAIN):
+            raise bad("ac_out", f"position {t}: output chain of {chain[e]} literals at depth "
+                      f"{depth[t]}")
+    return 0
+
+
 cdef int check_program(str name, const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
                        int32_t nlits, Py_ssize_t scene) except -1:
     """Opcodes, operands, stack discipline (no underflow, depth <= 256, one result)."""
@@ -1149,17 +1246,20 @@ def _width(str name, fmt, Py_ssize_t itemsize):
 
 # ------------------------------------------------------------------------------ guards
 
-cdef bint in_list(const int32_t *v, Py_ssize_t n, int32_t x) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if v[i] == x:
-            return True
-    return False
+ctypedef struct Anchors:      # the anchors of the scene whose guard is being derived
+    const uint32_t *stamp     # [nlits]: == mark iff the literal anchors this scene
+    uint32_t mark
 
 
-cdef bint guard_child(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
-                      Py_ssize_t nanc, int32_t *g) noexcept nogil:
-    """Is prog[a:b] `LIT x` or `LIT x LIT y OR 2`, with x and y not anchors? Store them."""
+cdef inline bint is_anchor(const Anchors *A, int32_t lit) noexcept nogil:
+    return A.stamp[lit] == A.mark
+
+
+cdef bint guard_child(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const Anchors *A,
+                      int32_t *g) noexcept nogil:
+    """Is prog[a:b] `LIT x` or `LIT x LIT y OR 2`, with x and y not anchors? Store them.
+    (Anchors are looked up in a stamp table, not a list: a crafted scene with a million
+    anchors and as many conjuncts made a list search take minutes at load.)"""
     cdef int32_t x, y = -1
     if b - a == 2 and prog[a] == OP_LIT:
         x = prog[a + 1]
@@ -1168,7 +1268,7 @@ cdef bint guard_child(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int
         x, y = prog[a + 1], prog[a + 3]
     else:
         return False
-    if in_list(anc, nanc, x) or (y >= 0 and in_list(anc, nanc, y)):
+    if is_anchor(A, x) or (y >= 0 and is_anchor(A, y)):
         return False                 # true whenever the scene is anchored on it: useless
     g[0], g[1] = x, y
     return True
@@ -1203,29 +1303,29 @@ cdef Py_ssize_t and_children(const int32_t *prog, Py_ssize_t a, Py_ssize_t b,
     return 0
 
 
-cdef bint guard_in(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
-                   Py_ssize_t nanc, int32_t *g, int depth) noexcept nogil:
+cdef bint guard_in(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const Anchors *A,
+                   int32_t *g, int depth) noexcept nogil:
     """A usable conjunct of prog[a:b]: its top-level AND operands first, then theirs
     (the lowering nests ANDs: `sender and (k1 and k2)`), a few levels deep."""
     cdef Py_ssize_t kids[STACK_MAX + 2]
     cdef Py_ssize_t n = and_children(prog, a, b, kids), k
     if n == 0:
-        return depth == 0 and guard_child(prog, a, b, anc, nanc, g)
+        return depth == 0 and guard_child(prog, a, b, A, g)
     for k in range(n):
-        if guard_child(prog, kids[k], kids[k + 1], anc, nanc, g):
+        if guard_child(prog, kids[k], kids[k + 1], A, g):
             return True
     if depth < 3:
         for k in range(n):
-            if guard_in(prog, kids[k], kids[k + 1], anc, nanc, g, depth + 1):
+            if guard_in(prog, kids[k], kids[k + 1], A, g, depth + 1):
                 return True
     return False
 
 
-cdef void guard_of(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const int32_t *anc,
-                   Py_ssize_t nanc, int32_t *g) noexcept nogil:
+cdef void guard_of(const int32_t *prog, Py_ssize_t a, Py_ssize_t b, const Anchors *A,
+                   int32_t *g) noexcept nogil:
     """The scene's guard (-1, -1: none): see guard_in."""
     g[0] = g[1] = -1
-    if not guard_in(prog, a, b, anc, nanc, g, 0):
+    if not guard_in(prog, a, b, A, g, 0):
         g[0] = g[1] = -1
 
 
@@ -1253,13 +1353,17 @@ cdef int derive_guards(Tables *T, int32_t *guard, Py_ssize_t n_anchor) except -1
     """Fill guard[2 * scene] for every scene (needs validated tables).
 
     A guard must not mention the scene's anchors, so the anchor lists are inverted into a
-    temporary per-scene CSR first.
+    temporary per-scene CSR first, and each scene's anchors are stamped in a table over
+    the literals while its guard is derived.
     """
     cdef Py_ssize_t ns = T.nscenes, lit, j, sc
     cdef Py_ssize_t *start = <Py_ssize_t *>calloc(ns + 2, sizeof(Py_ssize_t))
     cdef int32_t *inv = <int32_t *>malloc((n_anchor + 1) * sizeof(int32_t))
+    cdef uint32_t *stamp = <uint32_t *>calloc(<size_t>T.nlits + 1, sizeof(uint32_t))
+    cdef Anchors A
+    A.stamp = stamp
     try:
-        if start == NULL or inv == NULL:
+        if start == NULL or inv == NULL or stamp == NULL:
             raise MemoryError()
         for lit in range(T.nlits):
             for j in range(T.anchor_start[lit], T.anchor_start[lit + 1]):
@@ -1272,11 +1376,14 @@ cdef int derive_guards(Tables *T, int32_t *guard, Py_ssize_t n_anchor) except -1
                 inv[start[sc + 1]] = <int32_t>lit
                 start[sc + 1] += 1
         for sc in range(ns):
-            guard_of(T.prog, T.prog_start[sc], T.prog_start[sc + 1], inv + start[sc],
-                     start[sc + 1] - start[sc], guard + 2 * sc)
+            A.mark = <uint32_t>(sc + 1)
+            for j in range(start[sc], start[sc + 1]):
+                stamp[inv[j]] = A.mark
+            guard_of(T.prog, T.prog_start[sc], T.prog_start[sc + 1], &A, guard + 2 * sc)
     finally:
         free(start)
         free(inv)
+        free(stamp)
     return 0
 
 
@@ -1445,6 +1552,8 @@ cdef class Core:
         cdef const int32_t *node = self.p32(K_NODE)
         cdef Py_ssize_t n = self.length[K_NODE], P = n // 4, s
         cdef int32_t nclasses = self.t.nclasses
+        cdef int32_t *depth = NULL
+        cdef int32_t *chain = NULL
         check_range("ac_node", node, n, -1, P, 4)
         check_range("ac_node", node + 2, n - 2, 0, P, 4)
         check_range("ac_node", node + 3, n - 3, -self.t.nlits, self.length[K_OUT] // 2, 4)
@@ -1454,6 +1563,13 @@ cdef class Core:
         if node[2] != 0:
             raise bad("ac_node", "root's failure link is not 0")
         check_acyclic("ac_node", node + 2, P, 4)
+        depth = state_depths(node, P)
+        try:
+            chain = chain_lengths(self.p32(K_OUT), self.length[K_OUT] // 2)
+            check_scan_bounds(node, P, self.p32(K_ROOT), self.t.nclasses, chain, depth)
+        finally:
+            free(depth)
+            free(chain)
         return 0
 
     cdef int _setup_signatures(self) except -1:
@@ -1467,7 +1583,10 @@ cdef class Core:
         bits = _pow2_bits("sig_slots", self.length[K_SIG_SLOTS])
         check_range("sig_slots", self.p32(K_SIG_SLOTS), self.length[K_SIG_SLOTS], -1, nsig)
         if count_value(self.p32(K_SIG_SLOTS), self.length[K_SIG_SLOTS], -1) == 0:
-            raise bad("sig_slots", "no empty slot")
+            raise bad("sig_slots", "no empty slot")   # a lookup would never end
+        if longest_run(self.p32(K_SIG_SLOTS), self.length[K_SIG_SLOTS]) > MAX_SIG_RUN:
+            raise bad("sig_slots", f"more than {MAX_SIG_RUN} full slots in a row: a lookup "
+                      "would probe them all")
         T.sig_slots = self.p32(K_SIG_SLOTS)
         T.sig_off = self.p32(K_SIG_OFF)
         T.sig_chars = self.p32(K_SIG_CHARS)
@@ -1784,6 +1903,14 @@ cdef class Core:
 
 
 
+cdef str exact_str(text):
+    """A str subclass (numpy's `str_`, a pandas or Arrow value) as the plain str it holds,
+    which every later step takes; anything else is a TypeError naming its type."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    return str.__str__(text)
+
+
 cdef class Matcher:
     """`Ruleset.match` without a Python frame: at 1,000 scenes the interpreter's call,
     argument and attribute handling was a tenth of a match. Ruleset binds an instance's
@@ -1806,8 +1933,8 @@ cdef class Matcher:
         cdef Scratch *S
         cdef SenderKey key
         cdef int32_t lit
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, not {type(text).__name__}")
+        if type(text) is not str:
+            text = exact_str(text)
         if ctx is not None or now is not None:
             self.check(ctx, now)   # on every call, not only when Python finishes it
         lit = self.senders.prepare(sender, &key)   # < core.nlits (see __init__)
@@ -1825,8 +1952,11 @@ cdef class Matcher:
         `threads`), the quick finishing. Returns (results, unfinished): an entry of
         results is a 1-tuple of candidates when Python must finish it, and `unfinished`
         counts those, so that most batches need no Python loop at all."""
-        cdef Py_ssize_t n = len(texts), pending
+        cdef Py_ssize_t n = len(texts), pending, i
         cdef list lits = [-1] * n
+        for i in range(n):  # the finishing takes exact strs (see exact_str)
+            if type(texts[i]) is not str and isinstance(texts[i], str):
+                texts[i] = exact_str(texts[i])
         if senders is not None:
             if len(senders) != n:
                 raise ValueError("senders and ctxs must have one entry per text")

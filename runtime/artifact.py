@@ -137,11 +137,17 @@ def _sections(payload: memoryview, raw: frozenset[str]) -> Sections:
         raise ArtifactError(f"bad section table: {exc}") from None
 
 
+def _not_json(constant: str) -> Any:
+    """`NaN` and `Infinity` are not JSON (Python accepts them): a count of infinity would
+    surface later as an OverflowError instead of a refused artifact."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _section(name: str, typ: str, body: memoryview) -> Any:
     if typ == "j":
         try:
-            return json.loads(bytes(body).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            return json.loads(bytes(body).decode("utf-8"), parse_constant=_not_json)
+        except (ValueError, RecursionError) as exc:  # also a 5,000-digit number
             raise ArtifactError(f"section {name}: bad JSON ({exc})") from None
     if typ not in ("i", "q"):
         raise ArtifactError(f"section {name}: unknown type {typ!r}")

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import sys
 import urllib.parse
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -162,8 +163,9 @@ def near(text: str, a: str, b: str, dist: int) -> bool:
     if not pos_b:
         return False
     i = text.find(a)
-    while i >= 0:
-        if any(abs(i - j) <= dist for j in pos_b):
+    while i >= 0:  # the first start of `b` not before i - dist decides (sorted: linear)
+        k = bisect_left(pos_b, i - dist)
+        if k < len(pos_b) and pos_b[k] <= i + dist:
             return True
         i = text.find(a, i + 1)
     return False
@@ -192,6 +194,11 @@ def reads_fields(c: Any) -> bool:
 
 def _compare(name: str, is_ctx: bool, op: str, values: tuple, typ: str) -> Check:
     type_ok = _TYPES.get(typ, lambda v: isinstance(v, str))
+    if not all(type_ok(v) for v in values) or op != "in" and len(values) != 1:
+        # Only a crafted record has this (the compiler types every comparison); refused
+        # when the runner is built, i.e. by `validate` before a reload swaps it in, not
+        # with a TypeError at the first message that reaches it.
+        raise ValueError(f"comparison of {name!r}: {op} {values!r} is not one {typ} value")
     right = values[0] if values else None
     tests: dict[str, Callable[[Any], bool]] = {
         "==": lambda v: v == right, "!=": lambda v: v != right, "<": lambda v: v < right,

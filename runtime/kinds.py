@@ -7,6 +7,7 @@ Patterns are RE2 syntax and run on folded text (full-width forms already ASCII).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,18 +24,22 @@ class Kind:
 
 
 def _money(raw: str) -> float | None:
+    """The amount, or None when it is not one: a 400-digit "amount" would be infinity,
+    which JSON cannot carry (`--json` would print `Infinity`)."""
     try:
-        return float(raw.replace(",", "").replace("+", ""))
+        value = float(raw.replace(",", "").replace("+", ""))
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def _number(raw: str) -> float | int | None:
     clean = raw.replace(",", "")
     try:
-        return float(clean) if "." in clean else int(clean)
+        value = float(clean) if "." in clean else int(clean)
     except ValueError:
         return None
+    return value if isinstance(value, int) or math.isfinite(value) else None
 
 
 _NUMS = re.compile(r"\d+")

@@ -20,6 +20,7 @@ from .evaluate import Patterns, SceneRunner
 from .match import Match
 
 _REQUIRED_JSON = ("meta", "scenes")
+MAX_ARTIFACT_BYTES = 1 << 30
 
 
 def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +96,7 @@ class Ruleset:
             nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
             senders = {str(k): int(v) for k, v in meta["senders"].items()}
             self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ArtifactError(f"bad meta section: {exc!r}") from None
         if nscenes != len(records) or isinstance(scenes, list) and any(
                 not isinstance(r, dict) for r in scenes):
@@ -105,7 +106,7 @@ class Ruleset:
         tables = {k: v for k, v in sections.items() if isinstance(v, memoryview)}
         try:
             self._core = Core(core_tables(tables), nlits, nscenes)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
             raise ArtifactError(f"invalid tables: {exc}") from None
         self._senders = senders
         self._records = records
@@ -299,9 +300,15 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL byte, a lone surrogate: no file can have that name
+        raise ArtifactError(f"cannot read artifact {name!r}: {exc}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise ArtifactError(f"cannot read artifact {name}: not a regular file")
+        if st.st_size > MAX_ARTIFACT_BYTES:  # refused unread: a 100 GB file is no artifact
+            raise ArtifactError(f"cannot read artifact {name}: {st.st_size} bytes; the limit "
+                                f"is {MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
     except OSError as exc:

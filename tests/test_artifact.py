@@ -160,3 +160,41 @@ def mutated_sections(artifact: bytes, data: st.DataObject) -> bytes:
 @given(data=st.data())
 def test_hostile_tables_with_valid_checksum(artifact: bytes, data: st.DataObject) -> None:
     refused_or_safe(mutated_sections(artifact, data))
+
+
+def test_oversized_and_unnameable_files_are_refused_unread(tmp_path: object) -> None:
+    """A 100 GB file read whole before its header was checked gave a MemoryError (a 2 GB
+    one took 15 s and 2 GB); a name with a NUL or a lone surrogate gave a ValueError."""
+    from scenec.runtime.ruleset import MAX_ARTIFACT_BYTES
+
+    big = os.path.join(str(tmp_path), "big.scb")
+    with open(big, "wb") as f:
+        f.truncate(MAX_ARTIFACT_BYTES + 1)  # sparse: no disk, no memory
+    with pytest.raises(ArtifactError, match="the limit is"):
+        load(big)
+    for name in ("rules\0.scb", "rules\ud800.scb"):
+        with pytest.raises(ArtifactError, match="cannot read artifact"):
+            load(name)
+
+
+@pytest.mark.parametrize("meta", [
+    b'{"nlits": Infinity, "nscenes": 1}', b'{"nlits": NaN}', b'{"nlits": 1' + b"0" * 5000 + b"}",
+])
+def test_json_that_python_reads_but_is_not_json_is_refused(artifact: bytes, meta: bytes) -> None:
+    """`Infinity`, `NaN` and 5,000-digit numbers in a section: ArtifactError, never the
+    OverflowError or ValueError they used to surface as."""
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    docs["meta"] = meta
+    with pytest.raises(ArtifactError, match="section meta: bad JSON"):
+        loads(pack(arrays, docs))
+
+
+def test_class_ids_beyond_int32_are_refused(artifact: bytes) -> None:
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    arrays["ac_class_pairs"] = array.array("q", [0x41, 2**40])
+    with pytest.raises(ArtifactError):
+        loads(pack(arrays, docs))

@@ -629,6 +629,87 @@ def test_corrupt_tables(name: str, make: Any, message: str) -> None:
         build(tables)
 
 
+def trie_depths(node: Sequence[int]) -> list[int]:
+    """Each position's depth through its parent links (-1: unused)."""
+    n = len(node) // 4
+    depth = [-1] * n
+    depth[0] = 0
+    for _ in range(n):
+        for t in range(1, n):
+            if node[4 * t] >= 0 and depth[node[4 * t]] >= 0:
+                depth[t] = depth[node[4 * t]] + 1
+    return depth
+
+
+def at_depth(t: dict[str, array.array], d: int, k: int = 0) -> int:
+    """The k-th position at depth d."""
+    return [p for p, x in enumerate(trie_depths(t["ac_node"])) if x == d][k]
+
+
+def deep_root(t: dict[str, array.array]) -> array.array:
+    root = array.array("i", t["ac_root"])
+    root[next(c for c in range(1, len(root)) if root[c])] = at_depth(t, 2)
+    return root
+
+
+def sideways_fail(t: dict[str, array.array]) -> array.array:
+    """A depth-2 state whose failure link goes to another depth-2 state (no cycle)."""
+    return node_with(t, at_depth(t, 2, 0), 2, at_depth(t, 2, 1))
+
+
+def long_output(t: dict[str, array.array]) -> array.array:
+    """A depth-1 state given the output chain of a deeper one (2+ literals)."""
+    node = t["ac_node"]
+    depth = trie_depths(node)
+    out = t["ac_out"]
+    longest = max((e for e in range(1, len(out) // 2)), key=lambda e: (
+        sum(1 for _ in iter_chain(out, e))))
+    return node_with(t, depth.index(1), 3, longest)
+
+
+def iter_chain(out: Sequence[int], e: int) -> Iterator[int]:
+    while e:
+        yield e
+        e = out[2 * e + 1]
+
+
+def parent_cycle(t: dict[str, array.array]) -> array.array:
+    a, b = at_depth(t, 2, 0), at_depth(t, 3, 0)
+    node = node_with(t, a, 0, b)
+    node[4 * b] = a
+    return node
+
+
+def crowded_signatures(t: dict[str, array.array]) -> array.array:
+    slots = array.array("i", [0] * 8192)
+    slots[0] = -1
+    return slots
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("ac_root", deep_root, "not a child of the root"),
+    ("ac_node", sideways_fail, "does not lead up the trie"),
+    ("ac_node", lambda t: node_with(t, 0, 3, 1), "the root has an output"),
+    ("ac_out", long_output, "output chain of [0-9]+ literals at depth 1"),
+    ("ac_node", parent_cycle, "parent links form a cycle"),
+    ("sig_slots", crowded_signatures, "full slots in a row"),
+])
+def test_tables_that_would_make_the_scan_slow_are_refused(name: str, make: Any,
+                                                          message: str) -> None:
+    """In range and acyclic is not enough: a crafted file with a 200,000-long failure
+    chain, a 500,000-long output chain or a table of full signature slots passed, and
+    then every character (or 【…】) cost time in proportion to the file. The shape a
+    compiled automaton has keeps the scan linear: steps go one level down, failure links
+    up, an output chain is no longer than its state's depth, probes are short."""
+    base = base_model().tables
+    assert max(sum(1 for _ in iter_chain(base["ac_out"], e))
+               for e in range(1, len(base["ac_out"]) // 2)) >= 2
+    tables = views(base)
+    tables[name if name != "ac_out" else "ac_node"] = memoryview(make(base))
+    with pytest.raises(ValueError, match=f"table {name}: .*{message}"):
+        build(tables)
+
+
 def test_bad_buffers() -> None:
     good: dict[str, Any] = views(base_model().tables)
     for value in [array.array("h", [0] * 8), array.array("d", [0.0]), "not a buffer", 42,

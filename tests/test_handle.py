@@ -79,7 +79,14 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["rules.scb"]
 
 
-def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path) -> None:
+@pytest.mark.parametrize("field, value", [
+    ("extracts", "not a list of extractors"),
+    # A comparison whose value has the wrong type used to pass `validate` and then raise
+    # TypeError at the first message that reached it, dropping the scene while serving.
+    ("when", ["cmp", "amount", False, ">", ["x"], "number"]),
+])
+def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
+                                                               value: object) -> None:
     """`load` defers record parsing; `reload` validates every record before swapping."""
     import array
 
@@ -91,7 +98,7 @@ def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path) -
     arrays = {k: array.array(v.format, v) for k, v in sections.items()
               if isinstance(v, memoryview)}
     records = [dict(r) for r in a.ruleset._records]  # type: ignore[union-attr]
-    records[0]["extracts"] = "not a list of extractors"
+    records[0][field] = value
     crafted = tmp_path / "crafted.scb"
     crafted.write_bytes(pack(arrays, {"meta": sections["meta"], "scenes": records}))
     handle = Handle(compile_text(RULES_B).ruleset)  # type: ignore[arg-type]

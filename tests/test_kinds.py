@@ -42,7 +42,9 @@ def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object
 
 
 @pytest.mark.parametrize(("kind", "raw"), [("date", "13月45日"), ("time", "25:00"),
-                                          ("time", "12:75"), ("date", "2024-00-10")])
+                                          ("time", "12:75"), ("date", "2024-00-10"),
+                                          ("money", "9" * 400 + ".00"),
+                                          ("number", "9" * 400 + ".5")])
 def test_impossible_values_are_not_extracted(kind: str, raw: str) -> None:
     assert normalise(kind, raw) is None
 

@@ -27,6 +27,9 @@ _INTERP = re.compile(r"\$\{([^}]*)\}")
 
 
 def check_action(a: ast.Action, sc: SceneChecker, conds: CondChecker) -> m.Action | None:
+    # The guard first: a wrong target below returns early, and its errors would hide the
+    # guard's.
+    guard = conds.check(a.guard) if a.guard is not None else None
     kind = a.kind.value
     shape = SIGNATURES.get(kind)
     if shape is None:
@@ -63,7 +66,6 @@ def check_action(a: ast.Action, sc: SceneChecker, conds: CondChecker) -> m.Actio
             return None
         fields.append(arg.value)
         args.append(m.ActionArg(field=arg.value))
-    guard = conds.check(a.guard) if a.guard is not None else None
     return m.Action(a.slot, a.label.value, kind, tuple(args), guard, tuple(dict.fromkeys(fields)))
 
 

@@ -70,6 +70,12 @@ def did_you_mean(name: str, known: list[str] | set[str] | dict,
     return f"did you mean '{close[0]}'?" if close else None
 
 
+def enterprise_hint(name: str, sym: Symbols, diags: DiagnosticBag) -> str:
+    return did_you_mean(name, sym.enterprises, diags) or (
+        f'declare it (enterprise {name} "Name" {{ sender "95555" }}) or import the file '
+        "that does")
+
+
 def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
     symbols = _collect(sources, diags)
     model = m.Model(context={k: t for k, (t, _) in symbols.context.items()},
@@ -197,7 +203,10 @@ def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
     words: list[str] = []
     if item.file is not None:
         path = os.path.join(os.path.dirname(item.span.file), item.file.value)
-        if not os.path.isfile(path):
+        if os.path.exists(path) and not os.path.isfile(path):
+            diags.error("E503", f"word file is not a regular file: {item.file.value}",
+                        item.file.span, "name a text file, one word per line")
+        elif not os.path.isfile(path):
             diags.error("E503", f"word file not found: {item.file.value}", item.file.span,
                         f"paths are relative to {os.path.dirname(item.span.file) or '.'}")
         else:
@@ -264,6 +273,9 @@ def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBa
             diags.error("E004", "empty sender", s.span, "write a number or a 【signature】")
         elif (v[0], v[-1]) in (("【", "】"), ("[", "]")) and len(v) > 2:
             sigs.append(fold(v))
+        elif v in ("【】", "[]"):
+            diags.error("E006", f"signature {v!r} is empty", s.span,
+                        "a signature is written 【name】")
         elif v[0] in "【[":
             diags.error("E006", f"signature {v!r} is not closed", s.span,
                         "a signature is written 【name】")
@@ -387,7 +399,7 @@ class SceneChecker:
             ent = self.sym.enterprises.get(ref.value)
             if ent is None:
                 self.error("E102", f"unknown enterprise '{ref.value}'", ref.span,
-                           did_you_mean(ref.value, self.sym.enterprises, self.diags))
+                           enterprise_hint(ref.value, self.sym, self.diags))
                 return None, None
             return ref.value, ent[1]
         if s.senders:
@@ -438,6 +450,20 @@ class SceneChecker:
             out.append(compiled)
         return tuple(out)
 
+    def _ctx_value_type(self, name: ast.Name, value: ast.Value) -> None:
+        """An example's context value has the type its fact was declared with (E201):
+        `vip = "yes"` for a bool fact would only show up as a puzzling failed example."""
+        want = self.sym.context[name.value][0]
+        v = value.value
+        ok = isinstance(v, bool) if want == "bool" else (
+            isinstance(v, (int, float)) and not isinstance(v, bool)) if want == "number" else (
+            isinstance(v, str))
+        if not ok:
+            self.error("E201", f"context fact '{name.value}' is {want}, the example gives "
+                       f"{v!r}", value.span, {"bool": "write true or false", "number":
+                                              "write a number without quotes"}.get(
+                                                  want, "write a string in quotes"))
+
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)
         if kind is None:
@@ -485,13 +511,24 @@ class SceneChecker:
         for ex in s.examples:
             for name, _ in ex.expect:
                 if name.value not in self.fields:
+                    known = ", ".join(sorted(self.fields)) or "none"
                     self.error("E704", f"example expects unknown field '{name.value}'", name.span,
-                               did_you_mean(name.value, self.fields, self.diags))
-            for name, _ in ex.ctx:
+                               did_you_mean(name.value, self.fields, self.diags)
+                               or f"this scene's fields: {known}")
+            for name, value in ex.ctx:
                 if name.value not in self.sym.context:
                     self.error("E106", f"unknown context fact '{name.value}'", name.span,
                                did_you_mean(name.value, self.sym.context, self.diags) or
                                "declare it in a context { … } block")
+                else:
+                    self._ctx_value_type(name, value)
+            for pairs, what in ((ex.expect, "expected field"), (ex.ctx, "context fact")):
+                seen: set[str] = set()
+                for name, _ in pairs:
+                    if name.value in seen:
+                        self.error("E108", f"{what} '{name.value}' given more than once",
+                                   name.span, "keep one value")
+                    seen.add(name.value)
             out.append(m.Example(
                 text=ex.text.value, sender=ex.sender.value if ex.sender else None,
                 ctx={n.value: v.value for n, v in ex.ctx},

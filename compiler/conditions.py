@@ -54,12 +54,12 @@ class CondChecker:
         if isinstance(e, ast.SenderIs):
             ent = self.scene.sym.enterprises.get(e.enterprise.value)
             if ent is None:
-                from .checker import did_you_mean
+                from .checker import enterprise_hint
 
                 self.scene.error("E102", f"unknown enterprise '{e.enterprise.value}'",
                                  e.enterprise.span,
-                                 did_you_mean(e.enterprise.value, self.scene.sym.enterprises,
-                                              self.scene.diags))
+                                 enterprise_hint(e.enterprise.value, self.scene.sym,
+                                                 self.scene.diags))
                 return m.CConst(False)
             self.literal_count += len(ent[1].signatures) + len(ent[1].numbers)
             return ent[1]

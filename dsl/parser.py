@@ -107,9 +107,12 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             at = _offset(exc, work)
             if _starts_item(exc, work):  # `scene` inside a block: the block before is open
                 token = str(getattr(exc, "token", ""))
-                diags.error("E007", f"unexpected '{token}': the block before it is not closed",
-                            Span.point(path, line, col, len(token)),
-                            f"add '}}' before line {line}")
+                if "RBRACE" in set(getattr(exc, "expected", None) or ()):
+                    msg, hint = "the block before it is not closed", f"add '}}' before line {line}"
+                else:  # `words e =` with nothing after it
+                    msg, hint = "the item before it is not finished", "complete or remove it"
+                diags.error("E007", f"unexpected '{token}': {msg}",
+                            Span.point(path, line, col, len(token)), hint)
                 blanked = _blank_item(work, at, previous=True)
             else:
                 _report_syntax(path, exc, work, line, col, diags)

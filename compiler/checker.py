@@ -17,7 +17,7 @@ from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
 from . import model as m
-from .conditions import MAX_LITERALS_PER_SCENE, CondChecker
+from .conditions import MAX_LITERALS_PER_SCENE, CondChecker, value_type
 from .patterns import (
     ANONYMOUS,
     check_regex,
@@ -454,15 +454,10 @@ class SceneChecker:
         """An example's context value has the type its fact was declared with (E201):
         `vip = "yes"` for a bool fact would only show up as a puzzling failed example."""
         want = self.sym.context[name.value][0]
-        v = value.value
-        ok = isinstance(v, bool) if want == "bool" else (
-            isinstance(v, (int, float)) and not isinstance(v, bool)) if want == "number" else (
-            isinstance(v, str))
-        if not ok:
+        if value_type(value.value) != want:
+            hints = {"bool": "write true or false", "number": "write a number without quotes"}
             self.error("E201", f"context fact '{name.value}' is {want}, the example gives "
-                       f"{v!r}", value.span, {"bool": "write true or false", "number":
-                                              "write a number without quotes"}.get(
-                                                  want, "write a string in quotes"))
+                       f"{value.value!r}", value.span, hints.get(want, "write a string in quotes"))
 
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _ORDERING = {"<", "<=", ">", ">="}
 
 
-def _value_type(v: str | float | int | bool) -> str:
+def value_type(v: str | float | int | bool) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, (int, float)):
@@ -128,10 +128,10 @@ class CondChecker:
             return m.CConst(False)
         want = "str" if typ in ("date", "time") else typ
         for v in e.right:
-            if _value_type(v.value) != want:
+            if value_type(v.value) != want:
                 self.scene.error("E201", f"cannot compare {typ} "
                                  f"{'ctx.' if e.left.is_ctx else ''}{name.value} with "
-                                 f"{_value_type(v.value)} {v.value!r}", v.span,
+                                 f"{value_type(v.value)} {v.value!r}", v.span,
                                  f"write a {want} value")
                 return m.CConst(False)
         return m.CCompare(name.value, e.left.is_ctx, e.op, tuple(v.value for v in e.right), typ)

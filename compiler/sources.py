@@ -119,12 +119,9 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
     try:
         return _one_line_break(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:
-        at = len(raw[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        line = raw.count(b"\n", 0, at) + 1
-        start = raw.rfind(b"\n", 0, at) + 1
-        col = len(raw[start:at].decode("utf-8", "replace")) + 1
-        sources.cache.add(path, raw.decode("utf-8", "replace"))  # so the line is quoted
+        head = _one_line_break(raw[: exc.start].decode("utf-8", "replace"))
+        line, col = head.count("\n") + 1, len(head) - head.rfind("\n")
+        sources.cache.add(path, _one_line_break(raw.decode("utf-8", "replace")))  # quoted
         diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
                     "save the file as UTF-8")
         return None

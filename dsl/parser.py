@@ -196,8 +196,7 @@ def _starts_item(exc: UnexpectedInput, text: str) -> bool:
     if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0:
         return False
     line_start = text.rfind("\n", 0, pos) + 1
-    cut = line_start + text.rfind("}", line_start, pos) + 1 - line_start if "}" in text[
-        line_start:pos] else line_start
+    cut = text.rfind("}", line_start, pos) + 1 or line_start  # an item may follow a `}`
     m = _ITEM_START.match(text, cut)
     return m is not None and m.end() > pos and not text[m.start():pos].strip()
 

@@ -1098,58 +1098,37 @@ cdef Py_ssize_t longest_run(const int32_t *slots, Py_ssize_t n) noexcept:
     return best
 
 
-cdef int32_t *state_depths(const int32_t *node, Py_ssize_t P) except NULL:
-    """Each position's depth in the trie through its parent (`check`) links, or -1 when
-    no chain of them reaches the root (never entered by the scan). O(P): each position is
-    walked once to find its depth and once to fill it. The caller frees the array."""
-    cdef int32_t *depth = <int32_t *>malloc(<size_t>P * sizeof(int32_t))
+cdef int32_t *link_depths(str name, const int32_t *link, Py_ssize_t n,
+                          Py_ssize_t stride) except NULL:
+    """For each entry i, the links followed from it (link[i * stride], each < n) to reach
+    entry 0, or -1 when the walk meets a negative link first: a position's depth in the
+    trie through its parent (`check`) links, -1 for one the scan never enters; or the
+    length of an ac_out chain. O(n): each entry is walked once to find its depth and once
+    to fill it. A cycle is an error. The caller frees the array."""
+    cdef int32_t *depth = <int32_t *>malloc(<size_t>n * sizeof(int32_t))
     cdef Py_ssize_t t, x, length
     cdef int32_t d
     if depth == NULL:
         raise MemoryError()
-    for t in range(P):
-        depth[t] = -2 if node[4 * t] >= 0 else -1      # -2: not known yet
+    for t in range(n):
+        depth[t] = -2                                  # not known yet
     depth[0] = 0
-    for t in range(1, P):
+    for t in range(1, n):
         x, length = t, 0
-        while depth[x] == -2:
+        while x >= 0 and depth[x] == -2:
             depth[x] = -3                              # on the current walk
             length += 1
-            x = node[4 * x]
-        if depth[x] == -3:
+            x = link[x * stride]
+        if x >= 0 and depth[x] == -3:
             free(depth)
-            raise bad("ac_node", f"parent links form a cycle through position {x}")
-        d = depth[x]
+            raise bad(name, f"links form a cycle through entry {x}")
+        d = depth[x] if x >= 0 else -1
         x = t
-        while depth[x] == -3:
-            depth[x] = -1 if d < 0 else <int32_t>(d + length)
+        while x >= 0 and depth[x] == -3:
+            depth[x] = <int32_t>(d + length) if d >= 0 else -1
             length -= 1
-            x = node[4 * x]
+            x = link[x * stride]
     return depth
-
-
-cdef int32_t *chain_lengths(const int32_t *out, Py_ssize_t nout) except NULL:
-    """Entries of each ac_out chain (links already checked acyclic, ending at entry 0),
-    memoised like state_depths: O(nout). The caller frees the array."""
-    cdef int32_t *size = <int32_t *>malloc(<size_t>nout * sizeof(int32_t))
-    cdef Py_ssize_t e, x, length
-    if size == NULL:
-        raise MemoryError()
-    for e in range(nout):
-        size[e] = -1
-    size[0] = 0
-    for e in range(1, nout):
-        x, length = e, 0
-        while size[x] < 0:
-            length += 1
-            x = out[2 * x + 1]
-        length += size[x]
-        x = e
-        while size[x] < 0:
-            size[x] = <int32_t>length
-            length -= 1
-            x = out[2 * x + 1]
-    return size
 
 
 cdef int check_scan_bounds(const int32_t *node, Py_ssize_t P, const int32_t *root,
@@ -1563,9 +1542,9 @@ cdef class Core:
         if node[2] != 0:
             raise bad("ac_node", "root's failure link is not 0")
         check_acyclic("ac_node", node + 2, P, 4)
-        depth = state_depths(node, P)
+        depth = link_depths("ac_node", node, P, 4)
         try:
-            chain = chain_lengths(self.p32(K_OUT), self.length[K_OUT] // 2)
+            chain = link_depths("ac_out", self.p32(K_OUT) + 1, self.length[K_OUT] // 2, 2)
             check_scan_bounds(node, P, self.p32(K_ROOT), self.t.nclasses, chain, depth)
         finally:
             free(depth)

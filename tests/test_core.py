@@ -691,7 +691,7 @@ def crowded_signatures(t: dict[str, array.array]) -> array.array:
     ("ac_node", sideways_fail, "does not lead up the trie"),
     ("ac_node", lambda t: node_with(t, 0, 3, 1), "the root has an output"),
     ("ac_out", long_output, "output chain of [0-9]+ literals at depth 1"),
-    ("ac_node", parent_cycle, "parent links form a cycle"),
+    ("ac_node", parent_cycle, "links form a cycle"),
     ("sig_slots", crowded_signatures, "full slots in a row"),
 ])
 def test_tables_that_would_make_the_scan_slow_are_refused(name: str, make: Any,

@@ -3,12 +3,16 @@ much of the traffic it recognises, and what it leaves unrecognised.
 
     python benchmarks/real_corpus.py [--data ../shared/data] [--rules rules/] [--rounds 5]
                                      [--batch 1000] [--top 30] [--json | --markdown]
+    python benchmarks/real_corpus.py --compare before.scb after.scb [--rounds 9]
 
 Why: the synthetic peer workload says how the engine scales; only real text says what
 a user gets. The most frequent unmatched message *shapes* (【signature】 removed, names in
 salutations, URLs, codes and numbers replaced; the first 16 characters, or 5 words of an
 English message) are printed with a normalised example, so that the next scenes are
-chosen by data. Coverage counts each message's best match by category (top level, second
+chosen by data. `--compare` times `match` for several built artifacts alternating in one
+process on the same corpora, which is how a rule change's cost is told apart from the
+host's drift (separate runs on this VM differ by more than most rule changes cost).
+Coverage counts each message's best match by category (top level, second
 level, leaf) and separately the share matched by a non-marketing (service) scene.
 Throughput is measured on `sms_zh_bench.txt` (the designated throughput corpus: real
 enterprise and marketing SMS), on the Indian bank SMS (English, with their sender IDs:
@@ -84,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--markdown", action="store_true",
                     help="print only the coverage table of rules/README.md (no timing)")
+    ap.add_argument("--compare", nargs="+", type=Path, metavar="ARTIFACT",
+                    help="time `match` for these artifacts in one process (µs a message)")
     return ap.parse_args(argv)
 
 
@@ -281,10 +287,31 @@ def shapes_table(name: str, shapes: list[dict[str, Any]], unmatched: int) -> str
                      "normalised example"], rows))
 
 
+def compare(artifacts: Sequence[Path], corpora: Sequence[Corpus], rounds: int) -> int:
+    """Median µs a `match` per artifact and corpus, the artifacts alternating each round."""
+    from scenec.runtime import load
+
+    sets = {str(p): load(p) for p in artifacts}
+    for c in corpora:
+        senders = c.senders or [None] * len(c.texts)
+        pairs = list(zip(c.texts, senders, strict=True))
+        engines: dict[str, Runner] = {
+            name: (lambda m=rs.match, p=pairs: [m(t, s) for t, s in p])
+            for name, rs in sets.items()}
+        for run in engines.values():
+            run()  # warm: scene runners and RE2 patterns are built on first use
+        for name, t in alternate(engines, rounds, len(c.texts)).items():
+            print(f"{c.name:18} {name:40} {1e6 / t.median:8.2f} µs/msg")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     require_core()
     corpora = read_corpora(a.data)
+    if a.compare:
+        return compare(a.compare, [c for c in corpora if c.name in (ENGLISH, "sms_zh_mudou")],
+                       a.rounds)
     every = all_tsv(corpora)
     with tempfile.TemporaryDirectory(prefix="scenec-real-") as tmp:
         rs, info = compile_rules(a.rules, Path(tmp))

@@ -43,3 +43,19 @@ def test_real_corpus_smoke() -> None:
     assert bench["messages"] > 8000 and 0 < bench["matched"] < bench["messages"]
     assert all(v["msgs_per_s"] > 0 for v in report["speed"].values())
     assert report["unmatched_shapes"]
+
+
+def test_real_corpus_compare_smoke(tmp_path: Path) -> None:
+    """`--compare` times artifacts against each other in one process (a rule change's
+    cost): one line per artifact and corpus, each a positive time."""
+    from scenec.compiler import build
+
+    art, copy = tmp_path / "a.scb", tmp_path / "b.scb"
+    assert build(str(BENCH.parent / "rules"), str(art), run_examples=False).ok
+    copy.write_bytes(art.read_bytes())
+    done = subprocess.run([sys.executable, str(BENCH / "real_corpus.py"), "--compare",
+                           str(art), str(copy), "--rounds", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [ln.split() for ln in done.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 4 and all(float(ln[-2]) > 0 and ln[-1] == "µs/msg" for ln in lines)

@@ -39,17 +39,21 @@ def scenec_runners(rs: Any, texts: list[str], senders: list[Any], batch: int,
                    names: tuple[str, str, str]) -> dict[str, Runner]:
     """scenec's three timed ways over one corpus, named `names`: one `match` call per
     message, and `match_many` over `batch`-sized chunks on 1 and on 2 threads."""
-    pairs = list(zip(texts, senders, strict=True))
     chunks = [(texts[i:i + batch], senders[i:i + batch]) for i in range(0, len(texts), batch)]
-    match, many = rs.match, rs.match_many
-
-    def single() -> object:
-        return [match(t, s) for t, s in pairs]
+    many = rs.match_many
 
     def batched(threads: int) -> Runner:
         return lambda: [many(t, s, threads=threads) for t, s in chunks]
 
-    return {names[0]: single, names[1]: batched(1), names[2]: batched(2)}
+    return {names[0]: match_runner(rs, texts, senders), names[1]: batched(1),
+            names[2]: batched(2)}
+
+
+def match_runner(rs: Any, texts: list[str], senders: list[Any]) -> Runner:
+    """One `match` call per message over the corpus."""
+    pairs = list(zip(texts, senders, strict=True))
+    match = rs.match
+    return lambda: [match(t, s) for t, s in pairs]
 
 
 def require_core() -> None:

@@ -41,6 +41,7 @@ from benchutil import (
     alternate,
     cpu_info,
     log,
+    match_runner,
     mb,
     measure_load,
     require_core,
@@ -294,10 +295,7 @@ def compare(artifacts: Sequence[Path], corpora: Sequence[Corpus], rounds: int) -
     sets = {str(p): load(p) for p in artifacts}
     for c in corpora:
         senders = c.senders or [None] * len(c.texts)
-        pairs = list(zip(c.texts, senders, strict=True))
-        engines: dict[str, Runner] = {
-            name: (lambda m=rs.match, p=pairs: [m(t, s) for t, s in p])
-            for name, rs in sets.items()}
+        engines = {name: match_runner(rs, c.texts, senders) for name, rs in sets.items()}
         for run in engines.values():
             run()  # warm: scene runners and RE2 patterns are built on first use
         for name, t in alternate(engines, rounds, len(c.texts)).items():

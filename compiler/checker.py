@@ -316,13 +316,12 @@ def parse_date(v: ast.Value, diags: DiagnosticBag) -> dt.date | None:
 class SceneChecker:
     """Checks one scene; the clauses are checked in an order where fields are known first."""
 
-    def __init__(self, symbols: Symbols, diags: DiagnosticBag,
-                 regexes: _RegexBudget | None = None) -> None:
+    def __init__(self, symbols: Symbols, diags: DiagnosticBag, regexes: _RegexBudget) -> None:
         self.sym = symbols
         self.diags = diags
         self.ok = True
         self.fields: dict[str, str] = {}
-        self.regexes = regexes or _RegexBudget()
+        self.regexes = regexes
 
     def regex_allowed(self) -> bool:
         """False once the build's regex budget is spent: no further regex is compiled."""

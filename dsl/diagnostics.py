@@ -92,8 +92,10 @@ def render(diag: Diagnostic, sources: SourceCache) -> str:
         shown, col, width = _window(shown, s.col, width)
         gutter = f"{s.line:>4} | "
         out.append(gutter + shown)
-        out.append(" " * (len(gutter) + _display_width(shown[: col - 1])) + "^" * _display_width(
-            shown[col - 1 : col - 1 + width]) if shown else " " * len(gutter) + "^")
+        # A point just past the line's end (what is missing there) still gets its caret.
+        carets = max(1, _display_width(shown[col - 1 : col - 1 + width]))
+        out.append(" " * (len(gutter) + _display_width(shown[: col - 1])) + "^" * carets
+                   if shown else " " * len(gutter) + "^")
     if diag.hint:
         out.append(visible(f"     = hint: {diag.hint}"))
     return "\n".join(out)

@@ -106,13 +106,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             line, col = _position(exc, work)
             at = _offset(exc, work)
             if _starts_item(exc, work):  # `scene` inside a block: the block before is open
-                token = str(getattr(exc, "token", ""))
-                if "RBRACE" in set(getattr(exc, "expected", None) or ()):
-                    msg, hint = "the block before it is not closed", f"add '}}' before line {line}"
-                else:  # `words e =` with nothing after it
-                    msg, hint = "the item before it is not finished", "complete or remove it"
-                diags.error("E007", f"unexpected '{token}': {msg}",
-                            Span.point(path, line, col, len(token)), hint)
+                _report_unfinished(path, exc, work, at, line, col, diags)
                 blanked = _blank_item(work, at, previous=True)
             else:
                 _report_syntax(path, exc, work, line, col, diags)
@@ -127,6 +121,50 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     diags.error("E909", "too many syntax errors; the rest of this file was not checked",
                 Span.point(path, line, 1), "fix the errors above and run the check again")
     return ast.File(path, [])
+
+
+def _report_unfinished(path: str, exc: UnexpectedInput, text: str, at: int, line: int,
+                       col: int, diags: DiagnosticBag) -> None:
+    """E007 for an item cut short by the next item's keyword. An open block is reported
+    at the keyword (the `}` belongs right before it); an item missing its last part, at
+    the place where that part belongs, since the next item is not what is wrong."""
+    token = str(getattr(exc, "token", ""))
+    begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < at), default=0)
+    opened = text.count("\n", 0, begin) + 1
+    kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
+    expected = set(getattr(exc, "expected", None) or ())
+    if "RBRACE" in expected:
+        diags.error("E007", f"unexpected '{token}': the {kind} opened on line {opened} is not "
+                    "closed", Span.point(path, line, col, len(token)),
+                    f"add '}}' before line {line}")
+        return
+    end = _code_end(text, begin, at)
+    end_line = text.count("\n", 0, end) + 1
+    end_col = end - (text.rfind("\n", 0, end) + 1) + 1
+    hint = _expected_hint(expected) or "complete or remove it"
+    diags.error("E007", f"unfinished {kind} (line {opened}): the next item, '{token}' on "
+                f"line {line}, starts before it ends", Span.point(path, end_line, end_col),
+                hint)
+
+
+def _code_end(text: str, begin: int, end: int) -> int:
+    """The offset just after the last character of code in `text[begin:end]`, skipping
+    blank lines and `#` comments (a `#` inside a string is code)."""
+    last = begin
+    pos = begin
+    for raw in text[begin:end].split("\n"):
+        in_str, code = False, 0
+        for i, ch in enumerate(raw):
+            if ch == '"' and (i == 0 or raw[i - 1] != "\\"):
+                in_str = not in_str
+            elif ch == "#" and not in_str:
+                break
+            if not ch.isspace():
+                code = i + 1
+        if code:
+            last = pos + code
+        pos += len(raw) + 1
+    return last
 
 
 def _offset(exc: UnexpectedInput, text: str) -> int:

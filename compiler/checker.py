@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, Span
@@ -44,6 +44,9 @@ class Symbols:
     slots: dict[str, tuple[str, Span]] = field(default_factory=dict)
     enterprises: dict[str, tuple[ast.Enterprise, m.CSender]] = field(default_factory=dict)
     context: dict[str, tuple[str, Span]] = field(default_factory=dict)
+    extractors: dict[str, tuple[ast.Extract, Span]] = field(default_factory=dict)
+    # each named extractor compiled at its first use (None: it has errors, reported once)
+    compiled: dict[str, m.Extractor | None] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
 
@@ -106,8 +109,21 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             item.id.span, "split the rule set into several builds")
                 return model
             model.scenes.append(scene)
+    _check_unused_extractors(symbols, diags, regexes)
     _unused(symbols, diags)
     return model
+
+
+def _check_unused_extractors(sym: Symbols, diags: DiagnosticBag, regexes: _RegexBudget) -> None:
+    """An extractor no scene uses is still checked: its errors are the author's to fix."""
+    for name, (source, span) in sym.extractors.items():
+        if name in sym.compiled or regexes.over:
+            continue
+        done = sym.compiled[name] = compile_extract(source, sym.kinds, diags)
+        if done is not None and not regexes.charge(done.regex):
+            diags.error("E911", f"the build's regexes compile to {regexes.size} RE2 "
+                        f"instructions, over its limit, at extractor '{name}'", span,
+                        "remove the extractors no scene uses")
 
 
 class _LiteralBudget:
@@ -188,6 +204,8 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
                 _collect_words(item, sym, diags, sources)
             elif isinstance(item, ast.Slot):
                 _collect_slot(item, sym, diags)
+            elif isinstance(item, ast.ExtractorDef):
+                _collect_extractor(item, sym, diags)
             elif isinstance(item, ast.Context):
                 _collect_context(item, sym, diags)
             elif isinstance(item, ast.Enterprise):
@@ -233,6 +251,18 @@ def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
     # template that uses the kind from adding an "unknown slot kind" error of its own.
     never = "[^\\s\\S]"
     sym.slots[name] = (f"(?:{pattern})" if pattern is not None else never, item.name.span)
+
+
+def _collect_extractor(item: ast.ExtractorDef, sym: Symbols, diags: DiagnosticBag) -> None:
+    name = item.name.value
+    if name in ("raw", "after"):  # `extract f = raw` would read as the start of `raw /re/`
+        diags.error("E101", f"'{name}' cannot name an extractor", item.name.span,
+                    "it is a keyword after `extract FIELD =`; choose another name")
+        return
+    if name in sym.extractors:
+        _duplicate(diags, "extractor", item.name, sym.extractors[name][1])
+        return
+    sym.extractors[name] = (item.source, item.name.span)
 
 
 def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> None:
@@ -303,6 +333,10 @@ def _unused(sym: Symbols, diags: DiagnosticBag) -> None:
     for name, (_, span) in sym.slots.items():
         if f"slot:{name}" not in sym.used:
             diags.warning("W003", f"slot kind '{name}' is never used", span, "remove it or use it")
+    for name, (_, span) in sym.extractors.items():
+        if f"extractor:{name}" not in sym.used:
+            diags.warning("W006", f"extractor '{name}' is never used", span,
+                          "remove it or use it: extract FIELD = " + name)
 
 
 def parse_date(v: ast.Value, diags: DiagnosticBag) -> dt.date | None:
@@ -435,19 +469,49 @@ class SceneChecker:
                 self.error("E302", f"field '{ex.name.value}' is already defined", ex.name.span,
                            "give the extracted field another name")
                 continue
-            if ex.kind is not None:
-                self.sym.used.add(f"slot:{ex.kind.value}")
-            compiled = compile_extract(ex, user, self.diags) if self.regex_allowed() else None
+            source = self._source(ex)
+            if source is None:
+                self.ok = False
+                self.fields[ex.name.value] = "text"
+                continue
+            if source.kind is not None:
+                self.sym.used.add(f"slot:{source.kind.value}")
+            compiled = self._compile_extract(ex, source) if self.regex_allowed() else None
             if compiled is not None:
                 self.charge(compiled.regex, ex.span)
             if compiled is None:
                 self.ok = False
-                kind = ex.kind.value if ex.kind else "text"
+                kind = source.kind.value if source.kind else "text"
                 self.fields[ex.name.value] = kind if kind_for(kind, user) else "text"
                 continue
             self.fields[compiled.name] = compiled.kind
             out.append(compiled)
         return tuple(out)
+
+    def _source(self, ex: ast.Extract) -> ast.Extract | None:
+        """What `ex` reads with: itself, or the `extractor` it names (E109 if unknown)."""
+        if ex.ref is None:
+            return ex
+        found = self.sym.extractors.get(ex.ref.value)
+        if found is None:
+            self.error("E109", f"unknown extractor '{ex.ref.value}'", ex.ref.span,
+                       did_you_mean(ex.ref.value, self.sym.extractors, self.diags) or (
+                           "define it at the top level: extractor " + ex.ref.value
+                           + " = /regex with one group/"))
+            return None
+        self.sym.used.add(f"extractor:{ex.ref.value}")
+        return found[0]
+
+    def _compile_extract(self, ex: ast.Extract, source: ast.Extract) -> m.Extractor | None:
+        """A named extractor is compiled once, at its first use, so that an error in it is
+        reported once, at its definition, however many scenes use it."""
+        if ex.ref is None:
+            return compile_extract(ex, self.sym.kinds, self.diags)
+        name = ex.ref.value
+        if name not in self.sym.compiled:
+            self.sym.compiled[name] = compile_extract(source, self.sym.kinds, self.diags)
+        done = self.sym.compiled[name]
+        return None if done is None else replace(done, name=ex.name.value)
 
     def _ctx_value_type(self, name: ast.Name, value: ast.Value) -> None:
         """An example's context value has the type its fact was declared with (E201):

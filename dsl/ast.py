@@ -131,6 +131,7 @@ class Extract:
     kind: Name | None
     span: Span
     raw: bool = False  # `= raw /re/`: the regex reads the caller's text, not the folded one
+    ref: Name | None = None  # `= NAME`: the top-level `extractor NAME` does the reading
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,16 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class ExtractorDef:
+    """`extractor NAME = …`: one extractor written once, used by many scenes as
+    `extract FIELD = NAME`; `source` is the extractor with NAME in its field's place."""
+
+    name: Name
+    source: Extract
+    span: Span
+
+
+@dataclass(frozen=True)
 class ContextField:
     name: Name
     type: Name
@@ -219,7 +230,7 @@ class Enterprise:
     span: Span
 
 
-Item = Import | Words | Slot | Context | Enterprise | Scene
+Item = Import | Words | Slot | ExtractorDef | Context | Enterprise | Scene
 
 
 @dataclass

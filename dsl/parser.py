@@ -42,7 +42,7 @@ class RecoveryBudget:
 # Where a top-level item may start: at the start of a line or after a `}`, indented or not
 # (white space is free). `enterprise NAME` is also a scene clause, so only the top-level
 # form, with its block, counts.
-_ITEM_START = re.compile(r'(?:^|(?<=\}))[ \t]*(?:(?:import|words|slot|context|scene)\b'
+_ITEM_START = re.compile(r'(?:^|(?<=\}))[ \t]*(?:(?:import|words|slot|extractor|context|scene)\b'
                          r'|enterprise[ \t]+\w+[ \t]*(?:"[^"\n]*"[ \t]*)?\{)', re.M)
 
 _TOKEN_NAMES = {
@@ -239,7 +239,8 @@ def _starts_item(exc: UnexpectedInput, text: str) -> bool:
     return m is not None and m.end() > pos and not text[m.start():pos].strip()
 
 
-_TOP_LEVEL = frozenset(("IMPORT", "WORDS", "SLOT", "CONTEXT", "ENTERPRISE", "SCENE", "$END"))
+_TOP_LEVEL = frozenset(("IMPORT", "WORDS", "SLOT", "EXTRACTOR", "CONTEXT", "ENTERPRISE", "SCENE",
+                        "$END"))
 
 
 def _between_items(exc: UnexpectedInput) -> bool:
@@ -499,6 +500,9 @@ class _Builder:
     def extract_after(self, span: Span, c: list) -> tuple:
         return ("extract", ast.Extract(c[0], None, c[1], c[2], span))
 
+    def extract_named(self, span: Span, c: list) -> tuple:
+        return ("extract", ast.Extract(c[0], None, None, None, span, ref=c[1]))
+
     def require(self, span: Span, c: list) -> tuple:
         return ("require", c[0])
 
@@ -535,6 +539,15 @@ class _Builder:
 
     def slot_def(self, span: Span, c: list) -> ast.Item:
         return ast.Slot(c[0], c[1], span)
+
+    def extractor_regex(self, span: Span, c: list) -> ast.Item:
+        return ast.ExtractorDef(c[0], self.extract_regex(span, c)[1], span)
+
+    def extractor_raw(self, span: Span, c: list) -> ast.Item:
+        return ast.ExtractorDef(c[0], self.extract_raw(span, c)[1], span)
+
+    def extractor_after(self, span: Span, c: list) -> ast.Item:
+        return ast.ExtractorDef(c[0], self.extract_after(span, c)[1], span)
 
     def context_field(self, span: Span, c: list) -> ast.ContextField:
         return ast.ContextField(c[0], c[1])

@@ -121,7 +121,8 @@ def scene(draw: st.DrawFn, index: int) -> tuple[str, list[str]]:
             lines.append(f"  extract {name} = {raw}/{rx}/ as {kind}")
     if draw(st.booleans()) and "lim" not in fields:
         fields["lim"] = "money"
-        lines.append('  extract lim = after "余额" money')
+        shared = draw(st.booleans())  # the same extractor, defined once at the top
+        lines.append("  extract lim = " + ("shared_lim" if shared else 'after "余额" money'))
     if not templates or draw(st.booleans()):
         lines.append("  when " + draw(cond(fields)))
     if fields and draw(st.booleans()):
@@ -162,6 +163,7 @@ enterprise ent0 "平安" { sender "95511", "【平安银行】" }
 enterprise ent1 "京东" { sender "[京东]", "10690001", "HDFCBK" }
 words ws1 = "账单", "还款", "到期"
 words ws2 = "快递", "取件码"
+extractor shared_lim = after "余额" money
 context { seg: str, n: number, vip: bool }
 """
 

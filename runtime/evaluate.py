@@ -27,6 +27,10 @@ from .match import Action, Match, new_match
 from .regex_program import compile_program
 from .senders import holds_for
 
+# `any(word set)` on the Python path searches with `re` only up to this many characters
+# of literals: beyond it a position could cost that many compares (see _literals_at_once).
+RE_WORD_CHARS = 1024
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 _OPTIONS.max_mem = 64 << 20
@@ -138,9 +142,11 @@ def _literals_at_once(children: list, rx: Patterns) -> Check | None:
     hundred `in`s, ~1 µs as one alternation); None when there are fewer than two, or
     too many for RE2's memory budget (they keep their `in`s). Up to LONG_TEXT characters
     the search is `re`'s, the fastest on SMS-sized texts: the pattern is escaped literals
-    only, so nothing backtracks, and a position costs at most one try per literal. Longer
-    texts go to RE2, whose automaton is linear in the text whatever the number of
-    literals, as `_regex_check` splits."""
+    only, so nothing backtracks, but a position may cost a compare of every character of
+    every literal (a thousand literals of "aaa…" against "aaa…"), so `re` is used only
+    while the literals total at most RE_WORD_CHARS characters (the shipped rules' largest
+    set has 820). Longer texts and larger sets go to RE2, whose automaton is linear in
+    the text whatever the literals, as `_regex_check` splits."""
     words = [str(x[1]) for x in children if x[0] == "lit"]
     if len(words) < 2:
         return None
@@ -148,6 +154,8 @@ def _literals_at_once(children: list, rx: Patterns) -> Check | None:
         long_search = rx.get("|".join(map(re2.escape, words))).search
     except re2.error:
         return None
+    if sum(map(len, words)) > RE_WORD_CHARS:
+        return lambda text, sender, ctx, fields: long_search(text) is not None
     search = re.compile("|".join(map(re.escape, words))).search
     return lambda text, sender, ctx, fields: (
         search(text) if len(text) <= LONG_TEXT else long_search(text)) is not None

@@ -134,3 +134,24 @@ def test_backtracking_constructs_are_located_check_errors(
     line = next(i for i, t in enumerate(lines, 1) if "q" + construct in t)
     col = lines[line - 1].index(marker, lines[line - 1].index("q" + construct)) + 1
     assert (d.span.file, d.span.line, d.span.col) == (str(tmp_path / "r.scene"), line, col)
+
+
+def test_a_word_set_of_long_words_on_the_python_path_is_linear() -> None:
+    """`any(set)` beside a regex is decided in Python, where short texts were searched with
+    `re`: each position could then compare every character of every word, so 200 words of
+    1,000 `a`s against up to 1,000 `a`s grew with the square of the text (the word "b"
+    keeps `re` from searching for the words' common prefix instead)."""
+    words = ", ".join(f'"{"a" * 995}Z{i:04d}"' for i in range(200)) + ', "b"'
+    rs = compile_text(f'words big = {words}\nscene s "S" {{\n'
+                      '    when "WAKE" and (any(big) or /q+z/)\n}').ruleset
+    assert rs is not None
+    short, long_ = ["WAKE" + "a" * 246] * 4, ["WAKE" + "a" * 996]  # same characters in all
+    assert rs.match("WAKE" + "a" * 995 + "Z0007") and not rs.match(long_[0])
+    best = float("inf")
+    for _ in range(3):
+        growth = median_time(rs, long_ * 20, runs=5) / max(median_time(rs, short * 20, runs=5),
+                                                           1e-5)
+        best = min(best, growth)
+        if best < GROWTH_LIMIT:
+            break
+    assert best < GROWTH_LIMIT, f"per-character cost grew {best:.1f}x from 250 to 1,000 chars"

@@ -32,6 +32,10 @@ MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a build's distinct regexes (_RegexBudget)
 REGEX_BUDGET_PER_SCENE = 2_000
+# Named placeholders of one scene's templates: a template that matches a long text is read
+# by RE2's capture engine, whose cost per character grows with the groups (~0.05 s per
+# placeholder per million characters); the shipped library's largest scene has 20.
+MAX_SCENE_PLACEHOLDERS = 32
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
 
@@ -442,8 +446,16 @@ class SceneChecker:
     def _templates(self, s: ast.Scene) -> tuple[m.Template, ...]:
         user = self.sym.kinds
         out = []
+        placeholders = 0
         for t in s.templates:
             tpl = compile_template(t, user, self.diags) if self.regex_allowed() else None
+            placeholders += len(tpl.slots) if tpl is not None else 0
+            if tpl is not None and placeholders > MAX_SCENE_PLACEHOLDERS:
+                self.error("E912", f"the templates of this scene have {placeholders} named "
+                           f"placeholders; the limit is {MAX_SCENE_PLACEHOLDERS}", t.span,
+                           "use ${_} for the parts you do not need as fields, or split the "
+                           "scene")
+                tpl = None
             if tpl is not None:
                 self.charge(tpl.regex, t.span)
             if tpl is None:

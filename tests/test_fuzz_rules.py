@@ -396,6 +396,20 @@ def test_regex_budget_per_build(monkeypatch: pytest.MonkeyPatch) -> None:
     assert codes(one_file(own)) == {"E911"}
 
 
+def test_placeholders_per_scene_limit() -> None:
+    """A template that matches a long text is read by RE2's capture engine, whose cost per
+    character grows with the named groups: a scene's templates may name 32 placeholders,
+    counted across its templates; anonymous ones are free."""
+    def tpl(n: int, start: int = 0) -> str:
+        return "W" + "X".join("${s%d}" % i for i in range(start, start + n)) + "Y"
+    assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n}}\n').ok
+    anonymous = "W" + "X".join("${_}" for _ in range(60)) + "Y"
+    assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n template "{anonymous}"\n}}\n').ok
+    over = one_file(f'scene a "A" {{\n template "{tpl(20)}"\n template "{tpl(13, 20)}"\n}}\n')
+    (d,) = over.diagnostics.errors
+    assert (d.code, d.span.line) == ("E912", 3) and "33" in d.message
+
+
 def test_second_valid_or_when_is_an_error() -> None:
     """Single-valued clauses given twice are located errors, never a traceback."""
     text = ('scene a "A" {\n when "x"\n valid 2020-01-01 .. 2021-01-01\n'

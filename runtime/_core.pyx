@@ -948,8 +948,12 @@ cdef class Quick:
                      dict fields) except -1:
         """One extractor into `fields` (nothing when it finds nothing)."""
         cdef Py_ssize_t a, b
-        if type(matcher) is Regex and (PyUnicode_GET_LENGTH(text) <= RX_LONG_TEXT
-                                       or (<Regex>matcher).fallback is None):
+        cdef bint long_text = PyUnicode_GET_LENGTH(text) > RX_LONG_TEXT
+        if type(matcher) is Regex and long_text and (<Regex>matcher).text_fallback is not None:
+            raw = (<Regex>matcher).text_fallback(text)   # a raw program's RE2, on the str
+            if raw is False:
+                return 0
+        elif type(matcher) is Regex and (not long_text or (<Regex>matcher).fallback is None):
             if not (<Regex>matcher).find(text, &a, &b):
                 return 0
             raw = read_slice(text, a, b, (<Regex>matcher).p.raw) if a >= 0 else None

@@ -82,6 +82,8 @@ class Patterns:
             if vm is not None and not raw and _UNANCHORED is not None and hasattr(
                     rx, "_regexp"):
                 vm.set_fallback(rx._regexp.Match, _UNANCHORED)  # for long texts
+            elif vm is not None and raw:
+                vm.set_text_fallback(_raw_search(rx, group))
             self._programs[key] = vm
         return self._programs[key]
 
@@ -409,11 +411,22 @@ def _extract_record(e: list) -> tuple[str, str, Any, int, bool]:
     return str(e[0]), str(e[1]), e[2], int(e[3]), len(e) == 5
 
 
+def _raw_search(regex: Any, group: int) -> Callable[[str], str | None | bool]:
+    """A raw program's RE2 path for long texts (`Regex.set_text_fallback`): the group's
+    text on the caller's message, None when it took no part, False without a match."""
+    def search(text: str) -> str | None | bool:
+        hit = regex.search(unpaired(text))
+        if hit is None:
+            return False
+        return hit.group(group) if hit.start(group) >= 0 else None
+    return search
+
+
 def _extract_raw(name: str, norm: Normaliser, group: int, prog: Regex | None, regex: Any,
                  source: str, fields: Fields, char_spans: dict) -> None:
-    """A raw extractor on the caller's text: its VM program at any length (as the core's
-    `Quick` runs it), else RE2's str API; character spans either way."""
-    if prog is not None:
+    """A raw extractor on the caller's text: its VM program up to LONG_TEXT characters
+    (as the core's `Quick` runs it), else RE2's str API; character spans either way."""
+    if prog is not None and len(source) <= LONG_TEXT:
         span = prog.search(source)
         if span is not None:
             a, b = span

@@ -401,7 +401,7 @@ def test_placeholders_per_scene_limit() -> None:
     character grows with the named groups: a scene's templates may name 32 placeholders,
     counted across its templates; anonymous ones are free."""
     def tpl(n: int, start: int = 0) -> str:
-        return "W" + "X".join("${s%d}" % i for i in range(start, start + n)) + "Y"
+        return "W" + "X".join("${s" + str(i) + "}" for i in range(start, start + n)) + "Y"
     assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n}}\n').ok
     anonymous = "W" + "X".join("${_}" for _ in range(60)) + "Y"
     assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n template "{anonymous}"\n}}\n').ok

@@ -52,7 +52,9 @@ scene shown "显示" {
     button "付款" -> url("https://x.example/pay?a=${amount}")
 }
 """
-    texts = [MSG, "共１２元", "余额，5元，6元", "元", "", "a\ud83d，9元" + "，" * 3]
+    long = "x" * (LONG_TEXT + 10)  # past LONG_TEXT raw extractors run on RE2's str API
+    texts = [MSG, "共１２元", "余额，5元，6元", "元", "", "a\ud83d，9元" + "，" * 3,
+             long + MSG, long + "a\ud83d，9元", long + "元"]
     compiled = compile_text(source)
     ref = Reference(compiled.model)
     assert compiled.ruleset is not None
@@ -69,9 +71,9 @@ scene shown "显示" {
     assert seen(compile_text(source).ruleset) == want
 
 
-def test_long_texts_run_the_raw_program_not_the_folded_fallback() -> None:
-    """Past LONG_TEXT the VM hands folded extractors to RE2 on the folded UTF-8; a raw
-    program has no such fallback and keeps reading the text as given."""
+def test_long_texts_run_raw_extractors_on_the_text_as_given() -> None:
+    """Past LONG_TEXT the VM hands folded extractors to RE2 on the folded UTF-8 and raw
+    ones to RE2's str API on the text as given, never to the folded fallback."""
     rs = compile_text(SOURCE).ruleset
     assert rs is not None
     text = "x" * (LONG_TEXT + 10) + MSG
@@ -159,6 +161,8 @@ def test_a_raw_program_refuses_a_folded_fallback() -> None:
     assert raw.extract("x，") == "，" and folded.extract("x，") == ","
     with pytest.raises(ValueError, match="no RE2 fallback"):
         raw.set_fallback(len, None)
+    with pytest.raises(ValueError, match="set_fallback"):
+        folded.set_text_fallback(len)
 
 
 def compile_failing(source: str) -> Compiled:

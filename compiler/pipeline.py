@@ -139,6 +139,13 @@ def build(paths: list[str] | str, out: str, *, strict: bool = False,
                            run_examples=run_examples, strict=strict)
     if result.diagnostics.errors or result.artifact is None:
         return result
+    target = os.path.realpath(out)
+    if target.endswith(".scene") or any(os.path.realpath(f) == target
+                                        for f in result.sources.files()):
+        # `-o rules/x.scene` (a slip of the tab key) would replace a rule file by the
+        # binary, or put one where the next build reads rules
+        raise OSError(errno.EINVAL, "is a rule file or one of the files being built; "
+                      "write the artifact to a .scb file", out)
     write_atomic(out, result.artifact)
     return result
 

@@ -142,4 +142,5 @@ def read_word_file(path: str, span: Span, diags: DiagnosticBag,
     text = _read(path, span, diags, sources)
     if text is None:
         return None
+    sources.cache.add(path, text)  # one of the build's inputs (see pipeline.build)
     return [w.strip() for w in text.splitlines() if w.strip() and not w.strip().startswith("#")]

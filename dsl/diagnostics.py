@@ -49,6 +49,10 @@ class SourceCache:
     def add(self, file: str, text: str) -> None:
         self._lines[file] = text.split("\n")
 
+    def files(self) -> list[str]:
+        """Every file read, rules and word lists."""
+        return list(self._lines)
+
     def line(self, file: str, line: int) -> str | None:
         lines = self._lines.get(file)
         if lines is None or not 1 <= line <= len(lines):

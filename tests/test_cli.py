@@ -101,6 +101,24 @@ def test_failed_build_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [Path(bad)]  # no temporary file left behind either
 
 
+def test_build_never_writes_over_its_own_inputs(tmp_path: Path) -> None:
+    """`-o` naming a rule file, a word file or any `.scene` (directly, through a folder
+    or a symlink) is refused with exit 2, and every input is left as it was."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "w.txt").write_text("消费\n", encoding="utf-8")
+    src = write(rules, 'words w from "w.txt"\n' + GOOD.replace('"信用卡消费" {',
+                                                                '"信用卡消费" {\n  when any(w)'))
+    (tmp_path / "link.scb").symlink_to(src)
+    before = {p: p.read_bytes() for p in rules.iterdir()}
+    for out in (src, str(rules / "w.txt"), str(rules / "new.scene"), str(tmp_path / "link.scb")):
+        r = scenec("build", str(rules), "-o", out)
+        assert r.returncode == 2 and "one of the files being built" in r.stderr, (out, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert {p: p.read_bytes() for p in rules.iterdir()} == before
+    assert scenec("build", str(rules), "-o", str(tmp_path / "ok.scb")).returncode == 0
+
+
 def test_test_command_pass_and_fail(tmp_path: Path) -> None:
     r = scenec("test", write(tmp_path, GOOD))
     assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout

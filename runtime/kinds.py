@@ -45,8 +45,15 @@ def _number(raw: str) -> float | int | None:
 _NUMS = re.compile(r"\d+")
 
 
+def _parts(raw: str) -> list[int]:
+    """The numbers of a date or a time; none when one is longer than any such part can
+    be (Python refuses to read an int of over 4,300 digits, and the scene would fail)."""
+    runs = _NUMS.findall(raw)
+    return [] if any(len(r) > 9 for r in runs) else [int(r) for r in runs]
+
+
 def _date(raw: str) -> str | None:
-    parts = [int(p) for p in _NUMS.findall(raw)]
+    parts = _parts(raw)
     if len(parts) == 3:
         year, month, day = parts
         if year < 100:  # `14年10月27日`: SMS write two-digit years for this century
@@ -63,7 +70,7 @@ def _date(raw: str) -> str | None:
 
 
 def _time(raw: str) -> str | None:
-    parts = [int(p) for p in _NUMS.findall(raw)]
+    parts = _parts(raw)
     if not parts:
         return None
     hour = parts[0]

@@ -151,6 +151,11 @@ class Ruleset:
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be an iterable of str, one per message, not a "
                             f"single {type(texts).__name__}")
+        if isinstance(senders, (str, bytes)):
+            raise TypeError("senders must be a sequence, one sender per message, not a "
+                            f"single {type(senders).__name__}")
+        if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
+            raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
         n = len(texts)
         if senders is not None and len(senders) != n or ctxs is not None and len(ctxs) != n:
@@ -159,12 +164,12 @@ class Ruleset:
             check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
-        out, unfinished = self._matcher.many(texts, senders, max(1, int(nthreads)))
+        out, unfinished = self._matcher.many(texts, senders, max(1, nthreads))
         if unfinished:  # candidates left for the Python path
             for i, found in enumerate(out):
                 if found.__class__ is not list:
                     sender = senders[i] if senders is not None else None
-                    ctx = (ctxs[i] if ctxs is not None else None) or {}
+                    ctx = _facts(ctxs[i] if ctxs is not None else None)
                     out[i] = self._finisher.finish(texts[i], found[0], sender, ctx, day)
         return out
 
@@ -202,7 +207,7 @@ class Finisher:
     def finish_found(self, text: str, cands: list[int], sender: str | None,
                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
         day = _day(now) if now is not None else None
-        return self.finish(text, cands, sender, ctx or {}, day)
+        return self.finish(text, cands, sender, _facts(ctx), day)
 
     def finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
                day: dt.date | None) -> list[Match]:
@@ -234,6 +239,8 @@ class Finisher:
                 if folded is None:
                     folded = self.core.fold(text)
                 found = runner.run(folded, enc, sender, ctx, day, not c & 1, text)
+            except MemoryError:  # the process's trouble, not the record's
+                raise
             except Exception:  # a malformed record in a hand-made artifact: skip the scene
                 self.broken.add(self.scene_id(sc))
                 continue
@@ -256,6 +263,15 @@ class Finisher:
         except Exception:
             self.broken.add(self.scene_id(index))
             return None
+
+
+def _facts(ctx: Mapping | None) -> dict:
+    """The caller's context as a plain dict, read once per message before any scene runs:
+    a mapping whose lookups raise (a backend that is down) raises to the caller then,
+    instead of inside a scene, where it would be taken for a broken record."""
+    if ctx is None:
+        return {}
+    return ctx if type(ctx) is dict else dict(ctx)
 
 
 def check_facts(ctx: object, now: object) -> None:

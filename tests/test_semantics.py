@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 import pytest
@@ -229,6 +230,60 @@ def test_argument_types_are_checked_whatever_the_message() -> None:
     day = dt.date(2024, 1, 15)
     assert rs.match(MSG, ctx=MappingProxyType({"segment": "gold"}), now=day) == \
         rs.match(MSG, ctx={"segment": "gold"}, now=dt.datetime(2024, 1, 15, 9))
+
+
+def test_batch_arguments_are_not_taken_apart() -> None:
+    """A single sender string is not a column of one-character senders, and `threads` is
+    a whole number (not "2", 2.5 or True)."""
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    with pytest.raises(TypeError, match="not a single str"):
+        rs.match_many([MSG] * 5, "95555")  # type: ignore[arg-type]
+    for bad in ("2", 2.5, True):
+        with pytest.raises(TypeError, match="threads must be an int"):
+            rs.match_many([MSG], threads=bad)  # type: ignore[arg-type]
+    assert rs.match_many([MSG], ["95555"], threads=0) == [rs.match(MSG, "95555")]
+
+
+def test_a_context_that_raises_raises_to_the_caller() -> None:
+    """The caller's mapping failing (a backend down) is the caller's error: it propagates,
+    and no scene is taken for a broken record."""
+
+    class Down(Mapping):
+        def __getitem__(self, key: str) -> object:
+            raise RuntimeError("backend down")
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["segment"])
+
+        def __len__(self) -> int:
+            return 1
+
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    with pytest.raises(RuntimeError, match="backend down"):
+        rs.match(MSG, ctx=Down())
+    with pytest.raises(RuntimeError, match="backend down"):
+        rs.match_many([MSG], ctxs=[Down()])
+    assert rs.broken_scenes == set()
+    assert rs.match(MSG, ctx={"segment": "gold"})
+
+
+def test_a_date_of_thousands_of_digits_is_no_date_and_breaks_nothing() -> None:
+    """Python refuses to read an int of over 4,300 digits; the date and time kinds then
+    find no value, and the scene still matches (on the core's path and Python's)."""
+    rs = compile_text('scene d "D" {\n when "DATE"\n extract due = /(\\d+-\\d+)/ as date\n'
+                      ' extract at = /(\\d+:\\d+)/ as time\n}\n'
+                      'scene h "H" {\n when "SHOWN"\n extract due = /(\\d+-\\d+)/ as date\n'
+                      ' highlight due\n}\n').ruleset
+    assert rs is not None
+    for word in ("DATE", "SHOWN"):
+        for digits in ("9" * 4301, "1" * 10):
+            (m,) = rs.match(f"{word} {digits}-1 {digits}:1")
+            assert m.fields == {}
+    assert rs.broken_scenes == set()
+    (m,) = rs.match("DATE 03-12 09:30")
+    assert m.fields == {"due": "03-12", "at": "09:30"}
 
 
 def test_str_subclasses_are_read_as_their_text() -> None:

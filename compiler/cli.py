@@ -10,6 +10,9 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import math
+import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -29,8 +32,23 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except BrokenPipeError:
+    except BrokenPipeError:  # `scenec match … --file log | head`: the reader has had enough
+        _silence_stdout()
         return 0
+    except OSError as exc:  # standard output itself failed (a full disk, /dev/full)
+        _silence_stdout()
+        print(f"scenec: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's final flush of what
+    is still buffered does not fail again and print a traceback at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor behind stdout
+        pass
 
 
 def _tolerant_streams() -> None:
@@ -90,6 +108,9 @@ def _print_diagnostics(result: Compiled) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    if not args.output:
+        print("scenec: error: -o needs a file name, e.g. -o rules.scb", file=sys.stderr)
+        return 2
     try:
         result = build(args.paths, args.output, strict=args.strict,
                        run_examples=not args.no_examples)
@@ -143,12 +164,13 @@ def _match(args: argparse.Namespace) -> int:
     try:
         ruleset = load(args.artifact)
         ctx = _parse_ctx(args.ctx, ruleset)
-        now = dt.date.fromisoformat(args.now) if args.now else None
-        if args.file is None and args.text is None:
-            raise ValueError("give a message, or --file")
+        now = _parse_now(args.now) if args.now is not None else None
+        if (args.file is None) == (args.text is None):
+            raise ValueError("give a message, or --file, not both" if args.text is not None
+                             else "give a message, or --file")
         # A file is streamed: each line's answer is written (and flushed) before the
         # next line is read, so `tail -f log | scenec match … --file -` answers as it goes.
-        for text in _lines(args.file) if args.file else [args.text]:
+        for text in _lines(args.file) if args.file is not None else [args.text]:
             found = ruleset.match(text, args.sender, ctx, now)
             if args.best:
                 found = found[:1]
@@ -157,8 +179,10 @@ def _match(args: argparse.Namespace) -> int:
                                  ensure_ascii=False).translate(_JSON_ESCAPES))
             else:
                 _print_human(text, found, many=bool(args.file))
-            if args.file:
+            if args.file is not None:
                 sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # main's: the reader of our output went away, which is no error
     except (ArtifactError, ValueError, OSError) as exc:
         print(f"scenec: error: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +218,7 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
             known = ", ".join(sorted(ruleset.context)) or "none"
             raise ValueError(f"unknown context fact {key!r} (declared: {known})")
         if typ == "number":
-            ctx[key] = float(raw) if "." in raw else int(raw)
+            ctx[key] = _parse_number(key, raw)
         elif typ == "bool":
             if raw not in ("true", "false"):
                 raise ValueError(f"--ctx {key} takes true or false")
@@ -202,6 +226,28 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
         else:
             ctx[key] = raw
     return ctx
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]{1,30}(?:\.[0-9]{1,30})?")  # ASCII, as the rules write them
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _parse_number(key: str, raw: str) -> int | float:
+    """A number fact as the rules write numbers: `12`, `-3.5` (not `1e5`, `1_000`, `٣`)."""
+    if not _NUMBER.fullmatch(raw):
+        raise ValueError(f"--ctx {key} takes a number such as 12 or 3.5, got {raw!r}")
+    value = float(raw) if "." in raw else int(raw)
+    assert math.isfinite(value)  # at most 30 digits on each side of the point
+    return value
+
+
+def _parse_now(raw: str) -> dt.date:
+    try:
+        if _DATE.fullmatch(raw):
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise ValueError(f"--now takes a date as YYYY-MM-DD, got {raw!r}")
 
 
 # JSON escapes C0 controls itself; DEL, the C1 controls (0x9B is an 8-bit CSI) and the

@@ -35,7 +35,9 @@ def expand(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            found = sorted(str(f) for f in Path(p).rglob("*.scene") if f.is_file())
+            # Everything named *.scene but a folder: a FIFO or a dangling link is reported
+            # (E504) when read, not skipped in silence.
+            found = sorted(str(f) for f in Path(p).rglob("*.scene") if not f.is_dir())
             out.extend(found)
         else:
             out.append(p)

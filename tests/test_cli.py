@@ -149,6 +149,56 @@ def test_a_rule_path_that_is_not_a_regular_file_is_an_error(tmp_path: Path) -> N
         assert not out.exists()
 
 
+def test_a_folder_reports_its_unreadable_scene_files(tmp_path: Path) -> None:
+    """A FIFO or a dangling link named *.scene inside a folder is an E504 like the same
+    path given directly, not a file skipped in silence."""
+    write(tmp_path, GOOD)
+    os.mkfifo(tmp_path / "pipe.scene")
+    (tmp_path / "gone.scene").symlink_to(tmp_path / "nowhere.scene")
+    done = scenec("check", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.count("E504") == 2 and "pipe.scene" in done.stderr
+    assert "gone.scene" in done.stderr
+
+
+def test_bad_match_options_name_themselves(tmp_path: Path) -> None:
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD.replace(
+        "segment: str", "segment: str, n: number")), "-o", out).returncode == 0
+    for args, says in ((["--ctx", "n=1e5"], "--ctx n takes a number"),
+                       (["--ctx", "n="], "--ctx n takes a number"),
+                       (["--ctx", "n=1_000"], "--ctx n takes a number"),
+                       (["--now", "20240101"], "--now takes a date as YYYY-MM-DD"),
+                       (["--now", "2024-02-30"], "--now takes a date"),
+                       (["--file", str(tmp_path / "r.scene")], "not both")):
+        done = scenec("match", out, MSG, *args)
+        assert done.returncode == 2 and says in done.stderr, (args, done.stderr)
+    assert scenec("match", out, MSG, "--ctx", "n=-3.5").returncode == 0
+    assert "-o needs a file name" in scenec("build", str(tmp_path / "r.scene"), "-o", "").stderr
+
+
+def test_a_closed_or_full_output_ends_cleanly(tmp_path: Path) -> None:
+    """`… | head` closing the pipe is no error (exit 0, nothing on stderr); an output that
+    cannot be written (/dev/full) is exit 2 with one line, never a traceback."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    lines = tmp_path / "many.txt"
+    lines.write_text((MSG + "\n") * 20000, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", "match", out,
+                             "--file", str(lines), "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["matches"]
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0 and proc.stderr.read() == b""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "check",
+                               str(tmp_path / "r.scene")], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert done.returncode == 2 and "No space left" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_the_artifact_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path: Path) -> None:
     """`-o` naming a FIFO (or a device) is refused, not replaced by a file; a new artifact
     is readable as a new file would be (mkstemp's 0600 would lock out a service running

@@ -241,14 +241,24 @@ def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
     sym.words[item.name.value] = (tuple(dict.fromkeys(fold(w) for w in words)), item.name.span)
 
 
+def _claim(name: ast.Name, what: str, table: dict, refused: tuple[str, str] | None,
+           diags: DiagnosticBag) -> bool:
+    """Whether `name` may be defined: not `refused` (a (message, hint) E101 when it is a
+    reserved name) and not defined before (E101 pointing at the first definition)."""
+    if refused is not None:
+        diags.error("E101", refused[0], name.span, refused[1])
+        return False
+    if name.value in table:
+        _duplicate(diags, what, name, table[name.value][1])
+        return False
+    return True
+
+
 def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
     name = item.name.value
-    if name in BUILTIN:
-        diags.error("E101", f"slot kind '{name}' is built in", item.name.span,
-                    "choose another name for your kind")
-        return
-    if name in sym.slots:
-        _duplicate(diags, "slot kind", item.name, sym.slots[name][1])
+    builtin = (f"slot kind '{name}' is built in", "choose another name for your kind")
+    if not _claim(item.name, "slot kind", sym.slots, builtin if name in BUILTIN else None,
+                  diags):
         return
     pattern = check_regex(item.regex, diags)
     # A broken pattern is already an error; keeping the name (matching nothing) stops every
@@ -259,14 +269,12 @@ def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
 
 def _collect_extractor(item: ast.ExtractorDef, sym: Symbols, diags: DiagnosticBag) -> None:
     name = item.name.value
-    if name in ("raw", "after"):  # `extract f = raw` would read as the start of `raw /re/`
-        diags.error("E101", f"'{name}' cannot name an extractor", item.name.span,
-                    "it is a keyword after `extract FIELD =`; choose another name")
-        return
-    if name in sym.extractors:
-        _duplicate(diags, "extractor", item.name, sym.extractors[name][1])
-        return
-    sym.extractors[name] = (item.source, item.name.span)
+    # `extract f = raw` would read as the start of `raw /re/`
+    keyword = (f"'{name}' cannot name an extractor",
+               "it is a keyword after `extract FIELD =`; choose another name")
+    if _claim(item.name, "extractor", sym.extractors,
+              keyword if name in ("raw", "after") else None, diags):
+        sym.extractors[name] = (item.source, item.name.span)
 
 
 def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> None:

@@ -212,14 +212,14 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
     for m in _PLACEHOLDER.finditer(text):
         fixed = text[pos : m.start()]
         inner = m.group(1).strip()
-        name, sep, kind_name = inner.partition(":")
-        name, kind_name = name.strip(), kind_name.strip() or "text"
+        name, sep, written_kind = inner.partition(":")
+        name, kind_name = name.strip(), written_kind.strip() or "text"
         where = _at(s.span, m.start() + 1)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             diags.error("E301", f"bad placeholder '${{{inner}}}'", where,
                         "a placeholder is ${name} or ${name:kind}, e.g. ${amount:money}")
             ok = False
-        elif sep and not inner.partition(":")[2].strip():
+        elif sep and not written_kind.strip():
             diags.error("E301", f"placeholder '${{{inner}}}' has an empty kind", where,
                         f"write ${{{name}}} for text, or name a kind, e.g. ${{{name}:money}}")
             ok = False

@@ -276,6 +276,7 @@ def _blank_item(text: str, at: int, previous: bool = False) -> str:
 # --- tree → AST ---------------------------------------------------------------------------
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "/": "/"}
+_LOW_SURROGATE = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")  # the second half of a pair
 # Tokens that carry a value; the others (keywords, punctuation) only delimit.
 _VALUE_TOKENS = frozenset(("STRING", "IDENT", "REGEX", "INT", "SIGNED_NUMBER", "DATE", "CMP"))
 
@@ -380,8 +381,19 @@ class _Builder:
                 out.append(_ESCAPES[nxt])
                 i += 2
             elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-                out.append(chr(int(body[i + 2 : i + 6], 16)))
-                i += 6
+                code, i = int(body[i + 2 : i + 6], 16), i + 6
+                low = int(body[i + 2 : i + 6], 16) if _LOW_SURROGATE.match(body, i) else 0
+                if 0xD800 <= code < 0xDC00 and low:  # a pair: one character beyond U+FFFF
+                    code, i = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), i + 6
+                if 0xD800 <= code < 0xE000:  # no text can hold half a character
+                    col = (tok.column or 1) + 1 + i - 6
+                    self.diags.error("E003", f"'\\u{code:04x}' is half of a surrogate pair, "
+                                     "not a character", Span.point(self.path, tok.line or 1,
+                                                                   col, 6),
+                                     "write the character itself, or both halves of the pair "
+                                     "(\\ud83d\\ude00)")
+                    code = 0xFFFD
+                out.append(chr(code))
             else:
                 col = (tok.column or 1) + 1 + i
                 self.diags.error("E003", f"invalid escape '\\{nxt}' in string",

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.compiler import Compiled, build, checker, sources
@@ -534,3 +535,16 @@ def test_symlink_loop_import(tmp_path: Path) -> None:
     (tmp_path / "a.scene").write_text('import "loop.scene"\n', encoding="utf-8")
     result = build([str(tmp_path / "a.scene")], str(tmp_path / "o.scb"))
     assert codes(result) == {"E501"} and not (tmp_path / "o.scb").exists()
+
+
+def test_string_escapes_give_whole_characters_or_a_located_error() -> None:
+    """`\\ud83d\\ude00` is one character; half of a pair is E003 at the escape, never a
+    traceback from the artifact's UTF-8 (scene names, tags, action labels are stored)."""
+    good = compile_text('scene s "\\ud83d\\ude00" {\n when "x"\n tags "a\\u00e9"\n}\n')
+    assert good.ruleset is not None
+    (m,) = good.ruleset.match("x")
+    assert m.name == "\U0001F600" and m.tags == ("a\u00e9",)
+    bad = compile_text('scene s "\\ud800" {\n when "x"\n'
+                       ' button "\\udc00" -> copy("y")\n}\n', ok=False)
+    assert [(d.code, d.span.line, d.span.col) for d in bad.diagnostics.sorted()] == [
+        ("E003", 1, 10), ("E003", 3, 10)]

@@ -119,3 +119,4 @@ def test_a_definition_in_an_imported_file_serves_the_importing_scenes() -> None:
     assert result.ruleset is not None
     best = result.ruleset.best("您的验证码654321")
     assert best is not None and best.fields == {"code": "654321"}
+

@@ -26,7 +26,8 @@ _UNSUPPORTED = [
     (re.compile(r"\\[1-9]|\\k<|\(\?P="), "backreference"),
     (re.compile(r"\(\?>"), "atomic group"),
     (re.compile(r"\(\?\("), "conditional"),
-    (re.compile(r"(?<!\\)[*+?}]\+"), "possessive quantifier"),
+    # `a++`, `a{2}+`; not `\p{Han}+` or `\x{FFFD}+`, whose braces are no repeat
+    (re.compile(r"(?<!\\)(?:[*+?]|\{\d+(?:,\d*)?\})\+"), "possessive quantifier"),
     (re.compile(r"\\C"), "\\C (one byte of the UTF-8)"),
 ]
 _OPTIONS = re2.Options()

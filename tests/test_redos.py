@@ -157,3 +157,10 @@ def test_a_word_set_of_long_words_on_the_python_path_is_linear() -> None:
         if best < GROWTH_LIMIT:
             break
     assert best < GROWTH_LIMIT, f"per-character cost grew {best:.1f}x from 250 to 1,000 chars"
+
+
+def test_braces_that_are_no_repeat_are_not_a_possessive_quantifier(tmp_path: Path) -> None:
+    """`\\p{Han}+`, `\\P{L}+` and `\\x{FFFD}+` are plain RE2 (the `}` closes a class name or a
+    code point); only a counted repeat followed by `+` (`a{2}+`) is possessive."""
+    assert check_one(tmp_path, rule("when", r"\p{Han}+X|\P{L}+|\x{FFFD}+")) == []
+    assert [d.code for d in check_one(tmp_path, rule("when", r"a{2}+"))] == ["E402"]

@@ -24,6 +24,7 @@ from .patterns import (
     compile_extract,
     compile_template,
     declared_slots,
+    placeholder_kinds,
     regex_size,
 )
 from .sources import Sources, read_word_file
@@ -456,6 +457,7 @@ class SceneChecker:
         out = []
         placeholders = 0
         for t in s.templates:
+            self.sym.used.update(f"slot:{k}" for k in placeholder_kinds(t))
             tpl = compile_template(t, user, self.diags) if self.regex_allowed() else None
             placeholders += len(tpl.slots) if tpl is not None else 0
             if tpl is not None and placeholders > MAX_SCENE_PLACEHOLDERS:
@@ -472,7 +474,6 @@ class SceneChecker:
                     self.fields.setdefault(name, kind if kind_for(kind, user) else "text")
                 continue
             for name, kind in tpl.slots:
-                self.sym.used.add(f"slot:{kind}")
                 prev = self.fields.get(name)
                 if prev is not None and prev != kind:
                     self.error("E302", f"field '{name}' is {prev} in another template, {kind} here",

@@ -200,6 +200,12 @@ def declared_slots(s: ast.Str) -> list[tuple[str, str]]:
     return out
 
 
+def placeholder_kinds(s: ast.Str) -> set[str]:
+    """Every kind a template names, the anonymous placeholders' too (`${_:plate}` uses the
+    kind `plate` as much as `${car:plate}` does)."""
+    return {m.group(1).partition(":")[2].strip() or "text" for m in _PLACEHOLDER.finditer(s.value)}
+
+
 def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
     """A template string becomes a regex with one named group per placeholder, except
     the anonymous `${_}`, which varies from message to message but is worth no field (a

@@ -115,8 +115,7 @@ def _compile(paths: list[str], run_examples: bool, strict: bool) -> Compiled:
 
         result.examples = run(result.model, result.ruleset, result.diagnostics)
     if strict:
-        for w in result.diagnostics.warnings:
-            result.diagnostics.error(w.code, w.message + " (--strict)", w.span, w.hint)
+        result.diagnostics.promote_warnings("(--strict)")
     return result
 
 

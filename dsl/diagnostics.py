@@ -139,6 +139,11 @@ class DiagnosticBag:
     def warning(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.items.append(Diagnostic("warning", code, message, span, hint))
 
+    def promote_warnings(self, note: str) -> None:
+        """Make every warning an error (`--strict`), each reported once, marked with `note`."""
+        self.items = [Diagnostic("error", d.code, f"{d.message} {note}", d.span, d.hint)
+                      if d.severity == "warning" else d for d in self.items]
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == "error"]

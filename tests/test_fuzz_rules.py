@@ -22,7 +22,7 @@ import pytest
 from helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scenec.compiler import Compiled, build, checker, sources
+from scenec.compiler import Compiled, build, checker, compile_paths, sources
 from scenec.dsl import parser
 from scenec.runtime import load
 
@@ -548,3 +548,17 @@ def test_string_escapes_give_whole_characters_or_a_located_error() -> None:
                        ' button "\\udc00" -> copy("y")\n}\n', ok=False)
     assert [(d.code, d.span.line, d.span.col) for d in bad.diagnostics.sorted()] == [
         ("E003", 1, 10), ("E003", 3, 10)]
+
+
+def test_a_kind_used_only_by_anonymous_placeholders_is_used_and_strict_reports_once() -> None:
+    """`${_:k}` uses the kind `k` (no W003, so `--strict` builds it); a real warning under
+    `--strict` is one error, not the warning and an error copy of it."""
+    used = 'slot k = /[A-Z]{2}\\d{3}/\nscene s "S" {\n template "单号${_:k}已签收"\n}\n'
+    assert one_file(used).diagnostics.items == []
+    unused = 'slot k = /\\d+/\nscene s "S" {\n template "a${x}b"\n}\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.scene")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(unused)
+        strict = compile_paths([path], run_examples=False, strict=True)
+    assert [(d.severity, d.code) for d in strict.diagnostics.items] == [("error", "W003")]

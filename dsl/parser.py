@@ -103,14 +103,8 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             read = _offset(exc, work)  # a failed parse reads the text up to the error
             spent += read
             budget.left -= read
-            line, col = _position(exc, work)
-            at = _offset(exc, work)
-            if _starts_item(exc, work):  # `scene` inside a block: the block before is open
-                _report_unfinished(path, exc, work, at, line, col, diags)
-                blanked = _blank_item(work, at, previous=True)
-            else:
-                _report_syntax(path, exc, work, line, col, diags)
-                blanked = _blank_stray(work, at) if _between_items(exc) else _blank_item(work, at)
+            blanked = _report_and_blank(path, exc, work, diags, budget)
+            line = _position(exc, work)[0]
             if blanked == work:
                 return ast.File(path, [])
             work = blanked
@@ -123,16 +117,59 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     return ast.File(path, [])
 
 
-def _report_unfinished(path: str, exc: UnexpectedInput, text: str, at: int, line: int,
-                       col: int, diags: DiagnosticBag) -> None:
+def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: DiagnosticBag,
+                      budget: RecoveryBudget) -> str:
+    """Report one syntax error and return the text with the part it spoils blanked, so
+    that the next parse reaches the errors after it."""
+    line, col = _position(exc, text)
+    at = _offset(exc, text)
+    taken = _keyword_taken_as_name(exc, text)
+    if taken is not None:  # `extract f =` then `scene s2 …`: `scene` was read as the name
+        expected = _expected_at(text, taken, budget)
+        kw_line, kw_col = text.count("\n", 0, taken) + 1, taken - text.rfind("\n", 0, taken)
+        word = text[taken:].split(None, 1)[0]
+        _report_unfinished(path, word, expected, text, taken, kw_line, kw_col, diags)
+        return _blank_item(text, taken, previous=True)
+    if _starts_item(exc, text):  # `scene` inside a block: the block before is open
+        expected = set(getattr(exc, "expected", None) or ())
+        _report_unfinished(path, str(getattr(exc, "token", "")), expected, text, at, line,
+                           col, diags)
+        return _blank_item(text, at, previous=True)
+    _report_syntax(path, exc, text, line, col, diags)
+    return _blank_stray(text, at) if _between_items(exc) else _blank_item(text, at)
+
+
+def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
+    """Where the parser read the keyword of the next top-level item as a name (`extract f
+    =`, `... as`, `when x and` left unfinished, the next line's `scene` taken for what was
+    missing), found from the token before the unexpected one; None otherwise."""
+    history = getattr(exc, "token_history", None) or []
+    prev = history[-1] if history else None
+    pos = getattr(prev, "start_pos", None)
+    if prev is None or getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
+        return None
+    m = _ITEM_START.match(text, text.rfind("\n", 0, pos) + 1)
+    return pos if m is not None and m.end() > pos and not text[m.start():pos].strip() else None
+
+
+def _expected_at(text: str, pos: int, budget: RecoveryBudget) -> set[str]:
+    """What the grammar accepts at `pos`: the text before it parsed alone ends early."""
+    budget.left -= pos
+    try:
+        _lark().parse(text[:pos])
+    except UnexpectedInput as exc:
+        return set(getattr(exc, "expected", None) or ())
+    return set()
+
+
+def _report_unfinished(path: str, token: str, expected: set[str], text: str, at: int,
+                       line: int, col: int, diags: DiagnosticBag) -> None:
     """E007 for an item cut short by the next item's keyword. An open block is reported
     at the keyword (the `}` belongs right before it); an item missing its last part, at
     the place where that part belongs, since the next item is not what is wrong."""
-    token = str(getattr(exc, "token", ""))
     begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < at), default=0)
     opened = text.count("\n", 0, begin) + 1
     kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
-    expected = set(getattr(exc, "expected", None) or ())
     if "RBRACE" in expected:
         diags.error("E007", f"unexpected '{token}': the {kind} opened on line {opened} is not "
                     "closed", Span.point(path, line, col, len(token)),
@@ -196,6 +233,10 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
             diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
                         _expected_hint(exc.allowed or set()))
         return
+    if isinstance(exc, UnexpectedEOF) or isinstance(exc, UnexpectedToken) and \
+            exc.token.type == "$END":
+        _report_end_of_file(path, exc, text, diags)
+        return
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         shown = "end of file" if tok.type == "$END" else repr(str(tok))
@@ -208,6 +249,22 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         return
     diags.error("E001", "unexpected end of file", Span.point(path, line, col),
                 _expected_hint(getattr(exc, "expected", set()) or set()))
+
+
+def _report_end_of_file(path: str, exc: UnexpectedInput, text: str,
+                        diags: DiagnosticBag) -> None:
+    """The file ends inside an item: the caret goes where the missing part belongs, just
+    after the last code, and an open block names the line it was opened on."""
+    end = _code_end(text, 0, len(text))
+    line, col = text.count("\n", 0, end) + 1, end - text.rfind("\n", 0, end)
+    expected = set(getattr(exc, "expected", None) or ())
+    hint = _expected_hint(expected)
+    if "RBRACE" in expected:
+        begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < end),
+                    default=0)
+        kind = text[begin:end].split(None, 1)[0] if text[begin:end].strip() else "block"
+        hint = f"add '}}' to close the {kind} opened on line {text.count(chr(10), 0, begin) + 1}"
+    diags.error("E001", "unexpected end of file", Span.point(path, line, col), hint)
 
 
 _RAW_BEFORE = re.compile(r"\braw[ \t]*$")  # `raw` right before a misplaced regex

@@ -25,6 +25,7 @@ from .patterns import (
     compile_template,
     declared_slots,
     placeholder_kinds,
+    regex_groups,
     regex_size,
 )
 from .sources import Sources, read_word_file
@@ -33,9 +34,10 @@ MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
 REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a build's distinct regexes (_RegexBudget)
 REGEX_BUDGET_PER_SCENE = 2_000
-# Named placeholders of one scene's templates: a template that matches a long text is read
-# by RE2's capture engine, whose cost per character grows with the groups (~0.05 s per
-# placeholder per million characters); the shipped library's largest scene has 20.
+# Capture groups of one scene's templates (one per named placeholder, plus any a user slot
+# kind's regex holds): a template that matches a long text is read by RE2's capture engine,
+# whose cost per character grows with the groups (~0.05 s per group per million
+# characters); the shipped library's largest scene has 20.
 MAX_SCENE_PLACEHOLDERS = 32
 CONTEXT_TYPES = ("str", "number", "bool")
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
@@ -459,12 +461,13 @@ class SceneChecker:
         for t in s.templates:
             self.sym.used.update(f"slot:{k}" for k in placeholder_kinds(t))
             tpl = compile_template(t, user, self.diags) if self.regex_allowed() else None
-            placeholders += len(tpl.slots) if tpl is not None else 0
+            placeholders += regex_groups(tpl.regex) if tpl is not None else 0
             if tpl is not None and placeholders > MAX_SCENE_PLACEHOLDERS:
-                self.error("E912", f"the templates of this scene have {placeholders} named "
-                           f"placeholders; the limit is {MAX_SCENE_PLACEHOLDERS}", t.span,
-                           "use ${_} for the parts you do not need as fields, or split the "
-                           "scene")
+                self.error("E912", f"the templates of this scene capture {placeholders} "
+                           f"groups (named placeholders and their slot kinds' groups); the "
+                           f"limit is {MAX_SCENE_PLACEHOLDERS}", t.span,
+                           "use ${_} for the parts you do not need as fields, write a slot "
+                           "kind's groups as (?: ), or split the scene")
                 tpl = None
             if tpl is not None:
                 self.charge(tpl.regex, t.span)

@@ -399,8 +399,8 @@ def test_regex_budget_per_build(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_placeholders_per_scene_limit() -> None:
     """A template that matches a long text is read by RE2's capture engine, whose cost per
-    character grows with the named groups: a scene's templates may name 32 placeholders,
-    counted across its templates; anonymous ones are free."""
+    character grows with its groups: a scene's templates may capture 32 groups, counted
+    across its templates; anonymous placeholders of a group-free kind are free."""
     def tpl(n: int, start: int = 0) -> str:
         return "W" + "X".join("${s" + str(i) + "}" for i in range(start, start + n)) + "Y"
     assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n}}\n').ok
@@ -409,6 +409,11 @@ def test_placeholders_per_scene_limit() -> None:
     over = one_file(f'scene a "A" {{\n template "{tpl(20)}"\n template "{tpl(13, 20)}"\n}}\n')
     (d,) = over.diagnostics.errors
     assert (d.code, d.span.line) == ("E912", 3) and "33" in d.message
+    # a slot kind's own groups are captured too, even behind anonymous placeholders
+    grouped = "W" + "X".join("${_:k}" for _ in range(17)) + "Y"  # 34 groups
+    slot = 'slot k = /((a)b)/\n'
+    assert codes(one_file(slot + f'scene a "A" {{\n template "{grouped}"\n}}\n')) == {"E912"}
+    assert one_file('slot k = /(?:(?:a)b)/\n' + f'scene a "A" {{\n template "{grouped}"\n}}\n').ok
 
 
 def test_second_valid_or_when_is_an_error() -> None:

@@ -115,7 +115,8 @@ def _build(args: argparse.Namespace) -> int:
         result = build(args.paths, args.output, strict=args.strict,
                        run_examples=not args.no_examples)
     except OSError as exc:  # the rules are fine; the output path is not (nothing was left)
-        print(f"scenec: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        print(visible(f"scenec: error: cannot write {args.output}: {exc.strerror}"),
+              file=sys.stderr)
         return 2
     _print_diagnostics(result)
     if not result.ok:
@@ -183,8 +184,8 @@ def _match(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except BrokenPipeError:
         raise  # main's: the reader of our output went away, which is no error
-    except (ArtifactError, ValueError, OSError) as exc:
-        print(f"scenec: error: {exc}", file=sys.stderr)
+    except (ArtifactError, ValueError, OSError) as exc:  # paths and values are shown safely
+        print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
     return 0
 
@@ -242,12 +243,12 @@ def _parse_number(key: str, raw: str) -> int | float:
 
 
 def _parse_now(raw: str) -> dt.date:
+    if not _DATE.fullmatch(raw):
+        raise ValueError(f"--now takes a date as YYYY-MM-DD, got {raw!r}")
     try:
-        if _DATE.fullmatch(raw):
-            return dt.date.fromisoformat(raw)
+        return dt.date.fromisoformat(raw)
     except ValueError:
-        pass
-    raise ValueError(f"--now takes a date as YYYY-MM-DD, got {raw!r}")
+        raise ValueError(f"--now {raw} is no date of the calendar") from None
 
 
 # JSON escapes C0 controls itself; DEL, the C1 controls (0x9B is an 8-bit CSI) and the

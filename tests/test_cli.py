@@ -169,11 +169,16 @@ def test_bad_match_options_name_themselves(tmp_path: Path) -> None:
                        (["--ctx", "n="], "--ctx n takes a number"),
                        (["--ctx", "n=1_000"], "--ctx n takes a number"),
                        (["--now", "20240101"], "--now takes a date as YYYY-MM-DD"),
-                       (["--now", "2024-02-30"], "--now takes a date"),
+                       (["--now", "2024-02-30"], "is no date of the calendar"),
                        (["--file", str(tmp_path / "r.scene")], "not both")):
         done = scenec("match", out, MSG, *args)
         assert done.returncode == 2 and says in done.stderr, (args, done.stderr)
     assert scenec("match", out, MSG, "--ctx", "n=-3.5").returncode == 0
+    hostile = str(tmp_path / "no\x1b[31m\u202e.scb")  # an escape sequence in a path
+    for args in (["match", hostile, MSG], ["build", str(tmp_path / "r.scene"), "-o",
+                                           str(tmp_path / "no" / "x\x1b[31m.scb")]):
+        done = scenec(*args)
+        assert done.returncode == 2 and "\x1b" not in done.stderr and "\u202e" not in done.stderr
     assert "-o needs a file name" in scenec("build", str(tmp_path / "r.scene"), "-o", "").stderr
 
 

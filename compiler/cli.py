@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any
 
 from ..dsl.diagnostics import BIDI_CONTROLS, visible
@@ -66,6 +67,7 @@ def _tolerant_streams() -> None:
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     p = argparse.ArgumentParser(prog="scenec", description="Compile and run smart-SMS scene rules.")
+    p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     b = sub.add_parser("build", help="check, run examples and write an artifact")
@@ -97,6 +99,13 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     m.add_argument("--best", action="store_true", help="only the best match")
     m.set_defaults(run=_match)
     return p, m
+
+
+def _version() -> str:
+    try:
+        return metadata.version("scenec")
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
 
 
 def _print_diagnostics(result: Compiled) -> None:

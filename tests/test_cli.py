@@ -249,3 +249,16 @@ def test_match_file_streams_its_answers(tmp_path: Path) -> None:
     done = scenec("match", out, "--file", "/dev/zero")
     assert done.returncode == 2 and "longer than" in done.stderr
 
+
+
+def test_a_folder_named_scenec_does_not_hide_the_installed_package(tmp_path: Path) -> None:
+    """A clone called `scenec` in the working folder (no __init__.py at its top) would be
+    merged in front of the installed package if that were a namespace package; it is a
+    regular one, so the installed runtime (with its compiled core) is the one imported."""
+    (tmp_path / "scenec" / "runtime").mkdir(parents=True)
+    (tmp_path / "scenec" / "runtime" / "__init__.py").write_text("raise SystemExit(3)\n")
+    done = subprocess.run([sys.executable, "-c", "import scenec.runtime._core, scenec; "
+                           "print(scenec.__version__)"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert scenec("--version").stdout.startswith("scenec ")

@@ -7,6 +7,7 @@ Patterns are RE2 syntax and run on folded text (full-width forms already ASCII).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable
@@ -64,7 +65,9 @@ def _date(raw: str) -> str | None:
         prefix = ""
     else:
         return None
-    if not (1 <= month <= 12 and 1 <= day <= 31):
+    try:  # a day the calendar has (02-29 only in a leap year; without a year, any)
+        dt.date(int(prefix[:4]) if prefix else 2000, month, day)
+    except ValueError:
         return None
     return f"{prefix}{month:02d}-{day:02d}"
 
@@ -96,7 +99,7 @@ _MONEY = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
          r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
-_PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
+_PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
           r"|0\d{9,11}|9\d{4,5}|1[0-2]\d{3,10}")
 _URL = (r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+"
         r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:cn|com|net|org|cc|me|io|co)"

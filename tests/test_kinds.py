@@ -28,6 +28,10 @@ CASES = [
     ("phone", "电话010-12345678联系", "010-12345678", "01012345678"),
     ("phone", "电话400-820-8820联系", "400-820-8820", "4008208820"),
     ("phone", "致电95555查询", "95555", "95555"),
+    ("phone", "电话138-0013-8000联系", "138-0013-8000", "13800138000"),
+    ("phone", "Call +86 138 0013 8000 now", "+86 138 0013 8000", "+8613800138000"),
+    ("date", "于2024-02-29还款", "2024-02-29", "2024-02-29"),
+    ("date", "于02月29日还款", "02月29日", "02-29"),
     ("url", "详见https://t.cn/AbC?x=1 退订", "https://t.cn/AbC?x=1", "https://t.cn/AbC?x=1"),
     ("url", "详见t.cn/RxYz3 ", "t.cn/RxYz3", "t.cn/RxYz3"),
     ("word", "尊敬的张三先生", "尊敬的张三先生", "尊敬的张三先生"),
@@ -43,6 +47,8 @@ def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object
 
 @pytest.mark.parametrize(("kind", "raw"), [("date", "13月45日"), ("time", "25:00"),
                                           ("time", "12:75"), ("date", "2024-00-10"),
+                                          ("date", "02月30日"), ("date", "2023-02-29"),
+                                          ("date", "4/31"),
                                           ("money", "9" * 400 + ".00"),
                                           ("number", "9" * 400 + ".5")])
 def test_impossible_values_are_not_extracted(kind: str, raw: str) -> None:

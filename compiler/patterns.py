@@ -215,6 +215,7 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
     regex: list[str] = []
     parts: list[str] = []
     slots: list[tuple[str, str]] = []
+    seen: set[str] = set()  # every name so far, kept after an error so that all are found
     ok = True
     for m in _PLACEHOLDER.finditer(text):
         fixed = text[pos : m.start()]
@@ -230,10 +231,11 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
             diags.error("E301", f"placeholder '${{{inner}}}' has an empty kind", where,
                         f"write ${{{name}}} for text, or name a kind, e.g. ${{{name}:money}}")
             ok = False
-        elif name != ANONYMOUS and any(name == n for n, _ in slots):
+        elif name != ANONYMOUS and name in seen:
             diags.error("E302", f"field '{name}' appears twice in one template", where,
                         "give each placeholder its own name")
             ok = False
+        seen.add(name)
         kind = kind_for(kind_name, kinds)
         if kind is None:
             diags.error("E104", f"unknown slot kind '{kind_name}'", where,

@@ -286,7 +286,10 @@ def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> N
             diags.error("E204", f"unknown context type '{cf.type.value}'", cf.type.span,
                         "context facts are str, number or bool")
         elif cf.name.value in sym.context:
-            _duplicate(diags, "context fact", cf.name, sym.context[cf.name.value][1])
+            # the same fact declared again alike (a rule file that repeats the library's
+            # `context { vip: bool }` to stand alone) is one fact; another type is a clash
+            if sym.context[cf.name.value][0] != cf.type.value:
+                _duplicate(diags, "context fact", cf.name, sym.context[cf.name.value][1])
         else:
             sym.context[cf.name.value] = (cf.type.value, cf.name.span)
 

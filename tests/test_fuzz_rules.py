@@ -567,3 +567,12 @@ def test_a_kind_used_only_by_anonymous_placeholders_is_used_and_strict_reports_o
             f.write(unused)
         strict = compile_paths([path], run_examples=False, strict=True)
     assert [(d.severity, d.code) for d in strict.diagnostics.items] == [("error", "W003")]
+
+
+def test_a_context_fact_declared_again_alike_is_one_fact() -> None:
+    """A rule file that repeats the library's `context { vip: bool }` (to build alone too)
+    builds with it; the same name with another type is E101 at the second declaration."""
+    same = 'context { vip: bool, seg: str }\ncontext { vip: bool }\nscene a "A" { when "x" }\n'
+    assert one_file(same).diagnostics.items == []
+    clash = 'context { vip: bool }\ncontext { vip: str }\nscene a "A" { when "x" }\n'
+    assert [(d.code, d.span.line) for d in one_file(clash).diagnostics.errors] == [("E101", 2)]

@@ -166,6 +166,8 @@ def _test(args: argparse.Namespace) -> int:
         elif args.verbose or not runs:
             print(f"{'ok  ' if runs else 'none'} {scene.id} ({len(runs)}/{len(runs)})")
     total = len(result.model.scenes)
+    if failed:  # each failure located, with its caret and hint, as `build` shows it
+        _print_diagnostics(result)
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -14,7 +14,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from typing import Any
 
@@ -91,6 +91,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     m.add_argument("artifact")
     m.add_argument("text", nargs="?", help="the message (or use --file)")
     m.add_argument("--file", help="one message per line ('-' for standard input)")
+    m.add_argument("--tab", action="store_true",
+                   help="with --file: each line is SENDER<TAB>MESSAGE (the sender may be empty)")
     m.add_argument("--sender", help="the sending number, e.g. 95555")
     m.add_argument("--ctx", action="append", default=[], metavar="KEY=VALUE",
                    help="a context fact declared in the rules (repeatable)")
@@ -180,15 +182,19 @@ def _match(args: argparse.Namespace) -> int:
         if (args.file is None) == (args.text is None):
             raise ValueError("give a message, or --file, not both" if args.text is not None
                              else "give a message, or --file")
+        if args.tab and args.file is None:
+            raise ValueError("--tab reads SENDER<TAB>MESSAGE lines from --file")
         # A file is streamed: each line's answer is written (and flushed) before the
         # next line is read, so `tail -f log | scenec match … --file -` answers as it goes.
-        for text in _lines(args.file) if args.file is not None else [args.text]:
-            found = ruleset.match(text, args.sender, ctx, now)
+        lines = _lines(args.file) if args.file is not None else [args.text]
+        for sender, text in _with_senders(lines, args.sender, args.tab):
+            found = ruleset.match(text, sender, ctx, now)
             if args.best:
                 found = found[:1]
             if args.json:
-                print(json.dumps({"text": text, "matches": [m.to_json() for m in found]},
-                                 ensure_ascii=False).translate(_JSON_ESCAPES))
+                line = {"text": text, **({"sender": sender} if args.tab else {}),
+                        "matches": [m.to_json() for m in found]}
+                print(json.dumps(line, ensure_ascii=False).translate(_JSON_ESCAPES))
             else:
                 _print_human(text, found, many=bool(args.file))
             if args.file is not None:
@@ -217,6 +223,20 @@ def _lines(path: str) -> Iterator[str]:
                 raise ValueError(f"{path}: line {number} is longer than {MAX_LINE} characters")
             if line.strip():
                 yield line.rstrip("\r\n")
+
+
+def _with_senders(lines: Iterable[str], sender: str | None,
+                  tab: bool) -> Iterator[tuple[str | None, str]]:
+    """(sender, message) per line: `--sender` for all, or with `--tab` the line's own
+    sender before its first TAB (`VM-HDFCBK<TAB>Rs 500 debited…`; none when empty)."""
+    for line in lines:
+        if not tab:
+            yield sender, line
+            continue
+        own, sep, text = line.partition("\t")
+        if not sep:
+            raise ValueError(f"--tab: no TAB in line {line[:40]!r}")
+        yield (own or sender), text
 
 
 def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:

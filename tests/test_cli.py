@@ -268,3 +268,19 @@ def test_a_folder_named_scenec_does_not_hide_the_installed_package(tmp_path: Pat
                           text=True, timeout=120)
     if "site-packages" in package.__file__:
         assert done.returncode == 0 and done.stdout.strip() == package.__file__, done.stderr
+
+
+def test_match_file_with_a_sender_on_each_line(tmp_path: Path) -> None:
+    """`--tab`: SENDER<TAB>MESSAGE lines, so a log of many senders is one process; an
+    empty sender is none (or `--sender`'s), a line without a TAB is refused."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    plain = "您尾号1234的信用卡消费88.00元"
+    done = scenec("match", out, "--file", "-", "--tab", "--json",
+                  stdin=f"95555\t{plain}\n\t{plain}\n10086\t{plain}\n")
+    lines = [json.loads(x) for x in done.stdout.splitlines()]
+    assert [(x["sender"], [m["scene"] for m in x["matches"]]) for x in lines] == [
+        ("95555", ["spend"]), (None, []), ("10086", [])]
+    done = scenec("match", out, "--file", "-", "--tab", stdin=f"{plain}\n")
+    assert done.returncode == 2 and "no TAB" in done.stderr
+

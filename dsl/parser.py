@@ -121,20 +121,17 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
                       budget: RecoveryBudget) -> str:
     """Report one syntax error and return the text with the part it spoils blanked, so
     that the next parse reaches the errors after it."""
-    line, col = _position(exc, text)
     at = _offset(exc, text)
     taken = _keyword_taken_as_name(exc, text)
     if taken is not None:  # `extract f =` then `scene s2 …`: `scene` was read as the name
-        expected = _expected_at(text, taken, budget)
-        kw_line, kw_col = text.count("\n", 0, taken) + 1, taken - text.rfind("\n", 0, taken)
         word = text[taken:].split(None, 1)[0]
-        _report_unfinished(path, word, expected, text, taken, kw_line, kw_col, diags)
+        _report_unfinished(path, word, _expected_at(text, taken, budget), text, taken, diags)
         return _blank_item(text, taken, previous=True)
     if _starts_item(exc, text):  # `scene` inside a block: the block before is open
         expected = set(getattr(exc, "expected", None) or ())
-        _report_unfinished(path, str(getattr(exc, "token", "")), expected, text, at, line,
-                           col, diags)
+        _report_unfinished(path, str(getattr(exc, "token", "")), expected, text, at, diags)
         return _blank_item(text, at, previous=True)
+    line, col = _position(exc, text)
     _report_syntax(path, exc, text, line, col, diags)
     return _blank_stray(text, at) if _between_items(exc) else _blank_item(text, at)
 
@@ -162,26 +159,33 @@ def _expected_at(text: str, pos: int, budget: RecoveryBudget) -> set[str]:
     return set()
 
 
-def _report_unfinished(path: str, token: str, expected: set[str], text: str, at: int,
-                       line: int, col: int, diags: DiagnosticBag) -> None:
-    """E007 for an item cut short by the next item's keyword. An open block is reported
-    at the keyword (the `}` belongs right before it); an item missing its last part, at
-    the place where that part belongs, since the next item is not what is wrong."""
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+
+def _enclosing_item(text: str, at: int) -> tuple[int, int, str]:
+    """The top-level item that offset `at` is in: its start, its line, its keyword."""
     begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < at), default=0)
-    opened = text.count("\n", 0, begin) + 1
     kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
+    return begin, _line_col(text, begin)[0], kind
+
+
+def _report_unfinished(path: str, token: str, expected: set[str], text: str, at: int,
+                       diags: DiagnosticBag) -> None:
+    """E007 for an item cut short by the next item's keyword `token` at offset `at`. An
+    open block is reported at the keyword (the `}` belongs right before it); an item
+    missing its last part, where that part belongs, since the next item is not wrong."""
+    begin, opened, kind = _enclosing_item(text, at)
+    line, col = _line_col(text, at)
     if "RBRACE" in expected:
         diags.error("E007", f"unexpected '{token}': the {kind} opened on line {opened} is not "
                     "closed", Span.point(path, line, col, len(token)),
                     f"add '}}' before line {line}")
         return
-    end = _code_end(text, begin, at)
-    end_line = text.count("\n", 0, end) + 1
-    end_col = end - (text.rfind("\n", 0, end) + 1) + 1
     hint = _expected_hint(expected) or "complete or remove it"
     diags.error("E007", f"unfinished {kind} (line {opened}): the next item, '{token}' on "
-                f"line {line}, starts before it ends", Span.point(path, end_line, end_col),
-                hint)
+                f"line {line}, starts before it ends",
+                Span.point(path, *_line_col(text, _code_end(text, begin, at))), hint)
 
 
 def _code_end(text: str, begin: int, end: int) -> int:
@@ -239,8 +243,7 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         return
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        shown = "end of file" if tok.type == "$END" else repr(str(tok))
-        width = len(str(tok)) if tok.type != "$END" else 1
+        shown, width = repr(str(tok)), len(str(tok))  # the end of file is reported above
         hint = _expected_hint(exc.accepts or exc.expected)
         if tok.type == "REGEX" and _RAW_BEFORE.search(text, 0, max(0, tok.start_pos or 0)):
             hint = ("`raw` is for extractors only (extract NAME = raw /…/); "
@@ -256,15 +259,12 @@ def _report_end_of_file(path: str, exc: UnexpectedInput, text: str,
     """The file ends inside an item: the caret goes where the missing part belongs, just
     after the last code, and an open block names the line it was opened on."""
     end = _code_end(text, 0, len(text))
-    line, col = text.count("\n", 0, end) + 1, end - text.rfind("\n", 0, end)
     expected = set(getattr(exc, "expected", None) or ())
     hint = _expected_hint(expected)
     if "RBRACE" in expected:
-        begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < end),
-                    default=0)
-        kind = text[begin:end].split(None, 1)[0] if text[begin:end].strip() else "block"
-        hint = f"add '}}' to close the {kind} opened on line {text.count(chr(10), 0, begin) + 1}"
-    diags.error("E001", "unexpected end of file", Span.point(path, line, col), hint)
+        _, opened, kind = _enclosing_item(text, end)
+        hint = f"add '}}' to close the {kind} opened on line {opened}"
+    diags.error("E001", "unexpected end of file", Span.point(path, *_line_col(text, end)), hint)
 
 
 _RAW_BEFORE = re.compile(r"\braw[ \t]*$")  # `raw` right before a misplaced regex

@@ -204,6 +204,11 @@ def _match(args: argparse.Namespace) -> int:
     except (ArtifactError, ValueError, OSError) as exc:  # paths and values are shown safely
         print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
+    if ruleset.broken_scenes:  # a crafted artifact: its malformed records were skipped
+        names = ", ".join(sorted(ruleset.broken_scenes)[:5])
+        print(visible(f"scenec: error: {args.artifact}: malformed scene records skipped "
+                      f"({names}); rebuild the artifact"), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -976,6 +976,8 @@ cdef object re2_group(tuple matcher, Py_ssize_t group, bytes enc):
     hit = matcher[0](matcher[1], enc, 0, n)
     if hit[0][0] < 0:
         return False
+    if not 0 < group < len(hit):  # the module reads without bounds checks: refuse here
+        raise ValueError(f"group {group} of a match with {len(hit) - 1} groups")
     a, b = hit[group]
     if a < 0:
         return None

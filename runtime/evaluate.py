@@ -234,15 +234,16 @@ class SceneRunner:
         self.valid = (dt.date.fromisoformat(valid[0]), dt.date.fromisoformat(valid[1])) \
             if valid else None
         self.sender = compile_cond(rec["sender"], rx) if rec["sender"] else None
-        self.templates = [(rx.get(t[0]), [(str(n), str(k), int(g)) for n, k, g in t[1]])
-                          for t in rec["templates"]]
+        self.templates = [(r, [(str(n), str(k), _group(r, g)) for n, k, g in t[1]])
+                          for t in rec["templates"] for r in (rx.get(t[0]),)]
         when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         # Before the extractors unless it compares a field (see reads_fields).
         early = when is not None and not reads_fields(rec["when"])
         self.when_early: Check | None = when if early else None
         self.when_late: Check | None = None if early else when
         records = [_extract_record(e) for e in rec["extracts"]]  # (n, k, pattern, g, raw)
-        self.extracts = [(sys.intern(n), k, rx.get(p), g) for n, k, p, g, _ in records]
+        self.extracts = [(sys.intern(n), k, r, _group(r, g)) for n, k, p, g, _ in records
+                         for r in (rx.get(p),)]
         # Per extractor: None, or for a raw one (reading the caller's text, not the folded
         # one) its RE2 object, which runs where the VM has no program.
         self.raw = tuple(e[2] if x[4] else None
@@ -400,6 +401,15 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+def _group(regex: Any, group: Any) -> int:
+    """A capture group the pattern has (1 .. its count): a crafted record naming another
+    would read past RE2's result in the core, or Python's group -1 / 0 by accident."""
+    g = int(group)
+    if not 1 <= g <= regex.groups:
+        raise ValueError(f"group {g} of a pattern with {regex.groups} groups")
+    return g
 
 
 def _extract_record(e: list) -> tuple[str, str, Any, int, bool]:

@@ -284,3 +284,24 @@ def test_match_file_with_a_sender_on_each_line(tmp_path: Path) -> None:
     done = scenec("match", out, "--file", "-", "--tab", stdin=f"{plain}\n")
     assert done.returncode == 2 and "no TAB" in done.stderr
 
+
+
+def test_match_reports_malformed_records_of_a_crafted_artifact(tmp_path: Path) -> None:
+    """A re-signed artifact whose extractor names a group its pattern lacks: the scene is
+    skipped (never read past RE2's result) and the CLI says so, exit 2."""
+    from array import array
+
+    from scenec.compiler import compile_paths
+    from scenec.runtime.artifact import pack, unpack
+
+    compiled = compile_paths([write(tmp_path, GOOD)], run_examples=False)
+    assert compiled.artifact is not None
+    sections = unpack(compiled.artifact)
+    scenes = sections["scenes"]
+    scenes[0]["templates"][0][1][0][2] = 7
+    tables = {k: array(v.format, v.tobytes()) for k, v in sections.items()
+              if isinstance(v, memoryview)}
+    bad = tmp_path / "bad.scb"
+    bad.write_bytes(pack(tables, {"meta": sections["meta"], "scenes": scenes}))
+    done = scenec("match", str(bad), MSG)
+    assert done.returncode == 2 and "malformed scene records skipped (spend)" in done.stderr

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from array import array
 
 import pytest
 from helpers import compile_text
 from scenec.compiler import Compiled, Reference, compile_paths
 from scenec.runtime import ArtifactError, loads
 from scenec.runtime._core import LONG_TEXT, Regex
+from scenec.runtime.artifact import pack, unpack
 from scenec.runtime.evaluate import Patterns, SceneRunner
 from scenec.runtime.regex_program import compile_program
 
@@ -188,3 +190,31 @@ def test_raw_outside_an_extractor_says_where_it_belongs() -> None:
     [err] = result.diagnostics.errors
     assert (err.code, err.span.line, err.span.col) == ("E001", 2, 14)
     assert err.hint is not None and "extractors only" in err.hint
+
+
+@pytest.mark.parametrize("group", [2, -1, 0, 100])
+def test_a_group_the_pattern_lacks_is_refused_not_read(group: int) -> None:
+    """A crafted record naming a capture group its pattern does not have (the core reads
+    RE2's result without bounds checks; Python would take -1 for the last group) is
+    refused by `validate`, and while serving only its scene is skipped: no crash, no
+    stray value, on the core's path (a plain scene) and Python's (with a highlight)."""
+    source = ('scene s "S" {\n when "码"\n extract c = /码(\\d{4,6})/\n}\n'
+              'scene h "H" {\n when "码"\n extract c = /码(\\d{4,6})/\n highlight c\n}\n'
+              'scene t "T" {\n template "号${n:digits}号"\n}\n')
+    compiled = compile_text(source)
+    assert compiled.artifact is not None
+    sections = unpack(compiled.artifact)
+    scenes = sections["scenes"]
+    for record in scenes:
+        for ex in record["extracts"]:
+            ex[3] = group
+        for _, slots in record["templates"]:
+            for slot in slots:
+                slot[2] = group
+    tables = {k: array(v.format, v.tobytes()) for k, v in sections.items()
+              if isinstance(v, memoryview)}
+    rs = loads(pack(tables, {"meta": sections["meta"], "scenes": scenes}))
+    with pytest.raises(ArtifactError, match="is malformed"):
+        rs.validate()
+    assert rs.match("码123456 号12号") == [] and rs.broken_scenes == {"s", "h", "t"}
+    assert rs.match_many(["码123456"], threads=2) == [[]]

@@ -99,6 +99,11 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             break  # the first parse always runs: its cost is bounded by the file size
         try:
             tree = _lark().parse(work)
+            glued = _glued_keyword(tree, work)
+            if glued is not None:  # `whenamount > 3` read as `when amount > 3`
+                _report_glued(path, glued, work, diags)
+                work = _blank_line(work, glued.start_pos or 0)  # the rest still parses
+                continue
         except UnexpectedInput as exc:
             read = _offset(exc, work)  # a failed parse reads the text up to the error
             spent += read
@@ -146,7 +151,40 @@ def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
     if prev is None or getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
         return None
     m = _ITEM_START.match(text, text.rfind("\n", 0, pos) + 1)
-    return pos if m is not None and m.end() > pos and not text[m.start():pos].strip() else None
+    if m is None:
+        return None
+    keyword = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+    # the name is the keyword itself, or a piece of it (`extractor` read as `extract` +
+    # `or`, `enterprise cmb "x" {` as a scene's `enterprise cmb` clause)
+    return keyword if keyword <= pos < m.end() else None
+
+
+def _glued_keyword(tree: Tree, text: str) -> Token | None:
+    """A keyword the next name runs into (`whenamount`, `extractor` read as `extract` +
+    `or`): Lark's contextual lexer takes the keyword where no name may stand, which the
+    table driver's longest match does not; the language wants a word boundary."""
+    stack: list[Tree | Token] = [tree]  # iterative: a hostile file nests thousands deep
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tree):
+            stack.extend(node.children)
+            continue
+        end = node.end_pos
+        if (node.type not in _VALUE_TOKENS and str(node).isalpha() and isinstance(end, int)
+                and end < len(text) and (text[end].isascii() and text[end].isalnum()
+                                         or text[end] == "_")):
+            return node
+    return None
+
+
+def _report_glued(path: str, tok: Token, text: str, diags: DiagnosticBag) -> None:
+    start = tok.start_pos or 0
+    word = re.match(r"\w+", text[start:])
+    glued = word.group(0) if word else str(tok)
+    diags.error("E001", f"unexpected '{glued}'", Span.point(path, *_line_col(text, start),
+                                                             len(glued)),
+                f"a keyword ends at a space: '{tok}' then a name is written "
+                f"'{tok} {glued[len(str(tok)):]}'")
 
 
 def _expected_at(text: str, pos: int, budget: RecoveryBudget) -> set[str]:
@@ -312,6 +350,14 @@ def _blank_stray(text: str, at: int) -> str:
     end = min((m.start() for m in _ITEM_START.finditer(text) if m.start() > at),
               default=len(text))
     return text[:at] + re.sub(r"[^\n]", " ", text[at:end]) + text[end:]
+
+
+def _blank_line(text: str, at: int) -> str:
+    """Blank the line around offset `at`."""
+    begin = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    end = len(text) if end < 0 else end
+    return text[:begin] + " " * (end - begin) + text[end:]
 
 
 def _blank_item(text: str, at: int, previous: bool = False) -> str:

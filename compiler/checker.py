@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..dsl import ast
@@ -55,6 +56,8 @@ class Symbols:
     # each named extractor compiled at its first use (None: it has errors, reported once)
     compiled: dict[str, m.Extractor | None] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
+    # definitions a syntax error dropped ("extractor", "awb"): their uses are not unknown
+    dropped: set[tuple[str, str]] = field(default_factory=set)
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
 
     def finish(self) -> Symbols:
@@ -206,6 +209,7 @@ def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> 
 def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
     for f in sources.files:
+        sym.dropped.update(f.dropped)
         for item in f.items:
             if isinstance(item, ast.Words):
                 _collect_words(item, sym, diags, sources)
@@ -217,6 +221,11 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
                 _collect_context(item, sym, diags)
             elif isinstance(item, ast.Enterprise):
                 _collect_enterprise(item, sym, diags)
+    never = "[^\\s\\S]"  # a dropped slot kind matches nothing, as a broken one does
+    for keyword, name in sym.dropped:
+        if keyword == "slot" and name not in sym.slots and name not in BUILTIN:
+            sym.slots[name] = (never, Span.point("", 1, 1))
+            sym.used.add(f"slot:{name}")
     return sym.finish()
 
 
@@ -395,6 +404,16 @@ class SceneChecker:
         self.ok = False
         self.diags.error(code, msg, span, hint)
 
+    def unknown(self, code: str, keyword: str, name: ast.Name,
+                hint: Callable[[], str | None]) -> None:
+        """An unknown name, unless a syntax error dropped its definition: that error, at
+        the definition, already says what is wrong (the scene still fails)."""
+        if (keyword, name.value) in self.sym.dropped:
+            self.ok = False
+            return
+        what = "word set" if keyword == "words" else keyword
+        self.error(code, f"unknown {what} '{name.value}'", name.span, hint())
+
     def check(self, s: ast.Scene, order: int) -> m.Scene | None:
         enterprise, sender = self._sender(s)
         category = self._single(s.category, "category")
@@ -449,8 +468,8 @@ class SceneChecker:
         if ref is not None:
             ent = self.sym.enterprises.get(ref.value)
             if ent is None:
-                self.error("E102", f"unknown enterprise '{ref.value}'", ref.span,
-                           enterprise_hint(ref.value, self.sym, self.diags))
+                self.unknown("E102", "enterprise", ref,
+                             lambda: enterprise_hint(ref.value, self.sym, self.diags))
                 return None, None
             return ref.value, ent[1]
         if s.senders:
@@ -519,12 +538,13 @@ class SceneChecker:
         """What `ex` reads with: itself, or the `extractor` it names (E109 if unknown)."""
         if ex.ref is None:
             return ex
-        found = self.sym.extractors.get(ex.ref.value)
+        ref = ex.ref
+        found = self.sym.extractors.get(ref.value)
         if found is None:
-            self.error("E109", f"unknown extractor '{ex.ref.value}'", ex.ref.span,
-                       did_you_mean(ex.ref.value, self.sym.extractors, self.diags) or (
-                           "define it at the top level: extractor " + ex.ref.value
-                           + " = /regex with one group/"))
+            self.unknown("E109", "extractor", ref,
+                         lambda: did_you_mean(ref.value, self.sym.extractors, self.diags) or (
+                             "define it at the top level: extractor " + ref.value
+                             + " = /regex with one group/"))
             return None
         self.sym.used.add(f"extractor:{ex.ref.value}")
         return found[0]

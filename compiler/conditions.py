@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..dsl import ast
@@ -12,6 +13,7 @@ from .patterns import check_regex
 MAX_LITERALS_PER_SCENE = 2_000  # E903, reported by the checker once the scene is done
 
 if TYPE_CHECKING:
+    from ..dsl.diagnostics import DiagnosticBag
     from .checker import SceneChecker
 
 _ORDERING = {"<", "<=", ">", ">="}
@@ -56,10 +58,9 @@ class CondChecker:
             if ent is None:
                 from .checker import enterprise_hint
 
-                self.scene.error("E102", f"unknown enterprise '{e.enterprise.value}'",
-                                 e.enterprise.span,
-                                 enterprise_hint(e.enterprise.value, self.scene.sym,
-                                                 self.scene.diags))
+                self.scene.unknown("E102", "enterprise", e.enterprise,
+                                   lambda: enterprise_hint(e.enterprise.value, self.scene.sym,
+                                                           self.scene.diags))
                 return m.CConst(False)
             self.literal_count += len(ent[1].signatures) + len(ent[1].numbers)
             return ent[1]
@@ -87,11 +88,8 @@ class CondChecker:
                 continue
             words = self.scene.sym.words.get(arg.value)
             if words is None:
-                from .checker import did_you_mean
-
-                self.scene.error("E103", f"unknown word set '{arg.value}'", arg.span,
-                                 did_you_mean(arg.value, self.scene.sym.words, self.scene.diags)
-                                 or "define it with: words NAME = \"…\", \"…\"")
+                self.scene.unknown("E103", "words", arg, partial(
+                    _words_hint, arg.value, self.scene.sym.words, self.scene.diags))
                 continue
             self.scene.sym.used.add(f"words:{arg.value}")
             self.literal_count += len(words[0])
@@ -135,3 +133,9 @@ class CondChecker:
                                  f"write a {want} value")
                 return m.CConst(False)
         return m.CCompare(name.value, e.left.is_ctx, e.op, tuple(v.value for v in e.right), typ)
+
+
+def _words_hint(name: str, words: dict, diags: DiagnosticBag) -> str:
+    from .checker import did_you_mean
+
+    return did_you_mean(name, words, diags) or 'define it with: words NAME = "…", "…"'

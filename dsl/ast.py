@@ -237,3 +237,6 @@ Item = Import | Words | Slot | ExtractorDef | Context | Enterprise | Scene
 class File:
     path: str
     items: list[Item]
+    # (keyword, name) of definitions a syntax error made recovery drop: their uses are not
+    # reported again as unknown names (the error at the definition says it all)
+    dropped: list[tuple[str, str]] = field(default_factory=list)

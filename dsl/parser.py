@@ -94,6 +94,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     budget = budget or RecoveryBudget()
     work = text
     spent, line = 0, 1
+    dropped: list[tuple[str, str]] = []
     for _ in range(MAX_SYNTAX_ERRORS):
         if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
             break  # the first parse always runs: its cost is bounded by the file size
@@ -102,7 +103,9 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             glued = _glued_keyword(tree, work)
             if glued is not None:  # `whenamount > 3` read as `when amount > 3`
                 _report_glued(path, glued, work, diags)
-                work = _blank_line(work, glued.start_pos or 0)  # the rest still parses
+                blanked = _blank_line(work, glued.start_pos or 0)  # the rest still parses
+                dropped += _dropped_definitions(work, blanked)
+                work = blanked
                 continue
         except UnexpectedInput as exc:
             read = _offset(exc, work)  # a failed parse reads the text up to the error
@@ -111,15 +114,18 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             blanked = _report_and_blank(path, exc, work, diags, budget)
             line = _position(exc, work)[0]
             if blanked == work:
-                return ast.File(path, [])
+                return ast.File(path, [], dropped)
+            dropped += _dropped_definitions(work, blanked)
             work = blanked
             continue
-        return _to_file(path, tree, diags)
+        parsed = _to_file(path, tree, diags)
+        parsed.dropped = dropped
+        return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
     # budget (many errors late in a big file) the author is told where checking stopped.
     diags.error("E909", "too many syntax errors; the rest of this file was not checked",
                 Span.point(path, line, 1), "fix the errors above and run the check again")
-    return ast.File(path, [])
+    return ast.File(path, [], dropped)
 
 
 def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: DiagnosticBag,
@@ -350,6 +356,19 @@ def _blank_stray(text: str, at: int) -> str:
     end = min((m.start() for m in _ITEM_START.finditer(text) if m.start() > at),
               default=len(text))
     return text[:at] + re.sub(r"[^\n]", " ", text[at:end]) + text[end:]
+
+
+_DEFINITION = re.compile(r"[ \t]*(words|slot|extractor|enterprise)[ \t]+(\w+)")
+
+
+def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
+    """The (keyword, name) of each top-level definition that blanking removed."""
+    out = []
+    for m in _ITEM_START.finditer(before):
+        d = _DEFINITION.match(before, m.start())
+        if d is not None and not after[d.start(1):d.end(2)].strip():
+            out.append((d.group(1), d.group(2)))
+    return out
 
 
 def _blank_line(text: str, at: int) -> str:

@@ -362,9 +362,23 @@ _DEFINITION = re.compile(r"[ \t]*(words|slot|extractor|enterprise)[ \t]+(\w+)")
 
 
 def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
-    """The (keyword, name) of each top-level definition that blanking removed."""
+    """The (keyword, name) of each top-level definition that blanking removed. Blanking
+    keeps the length, so only the changed stretch is searched, found by halving (slice
+    comparisons run in C): a big file with many errors is not scanned whole each time."""
+    n = len(before)
+    if len(after) != n:
+        return []
+    lo, hi = 0, n  # the longest common prefix
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if before[:mid] == after[:mid] else (lo, mid - 1)
+    tail_lo, tail_hi = 0, n - lo  # and the longest common suffix after it
+    while tail_lo < tail_hi:
+        mid = (tail_lo + tail_hi + 1) // 2
+        tail_lo, tail_hi = (mid, tail_hi) if before[n - mid:] == after[n - mid:] else (
+            tail_lo, mid - 1)
     out = []
-    for m in _ITEM_START.finditer(before):
+    for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, n - tail_lo):
         d = _DEFINITION.match(before, m.start())
         if d is not None and not after[d.start(1):d.end(2)].strip():
             out.append((d.group(1), d.group(2)))

@@ -41,6 +41,7 @@ REGEX_BUDGET_PER_SCENE = 2_000
 # characters); the shipped library's largest scene has 20.
 MAX_SCENE_PLACEHOLDERS = 32
 CONTEXT_TYPES = ("str", "number", "bool")
+_NEVER = "[^\\s\\S]"  # the pattern of a slot kind whose definition failed: matches nothing
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
 
 
@@ -221,10 +222,9 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
                 _collect_context(item, sym, diags)
             elif isinstance(item, ast.Enterprise):
                 _collect_enterprise(item, sym, diags)
-    never = "[^\\s\\S]"  # a dropped slot kind matches nothing, as a broken one does
-    for keyword, name in sym.dropped:
+    for keyword, name in sym.dropped:  # a dropped slot kind matches nothing, as a broken one
         if keyword == "slot" and name not in sym.slots and name not in BUILTIN:
-            sym.slots[name] = (never, Span.point("", 1, 1))
+            sym.slots[name] = (_NEVER, Span.point("", 1, 1))
             sym.used.add(f"slot:{name}")
     return sym.finish()
 
@@ -275,8 +275,7 @@ def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
     pattern = check_regex(item.regex, diags)
     # A broken pattern is already an error; keeping the name (matching nothing) stops every
     # template that uses the kind from adding an "unknown slot kind" error of its own.
-    never = "[^\\s\\S]"
-    sym.slots[name] = (f"(?:{pattern})" if pattern is not None else never, item.name.span)
+    sym.slots[name] = (f"(?:{pattern})" if pattern is not None else _NEVER, item.name.span)
 
 
 def _collect_extractor(item: ast.ExtractorDef, sym: Symbols, diags: DiagnosticBag) -> None:

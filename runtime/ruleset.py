@@ -148,12 +148,8 @@ class Ruleset:
                    now: dt.date | dt.datetime | None = None,
                    threads: int | None = None) -> list[list[Match]]:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
-        if isinstance(texts, (str, bytes)):
-            raise TypeError("texts must be an iterable of str, one per message, not a "
-                            f"single {type(texts).__name__}")
-        if isinstance(senders, (str, bytes)):
-            raise TypeError("senders must be a sequence, one sender per message, not a "
-                            f"single {type(senders).__name__}")
+        _column(texts, "texts must be an iterable of str")
+        _column(senders, "senders must be a sequence")
         if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
             raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
@@ -263,6 +259,13 @@ class Finisher:
         except Exception:
             self.broken.add(self.scene_id(index))
             return None
+
+
+def _column(value: object, must: str) -> None:
+    """A TypeError for a single str (or bytes) where a column of one per message belongs:
+    it would otherwise be taken for a batch of its characters."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{must}, one per message, not a single {type(value).__name__}")
 
 
 def _facts(ctx: Mapping | None) -> dict:

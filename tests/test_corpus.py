@@ -34,7 +34,8 @@ NOW = dt.date(2026, 11, 27)
 # take chat for one; 0.931 on 560 rows once 80 random Indian and 80 random mudou rows
 # were read and added (session 23).
 MIN_RECALL = 0.85
-MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad"}
+MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
+             "content_push", "remit_request_scam", "cmcc_news_push", "unicom_news_push"}
 
 
 def _unescape(field: str) -> str:
@@ -148,19 +149,21 @@ def shared_tsv(name: str) -> list[dict[str, str]]:
 def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
     """Chat says "优惠", "报名", "free" and "call me": the advertising scenes need two kinds
     of evidence, so person-to-person messages (22,687 Chinese, 4,518 English) are almost
-    never adverts (3 of them were, each a forwarded shop message, when this was written),
-    while a good part of the real adverts are (2026-11-27: 1,837 of the 4,057 masked ones of the 80w
-    sample, whose phone numbers read "xxxxxxx", and 386 of the 642 English spam)."""
+    never marketing (4 of them were, each a forwarded shop message, when this was
+    written), while most of the real adverts are (2026-11-28: 2,437 of the 4,057 masked
+    ones of the 80w sample, whose digits read "x", and 466 of the 642 English spam)."""
     chat = [r["text"] for r in shared_tsv("sms_zh_nus.tsv")]
     chat += [r["text"] for r in shared_tsv("sms_en_uci.tsv") if r["label"] == "ham"]
     spam = [r["text"] for r in shared_tsv("sms_zh_80w_sample.tsv") if r["label"] == "spam"]
+    en_spam = [r["text"] for r in shared_tsv("sms_en_uci.tsv") if r["label"] == "spam"]
 
-    def adverts(texts: list[str]) -> int:
+    def count(texts: list[str], prefix: str) -> int:
         return sum(1 for t in texts if (b := library.best(t, now=NOW))
-                   and b.category == "marketing.promotion.ad")
+                   and b.category.startswith(prefix))
 
-    assert adverts(chat) <= len(chat) // 2000  # at most 0.05%
-    assert adverts(spam) >= len(spam) // 3
+    assert count(chat, "marketing.") <= len(chat) // 2000  # at most 0.05%
+    assert count(spam, "marketing.promotion.ad") >= len(spam) // 2
+    assert count(en_spam, "marketing.promotion.ad") >= len(en_spam) // 2
 
 
 def test_every_inline_example_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,7 +35,8 @@ NOW = dt.date(2026, 11, 27)
 # were read and added (session 23); 0.941 on 800 rows once 120 random mudou and 120 random
 # Indian rows more were read and added (session 24; two rows labelled `none` for want of
 # a scene were relabelled when one was written: a teaser-and-link push, `content_push`,
-# and a fake virus warning, `phone_virus_scam`).
+# and a fake virus warning, `phone_virus_scam`; and an investment firm's "寻找优质项目直投…
+# 冯经理138…" pitch, read as `none` in session 23, is an advert like its siblings).
 MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",

@@ -40,7 +40,8 @@ NOW = dt.date(2026, 11, 27)
 MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",
-             "en_card_details_phishing", "cmcc_news_push", "unicom_news_push"}
+             "en_card_details_phishing", "en_premium_rate_scam", "cmcc_news_push",
+             "unicom_news_push"}
 
 
 def _unescape(field: str) -> str:
@@ -156,7 +157,8 @@ def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
     of evidence, so person-to-person messages (22,687 Chinese, 4,518 English) are almost
     never marketing (4 of them were, each a forwarded shop message, when this was
     written), while most of the real adverts are (2026-11-28: 2,574 of the 4,057 masked
-    ones of the 80w sample, whose digits read "x", and 466 of the 642 English spam)."""
+    ones of the 80w sample, whose digits read "x", and 489 of the 642 English spam as
+    adverts or premium-rate scams)."""
     chat = [r["text"] for r in shared_tsv("sms_zh_nus.tsv")]
     chat += [r["text"] for r in shared_tsv("sms_en_uci.tsv") if r["label"] == "ham"]
     spam = [r["text"] for r in shared_tsv("sms_zh_80w_sample.tsv") if r["label"] == "spam"]
@@ -168,7 +170,7 @@ def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
 
     assert count(chat, "marketing.") <= len(chat) // 2000  # at most 0.05%
     assert count(spam, "marketing.promotion.ad") >= len(spam) // 2
-    assert count(en_spam, "marketing.promotion.ad") >= len(en_spam) // 2
+    assert count(en_spam, "marketing.") >= len(en_spam) // 2
 
 
 def test_every_inline_example_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ This order is the "source order" that breaks ranking ties.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,17 +50,48 @@ def load(paths: list[str], diags: DiagnosticBag) -> Sources:
     sources = Sources(parsed=prefetch(files[: MAX_FILES + 1], MAX_FILE_BYTES))
     loaded: set[str] = set()
     for path in files:
-        _load_file(path, None, [], loaded, sources, diags)
+        _load_tree(path, loaded, sources, diags)
     return sources
 
 
-def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
-               sources: Sources, diags: DiagnosticBag) -> None:
+@dataclass
+class _Open:
+    """A file whose imports are being loaded: it joins the build after them."""
+    key: str  # its real path
+    path: str
+    parsed: ast.File
+    imports: Iterator[ast.Import]
+
+
+def _load_tree(path: str, loaded: set[str], sources: Sources, diags: DiagnosticBag) -> None:
+    """`path` and what it imports, depth first, each file after its imports. The chain of
+    open files is a list, not the Python stack: a chain of imports thousands of files
+    deep (each importing the next) hit the recursion limit with a traceback."""
+    chain: list[_Open] = []
+    at: dict[str, int] = {}  # real path -> its place in the chain, to find cycles in O(1)
+    _open(path, None, chain, at, loaded, sources, diags)
+    while chain:
+        top = chain[-1]
+        item = next(top.imports, None)
+        if item is None:
+            chain.pop()
+            del at[top.key]
+            sources.files.append(top.parsed)
+            continue
+        target = _import_target(top.path, item, diags)
+        if target is not None:
+            _open(target, item.path.span, chain, at, loaded, sources, diags)
+
+
+def _open(path: str, via: Span | None, chain: list[_Open], at: dict[str, int],
+          loaded: set[str], sources: Sources, diags: DiagnosticBag) -> None:
+    """Read and parse `path` and put it on the chain, unless it closes a cycle (E502), was
+    loaded already, is one file too many (E904) or cannot be read."""
     key = os.path.realpath(path)
-    if key in stack:
+    if key in at:
         assert via is not None
         diags.error("E502", "import cycle: " + " -> ".join(
-            [os.path.relpath(p) for p in stack[stack.index(key):]] + [os.path.relpath(key)]),
+            [os.path.relpath(o.key) for o in chain[at[key]:]] + [os.path.relpath(key)]),
             via, "move the shared definitions into a file that both import")
         return
     if key in loaded:
@@ -78,22 +110,24 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
         parsed = ahead[1]
     else:
         parsed = parse_text(path, text, diags, sources.recovery)
-    stack.append(key)
-    for item in parsed.items:
-        if isinstance(item, ast.Import):
-            target = os.path.join(os.path.dirname(path), item.path.value)
-            if not os.path.isfile(target):
-                if os.path.exists(target):  # a directory, a FIFO, a device
-                    diags.error("E501", f"imported path is not a regular file: "
-                                f"{item.path.value}", item.path.span, "import a .scene file")
-                else:
-                    diags.error("E501", f"imported file not found: {item.path.value}",
-                                item.path.span,
-                                f"paths are relative to {os.path.dirname(path) or '.'}")
-                continue
-            _load_file(os.path.normpath(target), item.path.span, stack, loaded, sources, diags)
-    stack.pop()
-    sources.files.append(parsed)
+    at[key] = len(chain)
+    chain.append(_Open(key, path, parsed,
+                       (i for i in parsed.items if isinstance(i, ast.Import))))
+
+
+def _import_target(importer: str, item: ast.Import, diags: DiagnosticBag) -> str | None:
+    """The path an import names, relative to its file; None (and E501) when it is no
+    regular file."""
+    target = os.path.join(os.path.dirname(importer), item.path.value)
+    if os.path.isfile(target):
+        return os.path.normpath(target)
+    if os.path.exists(target):  # a directory, a FIFO, a device
+        diags.error("E501", f"imported path is not a regular file: {item.path.value}",
+                    item.path.span, "import a .scene file")
+    else:
+        diags.error("E501", f"imported file not found: {item.path.value}", item.path.span,
+                    f"paths are relative to {os.path.dirname(importer) or '.'}")
+    return None
 
 
 def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -> str | None:

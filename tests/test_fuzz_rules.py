@@ -542,6 +542,24 @@ def test_symlink_loop_import(tmp_path: Path) -> None:
     assert codes(result) == {"E501"} and not (tmp_path / "o.scb").exists()
 
 
+def test_a_long_import_chain_is_loaded_without_recursion(tmp_path: Path) -> None:
+    """Each file importing the next, 3,000 deep (far past Python's recursion limit), is
+    loaded in order, imports first; the same chain closed into a cycle is one E502."""
+    depth = 3000
+    for i in range(depth):
+        nxt = f'import "f{i + 1}.scene"\n' if i + 1 < depth else ""
+        (tmp_path / f"f{i}.scene").write_text(f'{nxt}scene s{i} "x" {{ when "k{i}" }}\n',
+                                              encoding="utf-8")
+    result = compile_paths([str(tmp_path / "f0.scene")], run_examples=False)
+    assert result.ok and result.ruleset is not None
+    assert result.ruleset.scene_ids[:2] == [f"s{depth - 1}", f"s{depth - 2}"]
+    (tmp_path / f"f{depth - 1}.scene").write_text('import "f0.scene"\n', encoding="utf-8")
+    cycle = compile_paths([str(tmp_path / "f0.scene")], run_examples=False)
+    assert [d.code for d in cycle.diagnostics.errors] == ["E502"]
+    assert (cycle.diagnostics.errors[0].span.file, cycle.diagnostics.errors[0].span.line) == (
+        str(tmp_path / f"f{depth - 1}.scene"), 1)
+
+
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:
     """`\\ud83d\\ude00` is one character; half of a pair is E003 at the escape, never a
     traceback from the artifact's UTF-8 (scene names, tags, action labels are stored)."""

@@ -168,10 +168,10 @@ def _test(args: argparse.Namespace) -> int:
         elif args.verbose or not runs:
             print(f"{'ok  ' if runs else 'none'} {scene.id} ({len(runs)}/{len(runs)})")
     total = len(result.model.scenes)
-    if failed:  # each failure located, with its caret and hint, as `build` shows it
-        _print_diagnostics(result)
+    if failed or not result.ok:  # each failure located, with its caret and hint, as
+        _print_diagnostics(result)  # `build` shows it; also examples left unrun (E913)
     print(f"{total - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return 1 if failed or not result.ok else 0
 
 
 def _match(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from ._core import Core, Matcher, json_array_items, untrack_results
 from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
+from .senders import dlt_header
 
 _REQUIRED_JSON = ("meta", "scenes")
 MAX_ARTIFACT_BYTES = 1 << 30
@@ -168,6 +169,18 @@ class Ruleset:
                     ctx = _facts(ctxs[i] if ctxs is not None else None)
                     out[i] = self._finisher.finish(texts[i], found[0], sender, ctx, day)
         return out
+
+    def woken(self, text: str, sender: object = None) -> int:
+        """How many candidate scenes `text` (from `sender`) wakes: scenes the core's
+        literal scan did not rule out, each of which `match` then finishes. What one
+        match costs beyond the scan; the build's example runner budgets on it (E913).
+        A DLT sender's header is counted as a second lookup: an upper bound."""
+        ids = {self._senders.get(sender, -1) if type(sender) is str else -1}
+        header = dlt_header(sender)
+        if header is not None:
+            ids.add(self._senders.get(header, -1))
+        text = str.__str__(text)
+        return sum(len(self._core.candidates(text, lit)) for lit in ids)
 
     def stats(self) -> dict[str, Any]:
         return dict(self._core.stats())

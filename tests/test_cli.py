@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 GOOD = """
 enterprise cmb "招商银行" { sender "95555", "【招商银行】" }
 context { segment: str }
@@ -124,6 +126,22 @@ def test_test_command_pass_and_fail(tmp_path: Path) -> None:
     assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout
     r = scenec("test", write(tmp_path, GOOD.replace("消费${", "支出${"), "bad.scene"))
     assert r.returncode == 1 and "FAIL spend" in r.stdout
+
+
+def test_test_command_fails_when_examples_were_left_unrun(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Examples stopped by the build's example budget (E913) are a failure of `scenec
+    test`, located, even when every example that did run passed."""
+    from scenec.compiler import cli, examples
+
+    monkeypatch.setattr(examples, "MAX_EXAMPLE_WORK", 100)
+    monkeypatch.setattr(examples, "WORK_PER_EXAMPLE", 0)
+    rules = "".join(f'scene s{i} "x" {{ when "k{i}x" or ("a" and /zzz/) example "k{i}x a" }}\n'
+                    for i in range(30))  # each example wakes all 30 scenes, matches its own
+    assert cli.main(["test", write(tmp_path, rules)]) == 1
+    err = capsys.readouterr().err
+    assert "error[E913]" in err and ":4:" in err
 
 
 def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:

@@ -416,6 +416,24 @@ def test_placeholders_per_scene_limit() -> None:
     assert one_file('slot k = /(?:(?:a)b)/\n' + f'scene a "A" {{\n template "{grouped}"\n}}\n').ok
 
 
+def test_example_work_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example matches against the whole rule set, so N scenes whose examples wake
+    all N scenes cost N * N finished candidates (2,000 such one-line scenes, 90 KB, took
+    12 s to test; 100,000 would take hours). The build's examples share a budget of woken
+    candidates (E913, at the first example it cannot pay for; the rest are not run)."""
+    from scenec.compiler import examples
+
+    monkeypatch.setattr(examples, "MAX_EXAMPLE_WORK", 1000)
+    monkeypatch.setattr(examples, "WORK_PER_EXAMPLE", 10)
+    scenes = "".join(f'scene s{i} "x" {{\n when "a" and /a/\n example "a"\n}}\n'
+                     for i in range(300))
+    result = one_file(scenes)
+    e913 = [d for d in result.diagnostics.errors if d.code == "E913"]
+    assert len(e913) == 1 and e913[0].span.line == 4 * 13 + 3, e913
+    assert len(result.examples) == 13  # 13 * 300 <= 1000 + 10 * 300 < 14 * 300
+    assert "E913" not in codes(one_file(scenes.replace('"a" and /a/', '"a" and /a/ and "b"')))
+
+
 def test_second_valid_or_when_is_an_error() -> None:
     """Single-valued clauses given twice are located errors, never a traceback."""
     text = ('scene a "A" {\n when "x"\n valid 2020-01-01 .. 2021-01-01\n'

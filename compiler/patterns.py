@@ -302,13 +302,12 @@ def _kind_hint(name: str, kinds: dict[str, str], diags: DiagnosticBag) -> str:
     """Did-you-mean or a short list of kinds; bounded like `checker.did_you_mean`, so a
     file with 100,000 slot kinds cannot make each error cost (or print) all of them."""
     from ..runtime.kinds import BUILTIN
-    from .checker import MAX_HINTED_ERRORS, did_you_mean
+    from .checker import MAX_HINTED_ERRORS, did_you_mean, hint_names, listing
 
     if len(diags.items) > MAX_HINTED_ERRORS:
         return "built-in kinds: " + ", ".join(sorted(BUILTIN)) + "; or define a slot kind"
-    known = sorted(set(BUILTIN) | set(kinds))
-    shown = ", ".join(known[:30]) + (f", … ({len(known)} in all)" if len(known) > 30 else "")
-    return did_you_mean(name, known, diags) or "known kinds: " + shown
+    known = sorted(set(BUILTIN) | set(hint_names(kinds)))
+    return did_you_mean(name, known, diags) or "known kinds: " + listing(known)
 
 
 AFTER_WINDOW = 10

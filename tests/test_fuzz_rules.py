@@ -500,6 +500,35 @@ def test_many_unknown_names_stay_cheap() -> None:
     assert all(len(d.hint or "") < 300 for d in errors)
 
 
+def test_hints_are_bounded_by_the_length_and_number_of_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """difflib's ratio costs the product of two names' lengths: 40 unknown names of
+    20,000 characters against 40 such fields took 15 s. A name over MAX_HINT_NAME is
+    neither hinted nor offered. A hint that lists the scene's fields lists 30 and the
+    count (all 8,000 of them at each of 8,000 unknown expects made a 441 MB report)."""
+    compared: list[int] = []
+    real = checker.difflib.get_close_matches
+
+    def counting(word: str, possibilities: list[str], **kw: object) -> list[str]:
+        compared.extend(len(p) for p in [word, *possibilities])
+        return real(word, possibilities, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checker.difflib, "get_close_matches", counting)
+    long = ["f" + "ab"[i % 2] * 5000 + str(i) for i in range(20)]
+    fields = "".join(f" extract {n} = /a(b)/\n" for n in long + ["amount"])
+    unknown = ", ".join(["g" + n[1:] for n in long] + ["amout"])
+    result = one_file(f'scene s "x" {{ when "a"\n{fields} highlight {unknown}\n}}\n')
+    hints = [d.hint for d in result.diagnostics.errors]
+    assert len(hints) == 21 and hints[-1] == "did you mean 'amount'?"
+    assert compared and max(compared) <= checker.MAX_HINT_NAME
+    many = "".join(f" extract f{i} = /a(b)/\n" for i in range(200))
+    expect = ", ".join(f"g{i} = 1" for i in range(200))
+    result = one_file(f'scene s "x" {{ when "a"\n{many} example "ab" expect {expect}\n}}\n')
+    e704 = [d for d in result.diagnostics.errors if d.code == "E704"]
+    assert len(e704) == 200 and all(len(d.hint or "") < 300 for d in e704)
+    assert "(200 in all)" in (e704[-1].hint or "")
+
+
 def test_big_word_set_used_many_times_is_cheap() -> None:
     """A 100,000-word file used 300 times in one scene built 30 million literals (35 s,
     3 GB) before E903 was reported; the words past the limit are no longer materialised."""

@@ -36,13 +36,31 @@ def expand(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            # Everything named *.scene but a folder: a FIFO or a dangling link is reported
-            # (E504) when read, not skipped in silence.
-            found = sorted(str(f) for f in Path(p).rglob("*.scene") if not f.is_dir())
-            out.extend(found)
+            out.extend(_scene_files(str(Path(p))))
         else:
             out.append(p)
     return out
+
+
+def _scene_files(folder: str) -> list[str]:
+    """Everything named *.scene below `folder` but a folder, sorted: a FIFO or a dangling
+    link is reported (E504) when read, not skipped in silence. Walked with a list of
+    folders still to list, not recursion (pathlib's rglob hit the recursion limit in a
+    folder 1,200 deep); as with rglob, a link to a folder is not entered (a loop would
+    never end) and a folder that cannot be listed is passed over."""
+    found: list[str] = []
+    todo = [folder]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                    elif entry.name.endswith(".scene") and not entry.is_dir():
+                        found.append(entry.path)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def load(paths: list[str], diags: DiagnosticBag) -> Sources:

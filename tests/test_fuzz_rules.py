@@ -607,6 +607,21 @@ def test_a_long_import_chain_is_loaded_without_recursion(tmp_path: Path) -> None
         str(tmp_path / f"f{depth - 1}.scene"), 1)
 
 
+def test_a_deeply_nested_folder_is_walked_without_recursion(tmp_path: Path) -> None:
+    """A folder of rules 1,200 folders deep made pathlib's rglob hit the recursion limit
+    (a traceback from check, test and build); a link to a folder is still not followed."""
+    folder = tmp_path
+    for _ in range(1200):
+        folder = folder / "a"
+        folder.mkdir()
+    (folder / "deep.scene").write_text('scene deep "x" { when "k" }\n', encoding="utf-8")
+    (tmp_path / "top.scene").write_text('scene top "x" { when "k" }\n', encoding="utf-8")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path)
+    result = compile_paths([str(tmp_path)], run_examples=False)
+    assert result.ok and result.ruleset is not None
+    assert sorted(result.ruleset.scene_ids) == ["deep", "top"]
+
+
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:
     """`\\ud83d\\ude00` is one character; half of a pair is E003 at the escape, never a
     traceback from the artifact's UTF-8 (scene names, tags, action labels are stored)."""

@@ -610,16 +610,25 @@ def test_a_long_import_chain_is_loaded_without_recursion(tmp_path: Path) -> None
 def test_a_deeply_nested_folder_is_walked_without_recursion(tmp_path: Path) -> None:
     """A folder of rules 1,200 folders deep made pathlib's rglob hit the recursion limit
     (a traceback from check, test and build); a link to a folder is still not followed."""
-    folder = tmp_path
-    for _ in range(1200):
-        folder = folder / "a"
-        folder.mkdir()
-    (folder / "deep.scene").write_text('scene deep "x" { when "k" }\n', encoding="utf-8")
-    (tmp_path / "top.scene").write_text('scene top "x" { when "k" }\n', encoding="utf-8")
-    (tmp_path / "a" / "loop").symlink_to(tmp_path)
-    result = compile_paths([str(tmp_path)], run_examples=False)
-    assert result.ok and result.ruleset is not None
-    assert sorted(result.ruleset.scene_ids) == ["deep", "top"]
+    folders = [tmp_path / "a"]
+    for _ in range(1199):
+        folders.append(folders[-1] / "a")
+    try:
+        for folder in folders:  # one at a time: mkdir(parents=True) recurses too
+            folder.mkdir()
+        (folders[-1] / "deep.scene").write_text('scene deep "x" { when "k" }\n',
+                                                encoding="utf-8")
+        (tmp_path / "top.scene").write_text('scene top "x" { when "k" }\n', encoding="utf-8")
+        (tmp_path / "a" / "loop").symlink_to(tmp_path)
+        result = compile_paths([str(tmp_path)], run_examples=False)
+        assert result.ok and result.ruleset is not None
+        assert sorted(result.ruleset.scene_ids) == ["deep", "top"]
+    finally:  # deepest first: shutil.rmtree (pytest's clean-up) recurses and would fail
+        (folders[-1] / "deep.scene").unlink(missing_ok=True)
+        (tmp_path / "a" / "loop").unlink(missing_ok=True)
+        for folder in reversed(folders):
+            if folder.exists():
+                folder.rmdir()
 
 
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:

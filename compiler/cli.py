@@ -131,11 +131,12 @@ def _build(args: argparse.Namespace) -> int:
         return 2
     _print_diagnostics(result)
     if not result.ok:
-        print(f"build failed; {args.output} was not written", file=sys.stderr)
+        print(visible(f"build failed; {args.output} was not written"), file=sys.stderr)
         return 1
     passed = sum(1 for e in result.examples if e.ok)
-    print(f"built {args.output}: {len(result.model.scenes)} scenes, "
-          f"{len(result.artifact or b'')} bytes; examples {passed}/{len(result.examples)} passed")
+    print(visible(f"built {args.output}: {len(result.model.scenes)} scenes, "
+                  f"{len(result.artifact or b'')} bytes; examples {passed}/"
+                  f"{len(result.examples)} passed"))
     return 0
 
 
@@ -164,7 +165,7 @@ def _test(args: argparse.Namespace) -> int:
             print(f"FAIL {scene.id} ({len(runs) - len(bad)}/{len(runs)})")
             for e in bad:
                 loc = f"{e.example.span.file}:{e.example.span.line}:{e.example.span.col}"
-                print(f"     {loc}: {e.message}")
+                print(visible(f"     {loc}: {e.message}"))  # the rules' file name
         elif args.verbose or not runs:
             print(f"{'ok  ' if runs else 'none'} {scene.id} ({len(runs)}/{len(runs)})")
     total = len(result.model.scenes)

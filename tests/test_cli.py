@@ -86,6 +86,24 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
     assert no_control_characters(r.stderr) and "\u241b]0;pwned\u2407" in r.stderr
 
 
+def test_file_names_in_test_and_build_output_cannot_act_on_the_terminal(
+        tmp_path: Path) -> None:
+    """`scenec test` located each failing example with its file name as it was, and
+    `scenec build` named its output as given: an escape sequence or a bidi override in
+    either reached the terminal."""
+    evil = write(tmp_path, GOOD.replace("amount = 88", "amount = 89"), "\x1b[2Jr\u202e.scene")
+    r = scenec("test", evil)
+    assert r.returncode == 1 and "FAIL spend" in r.stdout
+    assert no_control_characters(r.stdout + r.stderr) and "\u241b[2Jr" in r.stdout
+    assert "\u202e" not in r.stdout + r.stderr
+    out = str(tmp_path / "\x1b]0;t\x07.scb")
+    good = write(tmp_path, GOOD)
+    r = scenec("build", good, "-o", out)
+    assert r.returncode == 0 and no_control_characters(r.stdout) and "\u241b]0;t" in r.stdout
+    r = scenec("build", evil, "-o", out)
+    assert r.returncode == 1 and no_control_characters(r.stdout + r.stderr)
+
+
 def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, GOOD.replace("enterprise cmb\n", "enterprise cbm\n")
                 .replace("${amount:money}", "${amount:mony}"))

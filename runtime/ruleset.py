@@ -22,6 +22,7 @@ from .senders import dlt_header
 
 _REQUIRED_JSON = ("meta", "scenes")
 MAX_ARTIFACT_BYTES = 1 << 30
+MAX_THREADS = 1 << 10  # a larger `threads` is taken as this (the core uses at most 64)
 
 
 def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +152,7 @@ class Ruleset:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
         _column(texts, "texts must be an iterable of str")
         _column(senders, "senders must be a sequence")
+        _column(ctxs, "ctxs must be a sequence of mappings")
         if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
             raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
@@ -161,7 +163,9 @@ class Ruleset:
             check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
-        out, unfinished = self._matcher.many(texts, senders, max(1, nthreads))
+        # Any int is a thread count; the core takes a C int and uses at most 64 anyway.
+        nthreads = min(max(1, nthreads), MAX_THREADS)
+        out, unfinished = self._matcher.many(texts, senders, nthreads)
         if unfinished:  # candidates left for the Python path
             for i, found in enumerate(out):
                 if found.__class__ is not list:
@@ -276,8 +280,9 @@ class Finisher:
 
 def _column(value: object, must: str) -> None:
     """A TypeError for a single str (or bytes) where a column of one per message belongs:
-    it would otherwise be taken for a batch of its characters."""
-    if isinstance(value, (str, bytes)):
+    it would otherwise be taken for a batch of its characters; likewise a single mapping
+    for a batch of its keys."""
+    if isinstance(value, (str, bytes, Mapping)):
         raise TypeError(f"{must}, one per message, not a single {type(value).__name__}")
 
 

@@ -243,6 +243,13 @@ def test_batch_arguments_are_not_taken_apart() -> None:
         with pytest.raises(TypeError, match="threads must be an int"):
             rs.match_many([MSG], threads=bad)  # type: ignore[arg-type]
     assert rs.match_many([MSG], ["95555"], threads=0) == [rs.match(MSG, "95555")]
+    # any int: one past C's int (and past a long) was an OverflowError from the core
+    for many in (2**31, 2**70, -(2**70)):
+        assert rs.match_many([MSG] * 20, ["95555"] * 20, threads=many) == [
+            rs.match(MSG, "95555")] * 20
+    # a single context mapping is not a column of contexts (its keys, one per message)
+    with pytest.raises(TypeError, match="one per message, not a single"):
+        rs.match_many([MSG, MSG], ctxs={None: 1, 2: 3})  # type: ignore[arg-type]
 
 
 def test_a_context_that_raises_raises_to_the_caller() -> None:

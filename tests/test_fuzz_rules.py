@@ -365,6 +365,14 @@ def test_recovery_work_is_bounded() -> None:
     result = one_file(block * 50)
     assert "E909" in codes(result)
     assert 2 <= len(result.diagnostics.errors) < parser.MAX_SYNTAX_ERRORS
+    # one error past the budget's reach: E909 says recovery stopped, not "too many errors"
+    one = one_file('scene a "A" { when "x" }\n' * 12_000 + 'scene b "B" { when ( }\n')
+    e909 = [d for d in one.diagnostics.errors if d.code == "E909"]
+    assert len(one.diagnostics.errors) == 2 and len(e909) == 1
+    assert "recovery stopped" in e909[0].message and "too many" not in e909[0].message
+    many = one_file('scene b "B" { when ( }\n' * 60)
+    (e909,) = [d for d in many.diagnostics.errors if d.code == "E909"]
+    assert "too many syntax errors (50 reported" in e909.message
 
 
 @pytest.mark.parametrize(("text", "line"), [

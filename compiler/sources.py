@@ -155,21 +155,18 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
                     "build .scene files, or a directory of them")
         return None
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            diags.error("E901", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", where,
-                        "split it into several files")
-            return None
-        if sources.bytes_read + size > MAX_BUILD_BYTES:
-            diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes", where,
-                        "split the rule set into several builds")
-            return None
-        sources.bytes_read += size
+        if not _within_limits(os.path.getsize(path), where, diags, sources):
+            return None  # refused unread
         with open(path, "rb") as f:
-            raw = f.read()
+            # A /proc file states 0 bytes and gives more, a log grows as it is read: what
+            # is read is bounded, and its own length counted.
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         diags.error("E504", f"cannot read {path}: {exc.strerror}", where, "check the path")
         return None
+    if not _within_limits(len(raw), where, diags, sources):
+        return None
+    sources.bytes_read += len(raw)
     try:
         return _one_line_break(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:
@@ -179,6 +176,19 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
         diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
                     "save the file as UTF-8")
         return None
+
+
+def _within_limits(size: int, where: Span, diags: DiagnosticBag, sources: Sources) -> bool:
+    """Whether a file of `size` bytes may be read: E901 past a file's or the build's limit."""
+    if size > MAX_FILE_BYTES:
+        diags.error("E901", f"file is over {MAX_FILE_BYTES} bytes, the limit", where,
+                    "split it into several files")
+        return False
+    if sources.bytes_read + size > MAX_BUILD_BYTES:
+        diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes", where,
+                    "split the rule set into several builds")
+        return False
+    return True
 
 
 def _one_line_break(text: str) -> str:

@@ -639,6 +639,21 @@ def test_a_deeply_nested_folder_is_walked_without_recursion(tmp_path: Path) -> N
                 folder.rmdir()
 
 
+@pytest.mark.skipif(not os.path.isfile("/proc/self/maps"), reason="needs Linux's /proc")
+def test_a_file_whose_size_is_not_told_is_read_only_to_the_limit(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A /proc file says it has 0 bytes and then gives more (/proc/kallsyms: 5.4 MB as a
+    word file passed the 4 MiB limit): what is read is bounded and counted, not the size
+    the file system states."""
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 1000)
+    for clause in ('words w from "/proc/self/maps"\n', 'import "/proc/self/maps"\n'):
+        rules = tmp_path / "r.scene"
+        rules.write_text(clause + 'scene s "x" { when any("a") }\n', encoding="utf-8")
+        result = compile_paths([str(rules)], run_examples=False)
+        (d,) = result.diagnostics.errors
+        assert (d.code, d.span.line) == ("E901", 1) and "1000" in d.message
+
+
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:
     """`\\ud83d\\ude00` is one character; half of a pair is E003 at the escape, never a
     traceback from the artifact's UTF-8 (scene names, tags, action labels are stored)."""

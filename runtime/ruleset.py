@@ -347,7 +347,11 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
             raise ArtifactError(f"cannot read artifact {name}: {st.st_size} bytes; the limit "
                                 f"is {MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
+            data = f.read(MAX_ARTIFACT_BYTES + 1)  # a /proc file states 0 bytes
+        if len(data) > MAX_ARTIFACT_BYTES:
+            raise ArtifactError(f"cannot read artifact {name}: over {MAX_ARTIFACT_BYTES} "
+                                "bytes, the limit")
+        return data
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
     finally:

@@ -116,8 +116,9 @@ def _open(path: str, via: Span | None, chain: list[_Open], at: dict[str, int],
         return
     loaded.add(key)
     if len(loaded) > MAX_FILES:
-        diags.error("E904", f"more than {MAX_FILES} files in one build",
-                    via or Span.point(path, 1, 1), "split the rule set into several builds")
+        if len(loaded) == MAX_FILES + 1:  # once, at the first file too many
+            diags.error("E904", f"more than {MAX_FILES} files in one build",
+                        via or Span.point(path, 1, 1), "split the rule set into several builds")
         return
     text = _read(path, via, diags, sources)
     if text is None:

@@ -337,6 +337,8 @@ def test_files_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     with rule_tree(files) as root:
         result = run_build(root)
     assert codes(result) == {"E904"}
+    # once, not once per file over the limit (30,000 files gave 20,000 copies)
+    assert len(result.diagnostics.errors) == 1
 
 
 def test_regex_length_limit() -> None:

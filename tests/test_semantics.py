@@ -542,3 +542,16 @@ def test_near_agrees_with_the_reference(text: str, a: str, b: str, dist: int) ->
     from scenec.runtime.evaluate import near
 
     assert near(text, a, b, dist) == _near(text, a, b, dist)
+
+
+@pytest.mark.parametrize("slot", [r"(?P<_s1>\d)", r"(?P<_s2>\d)", r"(?P<v>\d)", r"((\d))"])
+def test_a_slot_kinds_own_groups_never_take_a_placeholders_place(slot: str) -> None:
+    """A template's placeholders (and an `after` extractor's value) are groups found by
+    counting: a slot kind whose own group was named like the generated ones (`_s1`) gave
+    the second placeholder the first one's value."""
+    rules = (f'slot k = /{slot}/\nscene s "x" {{\n template "a${{x:k}}b${{_:k}}-${{y:k}}'
+             'c${z:digits}"\n extract w = after "c" k\n}\n')
+    rs = compile_text(rules).ruleset
+    assert rs is not None
+    (m,) = rs.match("a1b3-2c9")
+    assert m.fields == {"x": "1", "y": "2", "z": "9", "w": "9"}

@@ -555,3 +555,33 @@ def test_a_slot_kinds_own_groups_never_take_a_placeholders_place(slot: str) -> N
     assert rs is not None
     (m,) = rs.match("a1b3-2c9")
     assert m.fields == {"x": "1", "y": "2", "z": "9", "w": "9"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text("ab", max_size=60), a=st.text("ab", min_size=1, max_size=6))
+def test_starts_of_a_string_are_every_overlapping_one(text: str, a: str) -> None:
+    """`near`'s starts, by str.find or past its budget by the Z-function, are every start."""
+    from scenec.runtime.evaluate import _starts, _z_starts
+
+    want = [i for i in range(len(text)) if text.startswith(a, i)]
+    assert list(_starts(text, a)) == want and _z_starts(text, a, 0) == want
+
+
+def test_near_is_linear_when_a_string_overlaps_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`near("xy…xy", …)` with a 4,000-character string that overlaps itself found each
+    start by str.find from the one before, comparing all 4,000 characters again at each
+    (400,000 characters: 4 s). Past a budget of that work the remaining starts come from
+    the Z-function, one pass over the text; ordinary strings never need it."""
+    from scenec.runtime import evaluate
+
+    calls: list[int] = []
+    real = evaluate._z_starts
+    monkeypatch.setattr(evaluate, "_z_starts",
+                        lambda text, a, after: calls.append(len(text)) or real(text, a, after))
+    text = "xy" * 20_000 + "b"
+    assert not evaluate.near(text, "xy" * 2000, "b", 3999)  # its last start is 4,000 before
+    assert evaluate.near(text, "xy" * 2000, "b", 4000)
+    assert len(calls) == 2
+    calls.clear()
+    assert evaluate.near("验证码" * 5000 + "登录", "验证码", "登录", 3)
+    assert not evaluate.near("ab " * 20_000, "ab", "zz", 3) and calls == []

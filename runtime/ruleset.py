@@ -152,7 +152,7 @@ class Ruleset:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
         _column(texts, "texts must be an iterable of str")
         _column(senders, "senders must be a sequence")
-        _column(ctxs, "ctxs must be a sequence of mappings")
+        _column(ctxs, "ctxs must be a sequence of mappings", Mapping)
         if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
             raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
@@ -278,11 +278,11 @@ class Finisher:
             return None
 
 
-def _column(value: object, must: str) -> None:
+def _column(value: object, must: str, *single: type) -> None:
     """A TypeError for a single str (or bytes) where a column of one per message belongs:
     it would otherwise be taken for a batch of its characters; likewise a single mapping
-    for a batch of its keys."""
-    if isinstance(value, (str, bytes, Mapping)):
+    for a column of contexts (`single`), which would be taken for a batch of its keys."""
+    if isinstance(value, (str, bytes, *single)):
         raise TypeError(f"{must}, one per message, not a single {type(value).__name__}")
 
 

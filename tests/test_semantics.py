@@ -250,6 +250,8 @@ def test_batch_arguments_are_not_taken_apart() -> None:
     # a single context mapping is not a column of contexts (its keys, one per message)
     with pytest.raises(TypeError, match="one per message, not a single"):
         rs.match_many([MSG, MSG], ctxs={None: 1, 2: 3})  # type: ignore[arg-type]
+    # while texts may be any iterable of str, a dict's keys included
+    assert rs.match_many(dict.fromkeys([MSG, MSG])) == [rs.match(MSG)]
 
 
 def test_a_context_that_raises_raises_to_the_caller() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
-from ..dsl.parser import RecoveryBudget, parse_text
+from ..dsl.parser import MAX_STRING_CHARS, RecoveryBudget, parse_text
 from .prefetch import Parsed, digest, prefetch
 
 MAX_FILE_BYTES = 4 << 20
@@ -208,4 +208,15 @@ def read_word_file(path: str, span: Span, diags: DiagnosticBag,
     if text is None:
         return None
     sources.cache.add(path, text)  # one of the build's inputs (see pipeline.build)
-    return [w.strip() for w in text.splitlines() if w.strip() and not w.strip().startswith("#")]
+    words = []
+    for number, line in enumerate(text.split("\n"), 1):
+        for word in (w.strip() for w in line.splitlines()):
+            if not word or word.startswith("#"):
+                continue
+            if len(word) > MAX_STRING_CHARS:  # a literal like a string: the same limit
+                diags.error("E906", f"word is {len(word)} characters; the limit is "
+                            f"{MAX_STRING_CHARS}", Span.point(path, number, 1),
+                            "use shorter words")
+                continue
+            words.append(word)
+    return words

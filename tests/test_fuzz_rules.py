@@ -461,13 +461,18 @@ def test_byte_escape_is_refused() -> None:
 
 
 def test_hostile_word_files() -> None:
-    """Word files are inputs too: undecodable bytes and a 3 MB "word" are located errors."""
+    """Word files are inputs too: undecodable bytes, a 3 MB "word" (E906 since words are
+    held to the string limit) and 2.4 M characters of words are located errors."""
     scene = 'words w from "w.txt"\nscene a "A" {\n when any(w)\n}\n'
     with rule_tree({"r.scene": scene.encode(), "w.txt": b"ok\n\xff\xfe\n"}) as root:
         (d,) = run_build(root).diagnostics.errors
     assert (d.code, d.span.file.endswith("w.txt"), d.span.line, d.span.col) == (
         "E504", True, 2, 1)
     with rule_tree({"r.scene": scene.encode(), "w.txt": b"x" * 3_000_000}) as root:
+        (d,) = run_build(root).diagnostics.errors
+    assert (d.code, d.span.file.endswith("w.txt"), d.span.line) == ("E906", True, 1)
+    many = "".join(f"{i:03d}" + "x" * 3996 + "\n" for i in range(600))  # 2.4 M characters
+    with rule_tree({"r.scene": scene.encode(), "w.txt": many.encode()}) as root:
         (d,) = run_build(root).diagnostics.errors
     assert (d.code, d.span.line) == ("E908", 2)
     for target in ("/dev/zero", "/proc/self/status", ".", "missing.txt"):
@@ -654,6 +659,20 @@ def test_a_file_whose_size_is_not_told_is_read_only_to_the_limit(
         result = compile_paths([str(rules)], run_examples=False)
         (d,) = result.diagnostics.errors
         assert (d.code, d.span.line) == ("E901", 1) and "1000" in d.message
+
+
+def test_a_word_from_a_file_is_held_to_the_string_length_limit() -> None:
+    """A word file's line is a literal like a string, so E906 applies to it, located at
+    its line: one 1.5 M-character word made the Python path's search of a 1.5 M-character
+    message take over ten minutes (RE2 falls back to its NFA, whose cost per character
+    grows with the word)."""
+    scene = 'words w from "w.txt"\nscene a "A" {\n when "q" and any(w) and /\\d/\n}\n'
+    words = "ok\n" + "x" * (parser.MAX_STRING_CHARS + 1) + "\nfine\n" + "y" * 5000 + "\n"
+    with rule_tree({"r.scene": scene.encode(), "w.txt": words.encode()}) as root:
+        result = run_build(root)
+    assert [(d.code, os.path.basename(d.span.file), d.span.line, d.span.col)
+            for d in result.diagnostics.errors] == [("E906", "w.txt", 2, 1),
+                                                    ("E906", "w.txt", 4, 1)]
 
 
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:

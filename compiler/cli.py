@@ -156,9 +156,13 @@ def _test(args: argparse.Namespace) -> int:
     by_scene: dict[str, list] = {}
     for e in result.examples:
         by_scene.setdefault(e.scene, []).append(e)
-    failed = 0
+    failed = unrun = 0
     for scene in result.model.scenes:
         runs = by_scene.get(scene.id, [])
+        if scene.examples and not runs:  # stopped by the build's example budget (E913)
+            unrun += 1
+            print(f"skip {scene.id} (0/{len(scene.examples)} run)")
+            continue
         bad = [e for e in runs if not e.ok]
         failed += bool(bad)
         if bad:
@@ -171,7 +175,8 @@ def _test(args: argparse.Namespace) -> int:
     total = len(result.model.scenes)
     if failed or not result.ok:  # each failure located, with its caret and hint, as
         _print_diagnostics(result)  # `build` shows it; also examples left unrun (E913)
-    print(f"{total - failed} passed, {failed} failed")
+    print(f"{total - failed - unrun} passed, {failed} failed"
+          + (f", {unrun} not run" if unrun else ""))
     return 1 if failed or not result.ok else 0
 
 

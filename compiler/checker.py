@@ -96,9 +96,10 @@ def listing(names: Iterable[str], limit: int = 30) -> str:
     """At most `limit` names (sorted) for a hint, and how many there are in all: a hint
     listing every one of a scene's 8,000 fields, at each of 8,000 errors, made the
     report of a 200 KB file 441 MB."""
-    ordered = sorted(hint_names(names))
-    more = f", … ({len(ordered)} in all)" if len(ordered) > limit else ""
-    return ", ".join(ordered[:limit]) + more or "none"
+    ordered = sorted(names)
+    shown = hint_names(ordered)[:limit]  # a name too long to read is counted, not shown
+    more = [f"… ({len(ordered)} in all)"] if len(shown) < len(ordered) else []
+    return ", ".join([*shown, *more]) or "none"
 
 
 def enterprise_hint(name: str, sym: Symbols, diags: DiagnosticBag) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..dsl.diagnostics import BIDI_CONTROLS, visible
 from ..runtime import ArtifactError, Match, Ruleset, load
+from .checker import listing
 from .pipeline import Compiled, build, compile_paths
 
 
@@ -258,8 +259,8 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
             raise ValueError(f"--ctx takes KEY=VALUE, got {pair!r}")
         typ = ruleset.context.get(key)
         if typ is None:
-            known = ", ".join(sorted(ruleset.context)) or "none"
-            raise ValueError(f"unknown context fact {key!r} (declared: {known})")
+            raise ValueError(f"unknown context fact {key!r} (declared: "
+                             f"{listing(ruleset.context)})")  # 30 at most: one line
         if typ == "number":
             ctx[key] = _parse_number(key, raw)
         elif typ == "bool":

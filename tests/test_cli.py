@@ -163,6 +163,18 @@ def test_test_command_fails_when_examples_were_left_unrun(
     assert "skip s29 (0/1 run)" in out and "3 passed, 0 failed, 27 not run" in out
 
 
+def test_an_unknown_ctx_fact_lists_at_most_30_declared_ones(tmp_path: Path) -> None:
+    """The refusal of an unknown `--ctx` fact is one short line, however many facts the
+    rules declare (each of 5,000 was listed)."""
+    facts = ", ".join(f"f{i:04d}: str" for i in range(5000))
+    out = str(tmp_path / "rules.scb")
+    rules = f'context {{ {facts} }}\nscene s "x" {{ when "a" and ctx.f0000 == "y" }}\n'
+    assert scenec("build", write(tmp_path, rules), "-o", out).returncode == 0
+    r = scenec("match", out, "a", "--ctx", "nope=1")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    assert "f0029, … (5000 in all)" in r.stderr and len(r.stderr) < 500
+
+
 def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:
     junk = tmp_path / "junk.scb"
     junk.write_bytes(b"not an artifact at all, really not")

@@ -224,6 +224,8 @@ MAX_LINE = 1 << 24   # characters: a longer "line" (/dev/zero has none) is refus
 
 def _lines(path: str) -> Iterator[str]:
     """The non-blank lines of a file (`-`: standard input), one at a time."""
+    if path == "-" and sys.stdin is None:  # started with its standard input closed
+        raise ValueError("--file -: there is no standard input to read")
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
                                                 errors="surrogateescape")
     with stream:

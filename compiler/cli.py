@@ -56,7 +56,13 @@ def _silence_stdout() -> None:
 def _tolerant_streams() -> None:
     """Messages are arbitrary: a lone surrogate (from undecodable bytes in argv or a file)
     is printed as a `\\udcff` escape, which also keeps --json output valid JSON, instead of
-    UnicodeEncodeError killing the command halfway through its output."""
+    UnicodeEncodeError killing the command halfway through its output. A stream the
+    process was started without (`>&-`: Python's is None) is the null device, as a
+    reader that went away is: `sys.stdout.flush()` on None was a traceback."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # kept open for the process's lifetime
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:

@@ -177,13 +177,18 @@ def test_an_unknown_ctx_fact_lists_at_most_30_declared_ones(tmp_path: Path) -> N
 
 def test_match_file_dash_with_standard_input_closed(tmp_path: Path) -> None:
     """`--file -` when the process has no standard input at all (`<&-`: Python's stdin is
-    None) is one error line and exit 2, not a traceback."""
+    None) is one error line and exit 2, not a traceback; no standard output is no error."""
     out = str(tmp_path / "rules.scb")
     assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
     r = subprocess.run(["sh", "-c", 'exec "$0" -m scenec.compiler.cli match "$1" --file - <&-',
                         sys.executable, out], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("scenec: error: --file -: ") and len(r.stderr.splitlines()) == 1
+    # standard output closed (`>&-`): as if its reader had gone, no traceback
+    msgs = write(tmp_path, MSG + "\n", "msgs.txt")
+    r = subprocess.run(["sh", "-c", 'exec "$0" -m scenec.compiler.cli match "$1" --file "$2" >&-',
+                        sys.executable, out, msgs], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr == ""
 
 
 def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ class Sources:
     files: list[ast.File] = field(default_factory=list)
     cache: SourceCache = field(default_factory=SourceCache)
     bytes_read: int = 0  # rule and word files so far, against MAX_BUILD_BYTES
+    over_budget: bool = False  # a file was refused for MAX_BUILD_BYTES (reported once)
     recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
     parsed: Parsed = field(default_factory=dict)  # clean parses done ahead, in parallel
 
@@ -186,8 +187,10 @@ def _within_limits(size: int, where: Span, diags: DiagnosticBag, sources: Source
                     "split it into several files")
         return False
     if sources.bytes_read + size > MAX_BUILD_BYTES:
-        diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes", where,
-                    "split the rule set into several builds")
+        if not sources.over_budget:  # once: 10,000 small files gave 2,000 copies
+            diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes",
+                        where, "split the rule set into several builds")
+        sources.over_budget = True
         return False
     return True
 

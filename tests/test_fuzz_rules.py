@@ -213,6 +213,7 @@ def test_build_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
         result = run_build(root)
     assert codes(result) == {"E901"}
     assert "exceed 3000 bytes" in result.diagnostics.errors[0].message
+    assert len(result.diagnostics.errors) == 1  # once, not once per file past the budget
 
 
 def test_word_files_count_against_the_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 from ..dsl.diagnostics import BIDI_CONTROLS, visible
 from ..runtime import ArtifactError, Match, Ruleset, load
@@ -72,8 +72,17 @@ def _tolerant_streams() -> None:
         reconfigure(errors="surrogateescape")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes an argument it refuses (`unrecognized arguments: …`) as it was
+    given: an escape sequence in it reached the terminal. Its subcommands' parsers are of
+    this class too (add_subparsers takes the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(visible(message))
+
+
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    p = argparse.ArgumentParser(prog="scenec", description="Compile and run smart-SMS scene rules.")
+    p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.")
     p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 

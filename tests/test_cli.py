@@ -104,6 +104,17 @@ def test_file_names_in_test_and_build_output_cannot_act_on_the_terminal(
     assert r.returncode == 1 and no_control_characters(r.stdout + r.stderr)
 
 
+def test_arguments_argparse_refuses_cannot_act_on_the_terminal(tmp_path: Path) -> None:
+    """argparse quotes an argument it refuses (an extra one, an unknown command) as it
+    was given: an escape sequence in it reached the terminal."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    for args in (["match", out, MSG, "b\x1b]0;t\x07"], ["\x1b[2Jx\u202e"]):
+        r = scenec(*args)
+        assert r.returncode == 2 and "error:" in r.stderr
+        assert no_control_characters(r.stderr) and "\u202e" not in r.stderr
+
+
 def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, GOOD.replace("enterprise cmb\n", "enterprise cbm\n")
                 .replace("${amount:money}", "${amount:mony}"))

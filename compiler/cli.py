@@ -16,10 +16,11 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 from ..dsl.diagnostics import BIDI_CONTROLS, visible
 from ..runtime import ArtifactError, Match, Ruleset, load
+from .checker import listing
 from .pipeline import Compiled, build, compile_paths
 
 
@@ -55,7 +56,13 @@ def _silence_stdout() -> None:
 def _tolerant_streams() -> None:
     """Messages are arbitrary: a lone surrogate (from undecodable bytes in argv or a file)
     is printed as a `\\udcff` escape, which also keeps --json output valid JSON, instead of
-    UnicodeEncodeError killing the command halfway through its output."""
+    UnicodeEncodeError killing the command halfway through its output. A stream the
+    process was started without (`>&-`: Python's is None) is the null device, as a
+    reader that went away is: `sys.stdout.flush()` on None was a traceback."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # kept open for the process's lifetime
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
@@ -65,8 +72,17 @@ def _tolerant_streams() -> None:
         reconfigure(errors="surrogateescape")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes an argument it refuses (`unrecognized arguments: …`) as it was
+    given: an escape sequence in it reached the terminal. Its subcommands' parsers are of
+    this class too (add_subparsers takes the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(visible(message))
+
+
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    p = argparse.ArgumentParser(prog="scenec", description="Compile and run smart-SMS scene rules.")
+    p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.")
     p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
@@ -131,11 +147,12 @@ def _build(args: argparse.Namespace) -> int:
         return 2
     _print_diagnostics(result)
     if not result.ok:
-        print(f"build failed; {args.output} was not written", file=sys.stderr)
+        print(visible(f"build failed; {args.output} was not written"), file=sys.stderr)
         return 1
     passed = sum(1 for e in result.examples if e.ok)
-    print(f"built {args.output}: {len(result.model.scenes)} scenes, "
-          f"{len(result.artifact or b'')} bytes; examples {passed}/{len(result.examples)} passed")
+    print(visible(f"built {args.output}: {len(result.model.scenes)} scenes, "
+                  f"{len(result.artifact or b'')} bytes; examples {passed}/"
+                  f"{len(result.examples)} passed"))
     return 0
 
 
@@ -155,23 +172,28 @@ def _test(args: argparse.Namespace) -> int:
     by_scene: dict[str, list] = {}
     for e in result.examples:
         by_scene.setdefault(e.scene, []).append(e)
-    failed = 0
+    failed = unrun = 0
     for scene in result.model.scenes:
         runs = by_scene.get(scene.id, [])
+        if scene.examples and not runs:  # stopped by the build's example budget (E913)
+            unrun += 1
+            print(f"skip {scene.id} (0/{len(scene.examples)} run)")
+            continue
         bad = [e for e in runs if not e.ok]
         failed += bool(bad)
         if bad:
             print(f"FAIL {scene.id} ({len(runs) - len(bad)}/{len(runs)})")
             for e in bad:
                 loc = f"{e.example.span.file}:{e.example.span.line}:{e.example.span.col}"
-                print(f"     {loc}: {e.message}")
+                print(visible(f"     {loc}: {e.message}"))  # the rules' file name
         elif args.verbose or not runs:
             print(f"{'ok  ' if runs else 'none'} {scene.id} ({len(runs)}/{len(runs)})")
     total = len(result.model.scenes)
-    if failed:  # each failure located, with its caret and hint, as `build` shows it
-        _print_diagnostics(result)
-    print(f"{total - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    if failed or not result.ok:  # each failure located, with its caret and hint, as
+        _print_diagnostics(result)  # `build` shows it; also examples left unrun (E913)
+    print(f"{total - failed - unrun} passed, {failed} failed"
+          + (f", {unrun} not run" if unrun else ""))
+    return 1 if failed or not result.ok else 0
 
 
 def _match(args: argparse.Namespace) -> int:
@@ -217,6 +239,8 @@ MAX_LINE = 1 << 24   # characters: a longer "line" (/dev/zero has none) is refus
 
 def _lines(path: str) -> Iterator[str]:
     """The non-blank lines of a file (`-`: standard input), one at a time."""
+    if path == "-" and sys.stdin is None:  # started with its standard input closed
+        raise ValueError("--file -: there is no standard input to read")
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
                                                 errors="surrogateescape")
     with stream:
@@ -252,8 +276,8 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
             raise ValueError(f"--ctx takes KEY=VALUE, got {pair!r}")
         typ = ruleset.context.get(key)
         if typ is None:
-            known = ", ".join(sorted(ruleset.context)) or "none"
-            raise ValueError(f"unknown context fact {key!r} (declared: {known})")
+            raise ValueError(f"unknown context fact {key!r} (declared: "
+                             f"{listing(ruleset.context)})")  # 30 at most: one line
         if typ == "number":
             ctx[key] = _parse_number(key, raw)
         elif typ == "bool":

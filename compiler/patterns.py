@@ -207,14 +207,18 @@ def placeholder_kinds(s: ast.Str) -> set[str]:
 
 
 def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) -> Template | None:
-    """A template string becomes a regex with one named group per placeholder, except
-    the anonymous `${_}`, which varies from message to message but is worth no field (a
-    stretch between two fields, a word that differs by channel): its group captures nothing."""
+    """A template string becomes a regex with one group per placeholder, except the
+    anonymous `${_}`, which varies from message to message but is worth no field (a
+    stretch between two fields, a word that differs by channel): its group captures nothing.
+    The groups are found by counting, not by name: a user slot kind may name its own
+    groups, and one named `_s1` took the second placeholder's value from the first."""
     text = s.value
     pos = 0
     regex: list[str] = []
     parts: list[str] = []
     slots: list[tuple[str, str]] = []
+    groups: list[int] = []  # each named placeholder's group
+    ngroups = 0  # capture groups in `regex` so far
     seen: set[str] = set()  # every name so far, kept after an error so that all are found
     ok = True
     for m in _PLACEHOLDER.finditer(text):
@@ -242,13 +246,16 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
                         _kind_hint(kind_name, kinds, diags))
             ok = False
         elif ok:
-            last = m.end() == len(text)
+            pattern = _slot_pattern(kind, m.end() == len(text))
             regex.append(escape(_fold(fixed)))
             if name == ANONYMOUS:
-                regex.append(f"(?:{_slot_pattern(kind, last)})")
+                regex.append(f"(?:{pattern})")
             else:
-                regex.append(f"(?P<_s{len(slots)}>{_slot_pattern(kind, last)})")
+                regex.append(f"({pattern})")
                 slots.append((name, kind_name))
+                groups.append(ngroups + 1)
+                ngroups += 1
+            ngroups += regex_groups(pattern)
         if _fold(fixed):
             parts.append(_fold(fixed))
         pos = m.end()
@@ -270,8 +277,7 @@ def compile_template(s: ast.Str, kinds: dict[str, str], diags: DiagnosticBag) ->
     compiled = _compile_generated(source, s.span, diags)
     if compiled is None:
         return None
-    groups = tuple(compiled.groupindex[f"_s{i}"] for i in range(len(slots)))
-    return Template(text, source, tuple(parts), tuple(slots), groups)
+    return Template(text, source, tuple(parts), tuple(slots), tuple(groups))
 
 
 def _slot_pattern(kind: Kind, last: bool) -> str:
@@ -302,13 +308,12 @@ def _kind_hint(name: str, kinds: dict[str, str], diags: DiagnosticBag) -> str:
     """Did-you-mean or a short list of kinds; bounded like `checker.did_you_mean`, so a
     file with 100,000 slot kinds cannot make each error cost (or print) all of them."""
     from ..runtime.kinds import BUILTIN
-    from .checker import MAX_HINTED_ERRORS, did_you_mean
+    from .checker import MAX_HINTED_ERRORS, did_you_mean, hint_names, listing
 
     if len(diags.items) > MAX_HINTED_ERRORS:
         return "built-in kinds: " + ", ".join(sorted(BUILTIN)) + "; or define a slot kind"
-    known = sorted(set(BUILTIN) | set(kinds))
-    shown = ", ".join(known[:30]) + (f", … ({len(known)} in all)" if len(known) > 30 else "")
-    return did_you_mean(name, known, diags) or "known kinds: " + shown
+    known = sorted(set(BUILTIN) | set(hint_names(kinds)))
+    return did_you_mean(name, known, diags) or "known kinds: " + listing(known)
 
 
 AFTER_WINDOW = 10
@@ -339,8 +344,8 @@ def compile_extract(ex: ast.Extract, kinds: dict[str, str],
                     "write the word that precedes the value")
         return None
     source = (f"{escape(_fold(ex.after.value))}[^\\n]{{0,{AFTER_WINDOW}}}?"
-              f"(?P<v>{_slot_pattern(kind, False)})")
+              f"({_slot_pattern(kind, False)})")  # group 1, whatever the kind's groups are named
     compiled = _compile_generated(source, ex.span, diags)
     if compiled is None:
         return None
-    return Extractor(ex.name.value, kind_name, source, compiled.groupindex["v"])
+    return Extractor(ex.name.value, kind_name, source, 1)

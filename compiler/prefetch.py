@@ -41,13 +41,14 @@ def prefetch(paths: list[str], max_file_bytes: int) -> Parsed:
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            done = _parse_shared(files, [pool.submit(_parse_clean, p) for p in files])
+            done = _parse_shared(files, [pool.submit(_parse_clean, p, max_file_bytes)
+                                         for p in files], max_file_bytes)
     except (OSError, RuntimeError):  # no processes here: the walk parses everything
         return {}
     return {os.path.realpath(p): r for p, r in zip(files, done, strict=True) if r is not None}
 
 
-def _parse_shared(files: list[str], futures: list[Future]) -> list:
+def _parse_shared(files: list[str], futures: list[Future], limit: int) -> list:
     """Every file's `_parse_clean` result. The workers take files from the front; this
     process, which would otherwise only wait, parses from the back each file that no
     worker has started (its future can still be cancelled). A file parsed here is not
@@ -57,7 +58,7 @@ def _parse_shared(files: list[str], futures: list[Future]) -> list:
     for i in range(len(files) - 1, -1, -1):
         if not futures[i].cancel():
             break
-        results[i] = _parse_clean(files[i])
+        results[i] = _parse_clean(files[i], limit)
     return [f.result() if r is _PENDING else r for f, r in zip(futures, results, strict=True)]
 
 
@@ -73,10 +74,15 @@ def _size(path: str, limit: int) -> int:
     return size if size <= limit else 0
 
 
-def _parse_clean(path: str) -> tuple[bytes, ast.File] | None:
+def _parse_clean(path: str, limit: int) -> tuple[bytes, ast.File] | None:
+    """A file's clean parse, or None (the walk reads it again and reports). At most
+    `limit` bytes are read: a file that grew since its size was taken is the walk's."""
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8").removeprefix("\ufeff")
+            raw = f.read(limit + 1)
+        if len(raw) > limit:
+            return None
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except (OSError, UnicodeDecodeError):
         return None
     diags = DiagnosticBag()

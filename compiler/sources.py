@@ -8,12 +8,13 @@ This order is the "source order" that breaks ranking ties.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
-from ..dsl.parser import RecoveryBudget, parse_text
+from ..dsl.parser import MAX_STRING_CHARS, RecoveryBudget, parse_text
 from .prefetch import Parsed, digest, prefetch
 
 MAX_FILE_BYTES = 4 << 20
@@ -26,6 +27,7 @@ class Sources:
     files: list[ast.File] = field(default_factory=list)
     cache: SourceCache = field(default_factory=SourceCache)
     bytes_read: int = 0  # rule and word files so far, against MAX_BUILD_BYTES
+    over_budget: bool = False  # a file was refused for MAX_BUILD_BYTES (reported once)
     recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
     parsed: Parsed = field(default_factory=dict)  # clean parses done ahead, in parallel
 
@@ -35,13 +37,31 @@ def expand(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            # Everything named *.scene but a folder: a FIFO or a dangling link is reported
-            # (E504) when read, not skipped in silence.
-            found = sorted(str(f) for f in Path(p).rglob("*.scene") if not f.is_dir())
-            out.extend(found)
+            out.extend(_scene_files(str(Path(p))))
         else:
             out.append(p)
     return out
+
+
+def _scene_files(folder: str) -> list[str]:
+    """Everything named *.scene below `folder` but a folder, sorted: a FIFO or a dangling
+    link is reported (E504) when read, not skipped in silence. Walked with a list of
+    folders still to list, not recursion (pathlib's rglob hit the recursion limit in a
+    folder 1,200 deep); as with rglob, a link to a folder is not entered (a loop would
+    never end) and a folder that cannot be listed is passed over."""
+    found: list[str] = []
+    todo = [folder]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                    elif entry.name.endswith(".scene") and not entry.is_dir():
+                        found.append(entry.path)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def load(paths: list[str], diags: DiagnosticBag) -> Sources:
@@ -49,25 +69,57 @@ def load(paths: list[str], diags: DiagnosticBag) -> Sources:
     sources = Sources(parsed=prefetch(files[: MAX_FILES + 1], MAX_FILE_BYTES))
     loaded: set[str] = set()
     for path in files:
-        _load_file(path, None, [], loaded, sources, diags)
+        _load_tree(path, loaded, sources, diags)
     return sources
 
 
-def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
-               sources: Sources, diags: DiagnosticBag) -> None:
+@dataclass
+class _Open:
+    """A file whose imports are being loaded: it joins the build after them."""
+    key: str  # its real path
+    path: str
+    parsed: ast.File
+    imports: Iterator[ast.Import]
+
+
+def _load_tree(path: str, loaded: set[str], sources: Sources, diags: DiagnosticBag) -> None:
+    """`path` and what it imports, depth first, each file after its imports. The chain of
+    open files is a list, not the Python stack: a chain of imports thousands of files
+    deep (each importing the next) hit the recursion limit with a traceback."""
+    chain: list[_Open] = []
+    at: dict[str, int] = {}  # real path -> its place in the chain, to find cycles in O(1)
+    _open(path, None, chain, at, loaded, sources, diags)
+    while chain:
+        top = chain[-1]
+        item = next(top.imports, None)
+        if item is None:
+            chain.pop()
+            del at[top.key]
+            sources.files.append(top.parsed)
+            continue
+        target = _import_target(top.path, item, diags)
+        if target is not None:
+            _open(target, item.path.span, chain, at, loaded, sources, diags)
+
+
+def _open(path: str, via: Span | None, chain: list[_Open], at: dict[str, int],
+          loaded: set[str], sources: Sources, diags: DiagnosticBag) -> None:
+    """Read and parse `path` and put it on the chain, unless it closes a cycle (E502), was
+    loaded already, is one file too many (E904) or cannot be read."""
     key = os.path.realpath(path)
-    if key in stack:
+    if key in at:
         assert via is not None
         diags.error("E502", "import cycle: " + " -> ".join(
-            [os.path.relpath(p) for p in stack[stack.index(key):]] + [os.path.relpath(key)]),
+            [os.path.relpath(o.key) for o in chain[at[key]:]] + [os.path.relpath(key)]),
             via, "move the shared definitions into a file that both import")
         return
     if key in loaded:
         return
     loaded.add(key)
     if len(loaded) > MAX_FILES:
-        diags.error("E904", f"more than {MAX_FILES} files in one build",
-                    via or Span.point(path, 1, 1), "split the rule set into several builds")
+        if len(loaded) == MAX_FILES + 1:  # once, at the first file too many
+            diags.error("E904", f"more than {MAX_FILES} files in one build",
+                        via or Span.point(path, 1, 1), "split the rule set into several builds")
         return
     text = _read(path, via, diags, sources)
     if text is None:
@@ -78,22 +130,24 @@ def _load_file(path: str, via: Span | None, stack: list[str], loaded: set[str],
         parsed = ahead[1]
     else:
         parsed = parse_text(path, text, diags, sources.recovery)
-    stack.append(key)
-    for item in parsed.items:
-        if isinstance(item, ast.Import):
-            target = os.path.join(os.path.dirname(path), item.path.value)
-            if not os.path.isfile(target):
-                if os.path.exists(target):  # a directory, a FIFO, a device
-                    diags.error("E501", f"imported path is not a regular file: "
-                                f"{item.path.value}", item.path.span, "import a .scene file")
-                else:
-                    diags.error("E501", f"imported file not found: {item.path.value}",
-                                item.path.span,
-                                f"paths are relative to {os.path.dirname(path) or '.'}")
-                continue
-            _load_file(os.path.normpath(target), item.path.span, stack, loaded, sources, diags)
-    stack.pop()
-    sources.files.append(parsed)
+    at[key] = len(chain)
+    chain.append(_Open(key, path, parsed,
+                       (i for i in parsed.items if isinstance(i, ast.Import))))
+
+
+def _import_target(importer: str, item: ast.Import, diags: DiagnosticBag) -> str | None:
+    """The path an import names, relative to its file; None (and E501) when it is no
+    regular file."""
+    target = os.path.join(os.path.dirname(importer), item.path.value)
+    if os.path.isfile(target):
+        return os.path.normpath(target)
+    if os.path.exists(target):  # a directory, a FIFO, a device
+        diags.error("E501", f"imported path is not a regular file: {item.path.value}",
+                    item.path.span, "import a .scene file")
+    else:
+        diags.error("E501", f"imported file not found: {item.path.value}", item.path.span,
+                    f"paths are relative to {os.path.dirname(importer) or '.'}")
+    return None
 
 
 def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -> str | None:
@@ -103,21 +157,18 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
                     "build .scene files, or a directory of them")
         return None
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            diags.error("E901", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", where,
-                        "split it into several files")
-            return None
-        if sources.bytes_read + size > MAX_BUILD_BYTES:
-            diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes", where,
-                        "split the rule set into several builds")
-            return None
-        sources.bytes_read += size
+        if not _within_limits(os.path.getsize(path), where, diags, sources):
+            return None  # refused unread
         with open(path, "rb") as f:
-            raw = f.read()
+            # A /proc file states 0 bytes and gives more, a log grows as it is read: what
+            # is read is bounded, and its own length counted.
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         diags.error("E504", f"cannot read {path}: {exc.strerror}", where, "check the path")
         return None
+    if not _within_limits(len(raw), where, diags, sources):
+        return None
+    sources.bytes_read += len(raw)
     try:
         return _one_line_break(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:
@@ -127,6 +178,21 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
         diags.error("E504", "file is not valid UTF-8", Span.point(path, line, col),
                     "save the file as UTF-8")
         return None
+
+
+def _within_limits(size: int, where: Span, diags: DiagnosticBag, sources: Sources) -> bool:
+    """Whether a file of `size` bytes may be read: E901 past a file's or the build's limit."""
+    if size > MAX_FILE_BYTES:
+        diags.error("E901", f"file is over {MAX_FILE_BYTES} bytes, the limit", where,
+                    "split it into several files")
+        return False
+    if sources.bytes_read + size > MAX_BUILD_BYTES:
+        if not sources.over_budget:  # once: 10,000 small files gave 2,000 copies
+            diags.error("E901", f"the files of this build exceed {MAX_BUILD_BYTES} bytes",
+                        where, "split the rule set into several builds")
+        sources.over_budget = True
+        return False
+    return True
 
 
 def _one_line_break(text: str) -> str:
@@ -145,4 +211,15 @@ def read_word_file(path: str, span: Span, diags: DiagnosticBag,
     if text is None:
         return None
     sources.cache.add(path, text)  # one of the build's inputs (see pipeline.build)
-    return [w.strip() for w in text.splitlines() if w.strip() and not w.strip().startswith("#")]
+    words = []
+    for number, line in enumerate(text.split("\n"), 1):
+        for word in (w.strip() for w in line.splitlines()):
+            if not word or word.startswith("#"):
+                continue
+            if len(word) > MAX_STRING_CHARS:  # a literal like a string: the same limit
+                diags.error("E906", f"word is {len(word)} characters; the limit is "
+                            f"{MAX_STRING_CHARS}", Span.point(path, number, 1),
+                            "use shorter words")
+                continue
+            words.append(word)
+    return words

@@ -90,10 +90,12 @@ def render(diag: Diagnostic, sources: SourceCache) -> str:
     out = [visible(f"{s.file}:{s.line}:{s.col}: {diag.severity}[{diag.code}]: {diag.message}")]
     text = sources.line(s.file, s.line)
     if text is not None:
-        shown = visible(text)
-        width = (s.end_col - s.col) if s.end_line == s.line else len(shown) - s.col + 1
-        width = max(1, min(width, max(1, len(shown) - s.col + 1)))
-        shown, col, width = _window(shown, s.col, width)
+        width = (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1
+        width = max(1, min(width, max(1, len(text) - s.col + 1)))
+        # Cut first, then make visible (one character for one): made visible whole, a
+        # 500 KB line with 80,000 errors on it took 9 s of translating to quote.
+        shown, col, width = _window(text, s.col, width)
+        shown = visible(shown)
         gutter = f"{s.line:>4} | "
         out.append(gutter + shown)
         # A point just past the line's end (what is missing there) still gets its caret.

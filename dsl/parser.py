@@ -123,9 +123,23 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
         return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
     # budget (many errors late in a big file) the author is told where checking stopped.
-    diags.error("E909", "too many syntax errors; the rest of this file was not checked",
-                Span.point(path, line, 1), "fix the errors above and run the check again")
+    diags.error("E909", _stopped_because(spent, budget) + "; the rest of this file was not "
+                "checked", Span.point(path, line, 1), "fix the errors above and run the "
+                "check again")
     return ast.File(path, [], dropped)
+
+
+def _stopped_because(spent: int, budget: RecoveryBudget) -> str:
+    """Why recovery stopped: a file over 256 KiB with one error near its end spends the
+    re-reading budget at once, and 'too many syntax errors' would send its author
+    looking for errors that are not there."""
+    if budget.left < 0:
+        return (f"syntax-error recovery stopped: this build's files have had "
+                f"{MAX_BUILD_RECOVERY_CHARS:,} characters re-read after errors")
+    if spent > MAX_RECOVERY_CHARS:
+        return (f"syntax-error recovery stopped: {spent:,} characters of this file were "
+                f"re-read after errors, over the limit of {MAX_RECOVERY_CHARS:,}")
+    return f"too many syntax errors ({MAX_SYNTAX_ERRORS} reported, the most for one file)"
 
 
 def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: DiagnosticBag,

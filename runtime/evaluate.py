@@ -13,7 +13,7 @@ import re
 import sys
 import urllib.parse
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import re2
@@ -165,20 +165,51 @@ def _literals_at_once(children: list, rx: Patterns) -> Check | None:
 
 def near(text: str, a: str, b: str, dist: int) -> bool:
     """Some start of `a` and some start of `b` at most `dist` characters apart."""
-    pos_b: list[int] = []
-    i = text.find(b)
-    while i >= 0:
-        pos_b.append(i)
-        i = text.find(b, i + 1)
+    pos_b = list(_starts(text, b))
     if not pos_b:
         return False
-    i = text.find(a)
-    while i >= 0:  # the first start of `b` not before i - dist decides (sorted: linear)
+    for i in _starts(text, a):  # the first start of `b` not before i - dist decides
         k = bisect_left(pos_b, i - dist)
         if k < len(pos_b) and pos_b[k] <= i + dist:
             return True
-        i = text.find(a, i + 1)
     return False
+
+
+def _starts(text: str, a: str) -> Iterator[int]:
+    """Every start of `a` in `text`, ascending, overlapping ones too. str.find from each
+    start + 1 compares all of `a` again at each start it finds: for a string that overlaps
+    itself (4,000 characters of "xyxy…") that is len(a) compares per character of text.
+    Once those compares pass a few times the text's length, the rest of the starts come
+    from the Z-function, one pass whatever `a` is."""
+    budget = 4 * (len(text) + len(a))
+    i = text.find(a)
+    while i >= 0:
+        yield i
+        budget -= len(a)
+        if budget < 0:
+            yield from _z_starts(text, a, i + 1)
+            return
+        i = text.find(a, i + 1)
+
+
+def _z_starts(text: str, a: str, first: int) -> list[int]:
+    """The starts of `a` in `text` from `first` on, by the Z-function of `a`, a separator
+    equal to no character, and the text: linear in their lengths."""
+    s: list[str | None] = [*a, None, *text[first:]]
+    m, n = len(a), len(s)
+    z = [0] * n
+    left = right = 0
+    out = []
+    for k in range(1, n):  # the pattern's own values too: the text's reuse them
+        length = min(right - k, z[k - left]) if k < right else 0
+        while k + length < n and s[length] == s[k + length]:
+            length += 1
+        z[k] = length
+        if k + length > right:
+            left, right = k, k + length
+        if length == m and k > m:
+            out.append(first + k - m - 1)
+    return out
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {

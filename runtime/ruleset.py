@@ -18,9 +18,11 @@ from ._core import Core, Matcher, json_array_items, untrack_results
 from .artifact import ArtifactError, RawJSON, Sections, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
+from .senders import dlt_header
 
 _REQUIRED_JSON = ("meta", "scenes")
 MAX_ARTIFACT_BYTES = 1 << 30
+MAX_THREADS = 1 << 10  # a larger `threads` is taken as this (the core uses at most 64)
 
 
 def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +152,7 @@ class Ruleset:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
         _column(texts, "texts must be an iterable of str")
         _column(senders, "senders must be a sequence")
+        _column(ctxs, "ctxs must be a sequence of mappings", Mapping)
         if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
             raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
@@ -160,7 +163,9 @@ class Ruleset:
             check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
-        out, unfinished = self._matcher.many(texts, senders, max(1, nthreads))
+        # Any int is a thread count; the core takes a C int and uses at most 64 anyway.
+        nthreads = min(max(1, nthreads), MAX_THREADS)
+        out, unfinished = self._matcher.many(texts, senders, nthreads)
         if unfinished:  # candidates left for the Python path
             for i, found in enumerate(out):
                 if found.__class__ is not list:
@@ -168,6 +173,18 @@ class Ruleset:
                     ctx = _facts(ctxs[i] if ctxs is not None else None)
                     out[i] = self._finisher.finish(texts[i], found[0], sender, ctx, day)
         return out
+
+    def woken(self, text: str, sender: object = None) -> int:
+        """How many candidate scenes `text` (from `sender`) wakes: scenes the core's
+        literal scan did not rule out, each of which `match` then finishes. What one
+        match costs beyond the scan; the build's example runner budgets on it (E913).
+        A DLT sender's header is counted as a second lookup: an upper bound."""
+        ids = {self._senders.get(sender, -1) if type(sender) is str else -1}
+        header = dlt_header(sender)
+        if header is not None:
+            ids.add(self._senders.get(header, -1))
+        text = str.__str__(text)
+        return sum(len(self._core.candidates(text, lit)) for lit in ids)
 
     def stats(self) -> dict[str, Any]:
         return dict(self._core.stats())
@@ -261,10 +278,11 @@ class Finisher:
             return None
 
 
-def _column(value: object, must: str) -> None:
+def _column(value: object, must: str, *single: type) -> None:
     """A TypeError for a single str (or bytes) where a column of one per message belongs:
-    it would otherwise be taken for a batch of its characters."""
-    if isinstance(value, (str, bytes)):
+    it would otherwise be taken for a batch of its characters; likewise a single mapping
+    for a column of contexts (`single`), which would be taken for a batch of its keys."""
+    if isinstance(value, (str, bytes, *single)):
         raise TypeError(f"{must}, one per message, not a single {type(value).__name__}")
 
 
@@ -329,7 +347,11 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
             raise ArtifactError(f"cannot read artifact {name}: {st.st_size} bytes; the limit "
                                 f"is {MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
+            data = f.read(MAX_ARTIFACT_BYTES + 1)  # a /proc file states 0 bytes
+        if len(data) > MAX_ARTIFACT_BYTES:
+            raise ArtifactError(f"cannot read artifact {name}: over {MAX_ARTIFACT_BYTES} "
+                                "bytes, the limit")
+        return data
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
     finally:

@@ -177,6 +177,17 @@ def test_oversized_and_unnameable_files_are_refused_unread(tmp_path: object) -> 
             load(name)
 
 
+@pytest.mark.skipif(not os.path.isfile("/proc/self/maps"), reason="needs Linux's /proc")
+def test_a_file_whose_size_is_not_told_is_read_only_to_the_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A /proc file states 0 bytes and then gives more: the read itself is bounded."""
+    from scenec.runtime import ruleset
+
+    monkeypatch.setattr(ruleset, "MAX_ARTIFACT_BYTES", 100)
+    with pytest.raises(ArtifactError, match="over 100 bytes, the limit"):
+        load("/proc/self/maps")
+
+
 @pytest.mark.parametrize("meta", [
     b'{"nlits": Infinity, "nscenes": 1}', b'{"nlits": NaN}', b'{"nlits": 1' + b"0" * 5000 + b"}",
 ])

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 GOOD = """
 enterprise cmb "招商银行" { sender "95555", "【招商银行】" }
 context { segment: str }
@@ -84,6 +86,35 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
     assert no_control_characters(r.stderr) and "\u241b]0;pwned\u2407" in r.stderr
 
 
+def test_file_names_in_test_and_build_output_cannot_act_on_the_terminal(
+        tmp_path: Path) -> None:
+    """`scenec test` located each failing example with its file name as it was, and
+    `scenec build` named its output as given: an escape sequence or a bidi override in
+    either reached the terminal."""
+    evil = write(tmp_path, GOOD.replace("amount = 88", "amount = 89"), "\x1b[2Jr\u202e.scene")
+    r = scenec("test", evil)
+    assert r.returncode == 1 and "FAIL spend" in r.stdout
+    assert no_control_characters(r.stdout + r.stderr) and "\u241b[2Jr" in r.stdout
+    assert "\u202e" not in r.stdout + r.stderr
+    out = str(tmp_path / "\x1b]0;t\x07.scb")
+    good = write(tmp_path, GOOD)
+    r = scenec("build", good, "-o", out)
+    assert r.returncode == 0 and no_control_characters(r.stdout) and "\u241b]0;t" in r.stdout
+    r = scenec("build", evil, "-o", out)
+    assert r.returncode == 1 and no_control_characters(r.stdout + r.stderr)
+
+
+def test_arguments_argparse_refuses_cannot_act_on_the_terminal(tmp_path: Path) -> None:
+    """argparse quotes an argument it refuses (an extra one, an unknown command) as it
+    was given: an escape sequence in it reached the terminal."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    for args in (["match", out, MSG, "b\x1b]0;t\x07"], ["\x1b[2Jx\u202e"]):
+        r = scenec(*args)
+        assert r.returncode == 2 and "error:" in r.stderr
+        assert no_control_characters(r.stderr) and "\u202e" not in r.stderr
+
+
 def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, GOOD.replace("enterprise cmb\n", "enterprise cbm\n")
                 .replace("${amount:money}", "${amount:mony}"))
@@ -124,6 +155,51 @@ def test_test_command_pass_and_fail(tmp_path: Path) -> None:
     assert r.returncode == 0 and "1 passed, 0 failed" in r.stdout
     r = scenec("test", write(tmp_path, GOOD.replace("消费${", "支出${"), "bad.scene"))
     assert r.returncode == 1 and "FAIL spend" in r.stdout
+
+
+def test_test_command_fails_when_examples_were_left_unrun(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Examples stopped by the build's example budget (E913) are a failure of `scenec
+    test`, located, even when every example that did run passed."""
+    from scenec.compiler import cli, examples
+
+    monkeypatch.setattr(examples, "MAX_EXAMPLE_WORK", 100)
+    monkeypatch.setattr(examples, "WORK_PER_EXAMPLE", 0)
+    rules = "".join(f'scene s{i} "x" {{ when "k{i}x" or ("a" and /zzz/) example "k{i}x a" }}\n'
+                    for i in range(30))  # each example wakes all 30 scenes, matches its own
+    assert cli.main(["test", write(tmp_path, rules)]) == 1
+    out, err = capsys.readouterr()
+    assert "error[E913]" in err and ":4:" in err
+    assert "skip s29 (0/1 run)" in out and "3 passed, 0 failed, 27 not run" in out
+
+
+def test_an_unknown_ctx_fact_lists_at_most_30_declared_ones(tmp_path: Path) -> None:
+    """The refusal of an unknown `--ctx` fact is one short line, however many facts the
+    rules declare (each of 5,000 was listed)."""
+    facts = ", ".join(f"f{i:04d}: str" for i in range(5000))
+    out = str(tmp_path / "rules.scb")
+    rules = f'context {{ {facts} }}\nscene s "x" {{ when "a" and ctx.f0000 == "y" }}\n'
+    assert scenec("build", write(tmp_path, rules), "-o", out).returncode == 0
+    r = scenec("match", out, "a", "--ctx", "nope=1")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    assert "f0029, … (5000 in all)" in r.stderr and len(r.stderr) < 500
+
+
+def test_match_file_dash_with_standard_input_closed(tmp_path: Path) -> None:
+    """`--file -` when the process has no standard input at all (`<&-`: Python's stdin is
+    None) is one error line and exit 2, not a traceback; no standard output is no error."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    r = subprocess.run(["sh", "-c", 'exec "$0" -m scenec.compiler.cli match "$1" --file - <&-',
+                        sys.executable, out], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("scenec: error: --file -: ") and len(r.stderr.splitlines()) == 1
+    # standard output closed (`>&-`): as if its reader had gone, no traceback
+    msgs = write(tmp_path, MSG + "\n", "msgs.txt")
+    r = subprocess.run(["sh", "-c", 'exec "$0" -m scenec.compiler.cli match "$1" --file "$2" >&-',
+                        sys.executable, out, msgs], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr == ""
 
 
 def test_match_refuses_bad_artifacts_and_ctx(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 from scenec.dsl.diagnostics import QUOTE_MAX, Diagnostic, SourceCache, Span, render
 
 
@@ -71,3 +72,18 @@ def test_short_lines_are_quoted_whole() -> None:
     line = 'when "验证码" and x'
     shown, carets = quote(line, 16, 1)
     assert shown == line and under_caret(shown, carets) == "x"
+
+
+def test_quoting_reads_only_the_window_of_a_long_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500 KB line with 80,000 errors on it (`require g0, g1, …` of unknown fields)
+    took 38 s to report: each quote made the whole line visible before cutting its
+    window. Only the window, the message and the hint are made visible."""
+    from scenec.dsl import diagnostics
+
+    seen: list[int] = []
+    real = diagnostics.visible
+    monkeypatch.setattr(diagnostics, "visible", lambda text: seen.append(len(text)) or real(text))
+    line = "x" * 500_000 + "\x1bTARGET" + "y" * 500_000
+    shown, carets = quote(line, 500_002, 6)
+    assert under_caret(shown, carets) == "TARGET" and "\u241b" in shown
+    assert max(seen) <= QUOTE_MAX + 2

@@ -213,6 +213,7 @@ def test_build_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
         result = run_build(root)
     assert codes(result) == {"E901"}
     assert "exceed 3000 bytes" in result.diagnostics.errors[0].message
+    assert len(result.diagnostics.errors) == 1  # once, not once per file past the budget
 
 
 def test_word_files_count_against_the_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,6 +338,8 @@ def test_files_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     with rule_tree(files) as root:
         result = run_build(root)
     assert codes(result) == {"E904"}
+    # once, not once per file over the limit (30,000 files gave 20,000 copies)
+    assert len(result.diagnostics.errors) == 1
 
 
 def test_regex_length_limit() -> None:
@@ -365,6 +368,14 @@ def test_recovery_work_is_bounded() -> None:
     result = one_file(block * 50)
     assert "E909" in codes(result)
     assert 2 <= len(result.diagnostics.errors) < parser.MAX_SYNTAX_ERRORS
+    # one error past the budget's reach: E909 says recovery stopped, not "too many errors"
+    one = one_file('scene a "A" { when "x" }\n' * 12_000 + 'scene b "B" { when ( }\n')
+    e909 = [d for d in one.diagnostics.errors if d.code == "E909"]
+    assert len(one.diagnostics.errors) == 2 and len(e909) == 1
+    assert "recovery stopped" in e909[0].message and "too many" not in e909[0].message
+    many = one_file('scene b "B" { when ( }\n' * 60)
+    (e909,) = [d for d in many.diagnostics.errors if d.code == "E909"]
+    assert "too many syntax errors (50 reported" in e909.message
 
 
 @pytest.mark.parametrize(("text", "line"), [
@@ -416,6 +427,24 @@ def test_placeholders_per_scene_limit() -> None:
     assert one_file('slot k = /(?:(?:a)b)/\n' + f'scene a "A" {{\n template "{grouped}"\n}}\n').ok
 
 
+def test_example_work_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example matches against the whole rule set, so N scenes whose examples wake
+    all N scenes cost N * N finished candidates (2,000 such one-line scenes, 90 KB, took
+    12 s to test; 100,000 would take hours). The build's examples share a budget of woken
+    candidates (E913, at the first example it cannot pay for; the rest are not run)."""
+    from scenec.compiler import examples
+
+    monkeypatch.setattr(examples, "MAX_EXAMPLE_WORK", 1000)
+    monkeypatch.setattr(examples, "WORK_PER_EXAMPLE", 10)
+    scenes = "".join(f'scene s{i} "x" {{\n when "a" and /a/\n example "a"\n}}\n'
+                     for i in range(300))
+    result = one_file(scenes)
+    e913 = [d for d in result.diagnostics.errors if d.code == "E913"]
+    assert len(e913) == 1 and e913[0].span.line == 4 * 13 + 3, e913
+    assert len(result.examples) == 13  # 13 * 300 <= 1000 + 10 * 300 < 14 * 300
+    assert "E913" not in codes(one_file(scenes.replace('"a" and /a/', '"a" and /a/ and "b"')))
+
+
 def test_second_valid_or_when_is_an_error() -> None:
     """Single-valued clauses given twice are located errors, never a traceback."""
     text = ('scene a "A" {\n when "x"\n valid 2020-01-01 .. 2021-01-01\n'
@@ -433,13 +462,18 @@ def test_byte_escape_is_refused() -> None:
 
 
 def test_hostile_word_files() -> None:
-    """Word files are inputs too: undecodable bytes and a 3 MB "word" are located errors."""
+    """Word files are inputs too: undecodable bytes, a 3 MB "word" (E906 since words are
+    held to the string limit) and 2.4 M characters of words are located errors."""
     scene = 'words w from "w.txt"\nscene a "A" {\n when any(w)\n}\n'
     with rule_tree({"r.scene": scene.encode(), "w.txt": b"ok\n\xff\xfe\n"}) as root:
         (d,) = run_build(root).diagnostics.errors
     assert (d.code, d.span.file.endswith("w.txt"), d.span.line, d.span.col) == (
         "E504", True, 2, 1)
     with rule_tree({"r.scene": scene.encode(), "w.txt": b"x" * 3_000_000}) as root:
+        (d,) = run_build(root).diagnostics.errors
+    assert (d.code, d.span.file.endswith("w.txt"), d.span.line) == ("E906", True, 1)
+    many = "".join(f"{i:03d}" + "x" * 3996 + "\n" for i in range(600))  # 2.4 M characters
+    with rule_tree({"r.scene": scene.encode(), "w.txt": many.encode()}) as root:
         (d,) = run_build(root).diagnostics.errors
     assert (d.code, d.span.line) == ("E908", 2)
     for target in ("/dev/zero", "/proc/self/status", ".", "missing.txt"):
@@ -480,6 +514,35 @@ def test_many_unknown_names_stay_cheap() -> None:
     errors = result.diagnostics.errors
     assert {d.code for d in errors} == {"E102", "E104"} and len(errors) == 2 * n
     assert all(len(d.hint or "") < 300 for d in errors)
+
+
+def test_hints_are_bounded_by_the_length_and_number_of_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """difflib's ratio costs the product of two names' lengths: 40 unknown names of
+    20,000 characters against 40 such fields took 15 s. A name over MAX_HINT_NAME is
+    neither hinted nor offered. A hint that lists the scene's fields lists 30 and the
+    count (all 8,000 of them at each of 8,000 unknown expects made a 441 MB report)."""
+    compared: list[int] = []
+    real = checker.difflib.get_close_matches
+
+    def counting(word: str, possibilities: list[str], **kw: object) -> list[str]:
+        compared.extend(len(p) for p in [word, *possibilities])
+        return real(word, possibilities, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checker.difflib, "get_close_matches", counting)
+    long = ["f" + "ab"[i % 2] * 5000 + str(i) for i in range(20)]
+    fields = "".join(f" extract {n} = /a(b)/\n" for n in long + ["amount"])
+    unknown = ", ".join(["g" + n[1:] for n in long] + ["amout"])
+    result = one_file(f'scene s "x" {{ when "a"\n{fields} highlight {unknown}\n}}\n')
+    hints = [d.hint for d in result.diagnostics.errors]
+    assert len(hints) == 21 and hints[-1] == "did you mean 'amount'?"
+    assert compared and max(compared) <= checker.MAX_HINT_NAME
+    many = "".join(f" extract f{i} = /a(b)/\n" for i in range(200))
+    expect = ", ".join(f"g{i} = 1" for i in range(200))
+    result = one_file(f'scene s "x" {{ when "a"\n{many} example "ab" expect {expect}\n}}\n')
+    e704 = [d for d in result.diagnostics.errors if d.code == "E704"]
+    assert len(e704) == 200 and all(len(d.hint or "") < 300 for d in e704)
+    assert "(200 in all)" in (e704[-1].hint or "")
 
 
 def test_big_word_set_used_many_times_is_cheap() -> None:
@@ -540,6 +603,77 @@ def test_symlink_loop_import(tmp_path: Path) -> None:
     (tmp_path / "a.scene").write_text('import "loop.scene"\n', encoding="utf-8")
     result = build([str(tmp_path / "a.scene")], str(tmp_path / "o.scb"))
     assert codes(result) == {"E501"} and not (tmp_path / "o.scb").exists()
+
+
+def test_a_long_import_chain_is_loaded_without_recursion(tmp_path: Path) -> None:
+    """Each file importing the next, 3,000 deep (far past Python's recursion limit), is
+    loaded in order, imports first; the same chain closed into a cycle is one E502."""
+    depth = 3000
+    for i in range(depth):
+        nxt = f'import "f{i + 1}.scene"\n' if i + 1 < depth else ""
+        (tmp_path / f"f{i}.scene").write_text(f'{nxt}scene s{i} "x" {{ when "k{i}" }}\n',
+                                              encoding="utf-8")
+    result = compile_paths([str(tmp_path / "f0.scene")], run_examples=False)
+    assert result.ok and result.ruleset is not None
+    assert result.ruleset.scene_ids[:2] == [f"s{depth - 1}", f"s{depth - 2}"]
+    (tmp_path / f"f{depth - 1}.scene").write_text('import "f0.scene"\n', encoding="utf-8")
+    cycle = compile_paths([str(tmp_path / "f0.scene")], run_examples=False)
+    assert [d.code for d in cycle.diagnostics.errors] == ["E502"]
+    assert (cycle.diagnostics.errors[0].span.file, cycle.diagnostics.errors[0].span.line) == (
+        str(tmp_path / f"f{depth - 1}.scene"), 1)
+
+
+def test_a_deeply_nested_folder_is_walked_without_recursion(tmp_path: Path) -> None:
+    """A folder of rules 1,200 folders deep made pathlib's rglob hit the recursion limit
+    (a traceback from check, test and build); a link to a folder is still not followed."""
+    folders = [tmp_path / "a"]
+    for _ in range(1199):
+        folders.append(folders[-1] / "a")
+    try:
+        for folder in folders:  # one at a time: mkdir(parents=True) recurses too
+            folder.mkdir()
+        (folders[-1] / "deep.scene").write_text('scene deep "x" { when "k" }\n',
+                                                encoding="utf-8")
+        (tmp_path / "top.scene").write_text('scene top "x" { when "k" }\n', encoding="utf-8")
+        (tmp_path / "a" / "loop").symlink_to(tmp_path)
+        result = compile_paths([str(tmp_path)], run_examples=False)
+        assert result.ok and result.ruleset is not None
+        assert sorted(result.ruleset.scene_ids) == ["deep", "top"]
+    finally:  # deepest first: shutil.rmtree (pytest's clean-up) recurses and would fail
+        (folders[-1] / "deep.scene").unlink(missing_ok=True)
+        (tmp_path / "a" / "loop").unlink(missing_ok=True)
+        for folder in reversed(folders):
+            if folder.exists():
+                folder.rmdir()
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/maps"), reason="needs Linux's /proc")
+def test_a_file_whose_size_is_not_told_is_read_only_to_the_limit(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A /proc file says it has 0 bytes and then gives more (/proc/kallsyms: 5.4 MB as a
+    word file passed the 4 MiB limit): what is read is bounded and counted, not the size
+    the file system states."""
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 1000)
+    for clause in ('words w from "/proc/self/maps"\n', 'import "/proc/self/maps"\n'):
+        rules = tmp_path / "r.scene"
+        rules.write_text(clause + 'scene s "x" { when any("a") }\n', encoding="utf-8")
+        result = compile_paths([str(rules)], run_examples=False)
+        (d,) = result.diagnostics.errors
+        assert (d.code, d.span.line) == ("E901", 1) and "1000" in d.message
+
+
+def test_a_word_from_a_file_is_held_to_the_string_length_limit() -> None:
+    """A word file's line is a literal like a string, so E906 applies to it, located at
+    its line: one 1.5 M-character word made the Python path's search of a 1.5 M-character
+    message take over ten minutes (RE2 falls back to its NFA, whose cost per character
+    grows with the word)."""
+    scene = 'words w from "w.txt"\nscene a "A" {\n when "q" and any(w) and /\\d/\n}\n'
+    words = "ok\n" + "x" * (parser.MAX_STRING_CHARS + 1) + "\nfine\n" + "y" * 5000 + "\n"
+    with rule_tree({"r.scene": scene.encode(), "w.txt": words.encode()}) as root:
+        result = run_build(root)
+    assert [(d.code, os.path.basename(d.span.file), d.span.line, d.span.col)
+            for d in result.diagnostics.errors] == [("E906", "w.txt", 2, 1),
+                                                    ("E906", "w.txt", 4, 1)]
 
 
 def test_string_escapes_give_whole_characters_or_a_located_error() -> None:

@@ -54,11 +54,11 @@ _PARSE = prefetch._parse_clean
 _HERE: list[str] = []
 
 
-def _recording(path: str) -> object:
+def _recording(path: str, limit: int) -> object:
     """`_parse_clean` that notes the file: in a worker, in the worker's own copy of the
     list, so the test's list holds only what the calling process parsed."""
     _HERE.append(path)
-    return _PARSE(path)
+    return _PARSE(path, limit)
 
 
 def test_this_process_parses_from_the_back(library: Path, monkeypatch: pytest.MonkeyPatch
@@ -74,5 +74,14 @@ def test_this_process_parses_from_the_back(library: Path, monkeypatch: pytest.Mo
     assert _HERE, "this process parsed nothing"
     assert _HERE == files[::-1][: len(_HERE)]  # a run from the back, in that order
     for path in files:
-        want = _PARSE(path)
+        want = _PARSE(path, 1 << 22)
         assert ahead.get(os.path.realpath(path)) == want
+
+
+def test_a_worker_reads_no_more_than_the_limit(tmp_path: Path) -> None:
+    """A file that grew past the limit after its size was taken is left to the walk,
+    which reports it (E901), instead of being read whole by a worker."""
+    path = tmp_path / "r.scene"
+    path.write_text('scene s "x" { when "a" }\n', encoding="utf-8")
+    assert _PARSE(str(path), 1 << 22) is not None
+    assert _PARSE(str(path), 10) is None

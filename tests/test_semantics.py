@@ -243,6 +243,15 @@ def test_batch_arguments_are_not_taken_apart() -> None:
         with pytest.raises(TypeError, match="threads must be an int"):
             rs.match_many([MSG], threads=bad)  # type: ignore[arg-type]
     assert rs.match_many([MSG], ["95555"], threads=0) == [rs.match(MSG, "95555")]
+    # any int: one past C's int (and past a long) was an OverflowError from the core
+    for many in (2**31, 2**70, -(2**70)):
+        assert rs.match_many([MSG] * 20, ["95555"] * 20, threads=many) == [
+            rs.match(MSG, "95555")] * 20
+    # a single context mapping is not a column of contexts (its keys, one per message)
+    with pytest.raises(TypeError, match="one per message, not a single"):
+        rs.match_many([MSG, MSG], ctxs={None: 1, 2: 3})  # type: ignore[arg-type]
+    # while texts may be any iterable of str, a dict's keys included
+    assert rs.match_many(dict.fromkeys([MSG, MSG])) == [rs.match(MSG)]
 
 
 def test_a_context_that_raises_raises_to_the_caller() -> None:
@@ -535,3 +544,46 @@ def test_near_agrees_with_the_reference(text: str, a: str, b: str, dist: int) ->
     from scenec.runtime.evaluate import near
 
     assert near(text, a, b, dist) == _near(text, a, b, dist)
+
+
+@pytest.mark.parametrize("slot", [r"(?P<_s1>\d)", r"(?P<_s2>\d)", r"(?P<v>\d)", r"((\d))"])
+def test_a_slot_kinds_own_groups_never_take_a_placeholders_place(slot: str) -> None:
+    """A template's placeholders (and an `after` extractor's value) are groups found by
+    counting: a slot kind whose own group was named like the generated ones (`_s1`) gave
+    the second placeholder the first one's value."""
+    rules = (f'slot k = /{slot}/\nscene s "x" {{\n template "a${{x:k}}b${{_:k}}-${{y:k}}'
+             'c${z:digits}"\n extract w = after "c" k\n}\n')
+    rs = compile_text(rules).ruleset
+    assert rs is not None
+    (m,) = rs.match("a1b3-2c9")
+    assert m.fields == {"x": "1", "y": "2", "z": "9", "w": "9"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text("ab", max_size=60), a=st.text("ab", min_size=1, max_size=6))
+def test_starts_of_a_string_are_every_overlapping_one(text: str, a: str) -> None:
+    """`near`'s starts, by str.find or past its budget by the Z-function, are every start."""
+    from scenec.runtime.evaluate import _starts, _z_starts
+
+    want = [i for i in range(len(text)) if text.startswith(a, i)]
+    assert list(_starts(text, a)) == want and _z_starts(text, a, 0) == want
+
+
+def test_near_is_linear_when_a_string_overlaps_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`near("xy…xy", …)` with a 4,000-character string that overlaps itself found each
+    start by str.find from the one before, comparing all 4,000 characters again at each
+    (400,000 characters: 4 s). Past a budget of that work the remaining starts come from
+    the Z-function, one pass over the text; ordinary strings never need it."""
+    from scenec.runtime import evaluate
+
+    calls: list[int] = []
+    real = evaluate._z_starts
+    monkeypatch.setattr(evaluate, "_z_starts",
+                        lambda text, a, after: calls.append(len(text)) or real(text, a, after))
+    text = "xy" * 20_000 + "b"
+    assert not evaluate.near(text, "xy" * 2000, "b", 3999)  # its last start is 4,000 before
+    assert evaluate.near(text, "xy" * 2000, "b", 4000)
+    assert len(calls) == 2
+    calls.clear()
+    assert evaluate.near("验证码" * 5000 + "登录", "验证码", "登录", 3)
+    assert not evaluate.near("ab " * 20_000, "ab", "zz", 3) and calls == []

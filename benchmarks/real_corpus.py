@@ -4,6 +4,7 @@ much of the traffic it recognises, and what it leaves unrecognised.
     python benchmarks/real_corpus.py [--data ../shared/data] [--rules rules/] [--rounds 5]
                                      [--batch 1000] [--top 30] [--json | --markdown]
     python benchmarks/real_corpus.py --compare before.scb after.scb [--rounds 9]
+    python benchmarks/real_corpus.py --diff before.scb after.scb [--show 50]
 
 Why: the synthetic peer workload says how the engine scales; only real text says what
 a user gets. The most frequent unmatched message *shapes* (【signature】 removed, names in
@@ -12,6 +13,8 @@ English message) are printed with a normalised example, so that the next scenes 
 chosen by data. `--compare` times `match` for several built artifacts alternating in one
 process on the same corpora, which is how a rule change's cost is told apart from the
 host's drift (separate runs on this VM differ by more than most rule changes cost).
+`--diff` lists every real message whose best match (scene and fields) differs between
+two artifacts, with a count per corpus: a rule change must move only what it meant to.
 Coverage counts each message's best match by category (top level, second
 level, leaf) and separately the share matched by a non-marketing (service) scene.
 Throughput is measured on `sms_zh_bench.txt` (the designated throughput corpus: real
@@ -91,6 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="print only the coverage table of rules/README.md (no timing)")
     ap.add_argument("--compare", nargs="+", type=Path, metavar="ARTIFACT",
                     help="time `match` for these artifacts in one process (µs a message)")
+    ap.add_argument("--diff", nargs=2, type=Path, metavar="ARTIFACT",
+                    help="list the messages whose best match differs between two artifacts")
+    ap.add_argument("--show", type=int, default=50,
+                    help="differing messages printed per corpus with --diff")
     return ap.parse_args(argv)
 
 
@@ -303,6 +310,30 @@ def compare(artifacts: Sequence[Path], corpora: Sequence[Corpus], rounds: int) -
     return 0
 
 
+def diff(artifacts: Sequence[Path], corpora: Sequence[Corpus], show: int) -> int:
+    """Print each message whose best match (scene and fields) differs between the two
+    artifacts (up to `show` a corpus), then each corpus's count; exit 0 either way."""
+    from scenec.runtime import load
+
+    before, after = (load(p) for p in artifacts)
+
+    def best(rs: Any, text: str, sender: str | None) -> tuple[str, dict[str, Any]] | None:
+        found = rs.match(text, sender)
+        return (found[0].scene, found[0].fields) if found else None
+
+    for c in corpora[1:]:  # the bench file repeats TSV rows
+        senders = c.senders or [None] * len(c.texts)
+        changed = 0
+        for text, sender in zip(c.texts, senders, strict=True):
+            x, y = best(before, text, sender), best(after, text, sender)
+            if x != y:
+                changed += 1
+                if changed <= show:
+                    print(f"{c.name}: {x} -> {y} | {text[:120]!r}")
+        print(f"{c.name}: {changed} of {len(c.texts)} changed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     require_core()
@@ -310,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.compare:
         return compare(a.compare, [c for c in corpora if c.name in (ENGLISH, "sms_zh_mudou")],
                        a.rounds)
+    if a.diff:
+        return diff(a.diff, corpora, a.show)
     every = all_tsv(corpora)
     with tempfile.TemporaryDirectory(prefix="scenec-real-") as tmp:
         rs, info = compile_rules(a.rules, Path(tmp))

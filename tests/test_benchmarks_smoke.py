@@ -59,3 +59,27 @@ def test_real_corpus_compare_smoke(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     lines = [ln.split() for ln in done.stdout.splitlines() if ln.strip()]
     assert len(lines) == 4 and all(float(ln[-2]) > 0 and ln[-1] == "µs/msg" for ln in lines)
+
+
+def test_real_corpus_diff_smoke(tmp_path: Path) -> None:
+    """`--diff` lists the real messages whose best match two artifacts disagree on: none
+    for the same rules, and the cards a rule set without the card scenes loses."""
+    from scenec.compiler import build
+
+    rules = BENCH.parent / "rules"
+    full, fewer = tmp_path / "full.scb", tmp_path / "fewer.scb"
+    assert build(str(rules), str(full), run_examples=False).ok
+    kept = [str(p) for p in rules.rglob("*.scene") if p.name != "cmb.scene"]
+    assert build(kept, str(fewer), run_examples=False).ok
+
+    def counts(a: Path, b: Path) -> dict[str, int]:
+        done = subprocess.run([sys.executable, str(BENCH / "real_corpus.py"), "--diff",
+                               str(a), str(b), "--show", "3"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-4000:]
+        tail = [ln for ln in done.stdout.splitlines() if " changed" in ln]
+        return {ln.split(":")[0]: int(ln.split(": ")[1].split()[0]) for ln in tail}
+
+    same = counts(full, full)
+    assert same and not any(same.values())
+    assert counts(full, fewer)["sms_zh_mudou"] > 0

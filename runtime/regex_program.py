@@ -10,7 +10,8 @@ O(length × program), with RE2's leftmost-first semantics, on the folded code po
 This module parses the subset of RE2 syntax whose meaning is simple to state exactly and
 compiles it the way RE2 does (Thompson construction, counted repetition expanded, nested
 optional copies). Anything outside the subset returns None and the scene keeps using RE2:
-`\\p{..}` and POSIX classes (Unicode tables), case folding `(?i)`, `(?m)`, `(?U)`, `\\Q`,
+`\\p{..}` and POSIX classes (Unicode tables), case folding `(?i)` of a
+code point beyond ASCII that has a case (é, Ω; ₹ and CJK have none), `(?m)`, `(?U)`, `\\Q`,
 `\\C`, and any repetition of something that can match the empty string (where engines
 disagree about captures). The subset's semantics, as RE2 parses with its default options:
 
@@ -24,6 +25,8 @@ tests/test_regex_program.py checks the VM against RE2 itself on generated patter
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from dataclasses import dataclass
 
 # Opcodes and assertion kinds: the core's `Regex` reads the same numbers.
@@ -112,13 +115,36 @@ UNSUPPORTED_ESCAPES = set("pPQEC")
 FOLD_PARTNERS = {ord("k"): 0x212A, ord("s"): 0x17F}
 
 
+def caseless(cp: int) -> bool:
+    """No case folding relates `cp` to another code point, so `(?i)` leaves it as it is:
+    ₹, £, €, CJK, punctuation. Python's own case mappings decide; an unassigned code point
+    (category Cn) is not caseless, since a later Unicode version, which RE2's tables may
+    follow, may give it a case."""
+    ch = chr(cp)
+    return (ch.lower() == ch == ch.upper() and ch.casefold() == ch
+            and unicodedata.category(ch) != "Cn")
+
+
+@functools.cache
+def caseless_bmp() -> bytes:
+    """`caseless` for every BMP code point (1: caseless), built once (~40 ms) when a
+    pattern first folds one beyond ASCII, so that a range of any width is one search."""
+    return bytes(map(caseless, range(0x10000)))
+
+
+def folds_to_itself(lo: int, hi: int) -> bool:
+    """Every code point of lo..hi beyond ASCII is caseless; astral ones count as cased."""
+    lo = max(lo, 0x80)
+    return hi < lo or hi <= 0xFFFF and 0 not in caseless_bmp()[lo:hi + 1]
+
+
 def fold_ranges(ranges: Ranges) -> Ranges:
     """The code points `(?i)` lets `ranges` match: each ASCII letter's other case and
     partner. Folding beyond ASCII has orbits of its own (Greek, Cyrillic, Latin-1…), so a
-    set with any code point >= 0x80 stays on RE2."""
+    set with such a code point stays on RE2; caseless ones (₹, CJK) match themselves."""
     out = list(ranges)
     for lo, hi in ranges:
-        if hi >= 0x80:
+        if not folds_to_itself(lo, hi):
             raise Unsupported("case folding beyond ASCII")
         for cp in range(max(lo, 0x41), min(hi, 0x7A) + 1):
             ch = chr(cp)

@@ -20,6 +20,7 @@ from scenec.runtime.regex_program import (
     Parser,
     Unsupported,
     build_program,
+    caseless_bmp,
     compile_program,
     nullable,
 )
@@ -44,10 +45,12 @@ def _quantified(draw: st.DrawFn, body: str) -> str:
     return body + q + lazy
 
 
-# Case folding (`(?i)`) stays in the VM only for ASCII (regex_program.fold_ranges).
-ASCII_LEAVES = [x for x in LEAVES if x.isascii() and "5143" not in x] + [
-    "k", "K", "s", "S", "[a-k]", "[^s]", r"\x4B", r"[\x41-\x4B]", r"[^\W]"]
-FOLD_ALPHABET = "abksxzABKSX09 ,_-\n\u212a\u017f\u00e9\u5143"
+# Case folding (`(?i)`) stays in the VM for ASCII and for code points without a case
+# (₹, CJK; regex_program.fold_ranges); é has one and keeps its pattern on RE2.
+ASCII_LEAVES = [x for x in LEAVES if x != "é"] + [
+    "k", "K", "s", "S", "[a-k]", "[^s]", r"\x4B", r"[\x41-\x4B]", r"[^\W]", "₹", "[₹£]",
+    r"[\x{4e00}-\x{9fa5}]", "[^元]"]
+FOLD_ALPHABET = "abksxzABKSX09 ,_-\n\u212a\u017f\u00e9\u5143\u20b9\u00a3\u6d88"
 
 
 @st.composite
@@ -167,8 +170,40 @@ def test_case_folding_partners(pattern: str) -> None:
 
 def test_case_folding_beyond_ascii_stays_on_re2() -> None:
     assert vm("(?i)(é)", 1) is None and vm("(?i)([à-ÿ])", 1) is None
+    assert vm("(?i)([₹-é])", 1) is None and vm("(?i)(\\x{10400})", 1) is None
+    assert vm("(?i)(\\x{0378})", 1) is None  # unassigned: a later Unicode may case it
+    assert vm("(?i)(Rs|₹)", 1) is not None and vm("(?i)([一-龥]+)", 1) is not None
     assert vm("(?-i:(a))", 1) is None and vm("(?m)(a)", 1) is None
     assert vm("(é)(?i:(a))", 2) is not None  # folding starts only where the flag does
+
+
+def _class_of(cps: list[int]) -> str:
+    """A bracket class of the code points, as \\x{…} ranges."""
+    runs: list[list[int]] = []
+    for cp in cps:
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in runs) + "]"
+
+
+def test_caseless_code_points_fold_to_themselves_in_re2() -> None:
+    """What `caseless` accepts, RE2's `(?i)` leaves alone: split the accepted BMP code
+    points on each bit, and RE2's folded class of one side matches nothing on the other
+    side and no code point `caseless` refuses. Any two code points differ in some bit, so
+    a fold between two accepted ones, or to a cased one, would show."""
+    flags = caseless_bmp()
+    bmp = [cp for cp in range(0x80, 0x10000) if not 0xD800 <= cp < 0xE000]
+    accepted = [cp for cp in bmp if flags[cp]]
+    refused = "".join(chr(cp) for cp in bmp if not flags[cp])
+    assert 0x20B9 in accepted and 0x5143 in accepted and 0xE9 not in accepted
+    for bit in range(16):
+        side = [cp for cp in accepted if cp >> bit & 1]
+        other = "".join(chr(cp) for cp in accepted if not cp >> bit & 1)
+        if side:
+            rx = re2.compile("(?i)" + _class_of(side), OPTIONS)
+            assert rx.search(other) is None and rx.search(refused) is None, bit
 
 
 WORKLOAD = [

@@ -75,7 +75,8 @@ class Patterns:
         if key not in self._programs:
             prog = compile_program(pattern, group)
             try:
-                vm = None if prog is None else Regex(prog.code, prog.classes, prog.first, raw)
+                vm = None if prog is None else Regex(prog.code, prog.classes, prog.first,
+                                                     raw, prog.second)
             except ValueError:  # its closures exceed the VM's per-step budget
                 vm = None
             rx = self.get(pattern)

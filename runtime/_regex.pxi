@@ -50,6 +50,8 @@ ctypedef struct RxProg:
     uint32_t first_max       # its largest code point
     uint32_t first_cp        # its only code point when only that raw code point folds to
                              # it (>= 0x80, not U+FFFD nor a surrogate), else RX_NONE
+    int32_t second           # class every match's second code point is in (every match
+                             # has two or more), or -1
     bint raw                 # reads code points unfolded (see rx_view)
 
 ctypedef struct RxJob:       # rx_backtrack: closure entries e .. end still to try at sp
@@ -198,14 +200,28 @@ cdef Py_ssize_t rx_skip(const RxProg *P, const char_t *p, Py_ssize_t sp,
     return n
 
 
+cdef inline bint rx_second_ok(const RxProg *P, const void *d, int kind, Py_ssize_t sp,
+                              Py_ssize_t n) noexcept nogil:
+    """Whether the code point after sp can be a match's second (P.second >= 0), as
+    regex_program.second_chars works out: `(?:^|[^\\d])` lets a match start almost
+    anywhere, the digit after it does not."""
+    return sp + 1 < n and rx_has(P, P.second, rx_char(P, d, kind, sp + 1))
+
+
 cdef inline Py_ssize_t rx_next_start(const RxProg *P, const void *d, int kind, Py_ssize_t sp,
                                      Py_ssize_t n) noexcept nogil:
-    """rx_skip on a PEP 393 buffer of either kind."""
-    if kind == 1:
-        return rx_skip(P, <const uint8_t *>d, sp, n)
-    if kind == 2:
-        return rx_skip(P, <const uint16_t *>d, sp, n)
-    return rx_skip(P, <const uint32_t *>d, sp, n)
+    """rx_skip on a PEP 393 buffer of either kind, and past the starts whose next code
+    point rules them out."""
+    while True:
+        if kind == 1:
+            sp = rx_skip(P, <const uint8_t *>d, sp, n)
+        elif kind == 2:
+            sp = rx_skip(P, <const uint16_t *>d, sp, n)
+        else:
+            sp = rx_skip(P, <const uint32_t *>d, sp, n)
+        if sp >= n or P.second < 0 or rx_second_ok(P, d, kind, sp, n):
+            return sp
+        sp += 1
 
 
 cdef Py_ssize_t rx_close(const int32_t *code, RxScratch *R, RxThread *lst,
@@ -311,7 +327,8 @@ cdef int rx_search(const RxProg *P, RxScratch *R, const void *d, int kind, Py_ss
                         break
                 rx_next_gen(R)
                 nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
-            elif P.first < 0 or sp < n and rx_starts(P, rx_char(P, d, kind, sp)):
+            elif P.first < 0 or sp < n and rx_starts(P, rx_char(P, d, kind, sp)) and (
+                    P.second < 0 or rx_second_ok(P, d, kind, sp, n)):
                 nc = rx_follow(P, R, cl, nc, 0, -1, -1, sp, rx_ctx(P, sp, d, kind, n))
         if nc == 0:
             if matched or sp >= n:
@@ -442,12 +459,14 @@ cdef class Regex:
     cdef readonly object fallback    # None, or RE2's (Match method, anchor) for long texts
     cdef readonly object text_fallback  # a raw program's: None, or f(text) for long texts
 
-    def __cinit__(self, code, classes, int first, bint raw=False):
+    def __cinit__(self, code, classes, int first, bint raw=False, int second=-1):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
         if n % 3 or not 3 <= n <= 3 * RX_MAX_CODE:
             raise ValueError(f"program of {n} words")
         if not -1 <= first < nclass:
             raise ValueError(f"first class {first} of {nclass}")
+        if not -1 <= second < nclass or second >= 0 and first < 0:
+            raise ValueError(f"second class {second} of {nclass} (first {first})")
         nr = sum(len(c) for c in classes)
         self.code = <int32_t *>malloc(<size_t>n * sizeof(int32_t))
         self.ascii = <uint64_t *>calloc(<size_t>(2 * nclass + 2), sizeof(uint64_t))
@@ -463,7 +482,7 @@ cdef class Regex:
             j = self._fill_class(k, classes[k], j)
         self.rstart[nclass] = <int32_t>j
         self._check_code(n // 3, nclass)
-        self.p.code, self.p.n, self.p.first = self.code, n // 3, first
+        self.p.code, self.p.n, self.p.first, self.p.second = self.code, n // 3, first, second
         self.p.first_cp = RX_NONE
         self.p.first_max = 0
         if first >= 0 and len(classes[first]):  # (no negative indexing: wraparound=False)

@@ -113,6 +113,8 @@ UNSUPPORTED_ESCAPES = set("pPQEC")
 # RE2's simple case folding beyond ASCII's own pairs, for the ASCII letters: K and k fold
 # with KELVIN SIGN, S and s with LATIN SMALL LETTER LONG S.
 FOLD_PARTNERS = {ord("k"): 0x212A, ord("s"): 0x17F}
+# A second-character class wider than this many code points is not worth its test.
+SECOND_MAX_SPAN = 0x8000
 
 
 def caseless(cp: int) -> bool:
@@ -410,14 +412,73 @@ def first_chars(node: Node) -> Ranges:
     return first_chars(node.body)
 
 
+def single(node: Node) -> bool:
+    """Whether a match may be exactly one code point (assertions count as none)."""
+    if isinstance(node, Cls):
+        return True
+    if isinstance(node, Assert):
+        return False
+    if isinstance(node, Cat):   # one item gives the code point, the others nothing
+        solid = [x for x in node.items if not nullable(x)]
+        return single(solid[0]) if len(solid) == 1 else not solid and any(
+            single(x) for x in node.items)
+    if isinstance(node, Alt):
+        return any(single(x) for x in node.items)
+    if isinstance(node, Repeat):
+        return node.hi != 0 and single(node.body) and (node.lo <= 1 or nullable(node.body))
+    return single(node.body)
+
+
+def second_chars(node: Node) -> Ranges:
+    """The code points a match of two or more code points can have second. A pattern
+    whose every match is that long, like a phone number after "start or a non-digit",
+    starts at almost every position by its first character alone; the VM also skips
+    every position whose next code point is not among these."""
+    if isinstance(node, Cls | Assert):
+        return ()
+    if isinstance(node, Alt):
+        return normalise([r for x in node.items for r in second_chars(x)])
+    if isinstance(node, Repeat):
+        if node.hi == 0:
+            return ()
+        again = single(node.body) and node.hi != 1   # a one-character copy, then another
+        return normalise([*second_chars(node.body), *(first_chars(node.body) if again else ())])
+    if isinstance(node, Group):
+        return second_chars(node.body)
+    acc: list[tuple[int, int]] = []
+    empty, one = True, False    # whether the items so far may match 0 / 1 code points
+    for item in node.items:
+        if empty:
+            acc.extend(second_chars(item))
+        if one:
+            acc.extend(first_chars(item))
+        empty, one = empty and nullable(item), (one and nullable(item)) or (
+            empty and single(item))
+        if not (empty or one):
+            break
+    return normalise(acc)
+
+
+def second_class(root: Node) -> Ranges | None:
+    """`second_chars` when every match has two code points or more and they leave out
+    much (a class of most code points would cost a test per start for nothing), else
+    None."""
+    if nullable(root) or single(root):
+        return None
+    ranges = second_chars(root)
+    return ranges if sum(hi - lo + 1 for lo, hi in ranges) <= SECOND_MAX_SPAN else None
+
+
 @dataclass(frozen=True)
 class Program:
     """`code`: 3 ints per instruction (opcode, x, y); `classes`: each a tuple of ranges;
-    `first`: the index of the first-character class, or -1 (no skipping)."""
+    `first`: the index of the first-character class, or -1 (no skipping); `second`: the
+    index of the second-character class, or -1 (see `second_chars`)."""
 
     code: tuple[int, ...]
     classes: tuple[Ranges, ...]
     first: int
+    second: int = -1
 
 
 class Emitter:
@@ -514,5 +575,7 @@ def build_program(pattern: str, group: int) -> Program:
     em.emit(root)
     em.op(MATCH)
     first = -1 if nullable(root) else em.cls(first_chars(root))
+    seconds = second_class(root)
+    second = -1 if seconds is None else em.cls(seconds)
     classes = tuple(sorted(em.classes, key=em.classes.__getitem__))
-    return Program(tuple(v for ins in em.code for v in ins), classes, first)
+    return Program(tuple(v for ins in em.code for v in ins), classes, first, second)

@@ -157,8 +157,8 @@ def test_a_malformed_raw_marker_breaks_only_its_record() -> None:
 def test_a_raw_program_refuses_a_folded_fallback() -> None:
     prog = compile_program("([，,])", 1)
     assert prog is not None
-    raw = Regex(prog.code, prog.classes, prog.first, True)
-    folded = Regex(prog.code, prog.classes, prog.first)
+    raw = Regex(prog.code, prog.classes, prog.first, True, prog.second)
+    folded = Regex(prog.code, prog.classes, prog.first, False, prog.second)
     assert raw.raw and not folded.raw
     assert raw.extract("x，") == "，" and folded.extract("x，") == ","
     with pytest.raises(ValueError, match="no RE2 fallback"):

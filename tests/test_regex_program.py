@@ -84,7 +84,8 @@ def _can_be_empty(p: str) -> bool:
 
 def vm(pattern: str, group: int, raw: bool = False) -> Regex | None:
     prog = compile_program(pattern, group)
-    return None if prog is None else Regex(prog.code, prog.classes, prog.first, raw)
+    return None if prog is None else Regex(prog.code, prog.classes, prog.first, raw,
+                                           prog.second)
 
 
 def vm_within_budget(pattern: str, group: int) -> Regex | None:
@@ -103,7 +104,7 @@ def too_large(pattern: str, group: int) -> bool:
     except Unsupported as exc:
         return str(exc) == TOO_LARGE
     try:
-        Regex(prog.code, prog.classes, prog.first)
+        Regex(prog.code, prog.classes, prog.first, False, prog.second)
     except ValueError as exc:
         return "closures exceed" in str(exc)
     return False
@@ -308,7 +309,7 @@ def test_a_program_whose_steps_could_be_costly_stays_on_re2() -> None:
     prog = compile_program(pattern, 1)
     assert prog is not None
     with pytest.raises(ValueError, match="closures exceed"):
-        Regex(prog.code, prog.classes, prog.first)
+        Regex(prog.code, prog.classes, prog.first, False, prog.second)
     rs = compile_text(f'scene s "S" {{ when "c"\n extract v = /{pattern}/ }}').ruleset
     assert rs is not None
     text = "x" + chars[7] + chars[99] + "c"
@@ -338,6 +339,39 @@ def test_a_missing_group_is_not_compiled() -> None:
 def test_malformed_programs_are_refused(code: list[int], classes: list, first: int) -> None:
     with pytest.raises(ValueError):
         Regex(code, classes, first)
+
+
+@pytest.mark.parametrize("first, second", [(0, 1), (0, -2), (-1, 0)])
+def test_a_second_class_out_of_range_or_without_a_first_is_refused(first: int,
+                                                                   second: int) -> None:
+    with pytest.raises(ValueError):
+        Regex([4, 0, 0], [((97, 97),)], first, False, second)
+
+
+@pytest.mark.parametrize("pattern, second", [
+    (r"(?:^|[^\d])(\d{3})", "0123456789"),   # the boundary may be the text's start
+    (r"(a|bc)d", "cd"), (r"(ab?)c", "bc"), (r"(a{2,})", "a"), (r"x\b(y)", "y"),
+    (r"(ab|c){2}", "abc"), (r"(?:a|)b(c)", "bc"),
+])
+def test_second_class(pattern: str, second: str) -> None:
+    """The code points a match of two or more can have second, over-approximated where
+    assertions are concerned (they are passed over)."""
+    prog = build_program(pattern, 1)
+    ranges = prog.classes[prog.second]
+    assert {chr(c) for lo, hi in ranges for c in range(lo, hi + 1)} == set(second)
+
+
+@pytest.mark.parametrize("pattern", [r"(a)", r"(ab?)", r"(a*b)", r"(?:a|bc)?(d)", r"(\b)a",
+                                     r"(a)?", r"(.(?:))"])
+def test_no_second_class_where_a_match_may_be_one_code_point(pattern: str) -> None:
+    assert build_program(pattern, 1).second == -1
+
+
+def test_a_second_class_skips_starts_but_keeps_the_match() -> None:
+    """A phone number after a non-digit: the start before the digits is the only one
+    kept, and the text's start (`^`) still counts."""
+    for text in ["电话 13912345678 找", "13912345678", "x13912345678", "号码1391234567 8"]:
+        assert_same(r"(?:^|[^\d])(1[3-9]\d{9})(?:[^\d]|$)", 1, text)
 
 
 def test_backtracking_enters_each_state_once() -> None:

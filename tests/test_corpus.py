@@ -55,7 +55,13 @@ NOW = dt.date(2026, 11, 27)
 # 25b, seed 2514): 200 random mudou rows, 100 random 80w-spam rows and 60 random 80w-ham
 # rows (the new 360 alone: precision 0.996 -> 1.000, recall 0.846 -> 0.949; a 新华移动快报VIP
 # digest that the advert scene had taken is `content_push`, like its labelled sibling).
-MIN_RECALL = 0.85
+# 0.872 on 2,330 rows (precision 1.000, 1,644/1,644; the 2,030 rows before 0.912 -> 0.918)
+# once 300 more unnamed rows were read and added (session 25c, seed 2515): 200 random 80w-spam
+# rows and 100 random mudou rows that the library left unnamed (the new 300 alone: recall
+# 0 -> 0.485, 98 of 202; the rest are adverts with a single kind of evidence, operators'
+# own offers and obfuscated spam). Drawn among the unnamed, they lower recall: the floor
+# moves to 0.82.
+MIN_RECALL = 0.82
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",
              "en_card_details_phishing", "en_premium_rate_scam", "cmcc_news_push",

@@ -59,7 +59,11 @@ NOW = dt.date(2026, 11, 27)
 # 0.981): ATM withdrawals that banks write as debits are `en_atm_withdrawal`, KVB's "Card
 # No. … Debited … * MERCHANT/CITY *" is `en_card_spent`, and UCI's "Congrats! 2 mobile 3G
 # Videophones R yours. call 0906…", labelled `en_promotion_ad` in session 24b, is a prize
-# callback, `en_premium_rate_scam`.
+# callback, `en_premium_rate_scam`. 0.889 on 2,650 rows (precision 1.000, 1,955/1,955)
+# once 300 rows the library left unnamed were read and added (session 25c, seed 2515): 200
+# random 80w-spam rows and 100 random mudou rows (the new 300 alone: recall 0 -> 0.485, 98
+# of 202; the rest are adverts with a single kind of evidence, operators' own offers and
+# obfuscated spam). Drawn among the unnamed, they lower recall, not the rules.
 MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",

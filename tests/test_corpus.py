@@ -59,7 +59,12 @@ NOW = dt.date(2026, 11, 27)
 # 0.981): ATM withdrawals that banks write as debits are `en_atm_withdrawal`, KVB's "Card
 # No. … Debited … * MERCHANT/CITY *" is `en_card_spent`, and UCI's "Congrats! 2 mobile 3G
 # Videophones R yours. call 0906…", labelled `en_promotion_ad` in session 24b, is a prize
-# callback, `en_premium_rate_scam`.
+# callback, `en_premium_rate_scam`. 0.932 on 2,600 rows (precision 1.000, 2,094/2,094) once
+# 250 plain random Indian rows more were read and added (session 25c, seed 2516): the
+# library named 248 of them, each with the scene a careful reader picks (the other two,
+# SBI's spelled-out "One Time PIN … is Nine Six Nine Nine" and a UPI-PIN safety note, are
+# `none`), so the new 250 alone read precision 1.000, recall 1.000 before and after; the
+# fixes of that session were to fields.
 MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",

@@ -69,6 +69,12 @@ NOW = dt.date(2026, 11, 27)
 # with the scene a careful reader picks (the other two, SBI's spelled-out "One Time PIN …
 # is Nine Six Nine Nine" and a UPI-PIN safety note, are `none`); that session's fixes were
 # to fields.
+# 0.910 on 3,160 rows (precision 1.000, 2,463/2,463) once 260 rows the library named were
+# read and added (session 25d, seed 2516): 200 random mudou rows named as a service notice
+# and 60 named as marketing that hold a notice word (the new 260 alone: precision 0.988 ->
+# 1.000, recall 0.988 -> 1.000: a Unicom 优惠剩余 allowance report and a 代金券 credited on
+# sign-up had been taken for adverts, an SF parcel 揽收 with a delivery days later for one out
+# for delivery).
 MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",

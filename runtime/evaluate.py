@@ -301,6 +301,7 @@ class SceneRunner:
                        _intern(rec["enterprise"]))
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
+        _check_described(self.static, rec["tags"], self.meta)
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
         # The core's `Quick` runs a raw extractor only as a VM program (its RE2 path
         # would search the folded UTF-8).
@@ -432,6 +433,19 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+def _check_described(static: tuple, tags: Any, meta: Any) -> None:
+    """The values a `Match` copies from the record have the types `Match` promises (str
+    id, name and category, an int priority, a str or null enterprise, str tags and meta
+    values). Only a crafted record has others (a priority of `{}`, tags of `"abc"` read as
+    three tags); refused when the runner is built, i.e. by `validate` before a reload."""
+    scene, name, category, priority, enterprise = static
+    if not (type(tags) is list and all(type(v) is str for v in (scene, name, category, *tags))
+            and type(priority) is int and (enterprise is None or type(enterprise) is str)
+            and type(meta) is dict and all(type(v) is str for v in meta.values())):
+        raise ValueError("id, name, category, priority, enterprise, tags or meta of the "
+                         "wrong type")
 
 
 def _group(regex: Any, group: Any) -> int:

@@ -7,7 +7,6 @@ programs); only those reach Python, where `evaluate.SceneRunner` finishes them.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import stat
 from array import array
@@ -15,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._core import Core, Matcher, json_array_items, untrack_results
-from .artifact import ArtifactError, RawJSON, Sections, unpack
+from .artifact import ArtifactError, RawJSON, Sections, parse_json, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 from .senders import dlt_header
@@ -77,7 +76,7 @@ class Records:
             rec = self._parsed[i]
         else:
             assert self._body is not None
-            rec = json.loads(bytes(self._body[self._spans[2 * i]:self._spans[2 * i + 1]]))
+            rec = parse_json(self._body[self._spans[2 * i]:self._spans[2 * i + 1]])
         if not isinstance(rec, dict):
             raise ValueError(f"scene record {i} is not an object")
         return rec

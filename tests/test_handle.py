@@ -84,6 +84,18 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     # A comparison whose value has the wrong type used to pass `validate` and then raise
     # TypeError at the first message that reached it, dropping the scene while serving.
     ("when", ["cmp", "amount", False, ">", ["x"], "number"]),
+    # `NaN` and `Infinity` (Python's JSON reads them) passed `validate` and made
+    # `scenec match --json` print `"priority": NaN`, which is not JSON.
+    ("priority", float("nan")),
+    ("meta", {"k": float("inf")}),
+    ("when", ["cmp", "amount", False, ">", [float("inf")], "number"]),
+    # Values a Match copies of the wrong type were served as they were: tags of "abc"
+    # became three tags, a priority could be an object.
+    ("priority", {"p": 1}),
+    ("tags", "abc"),
+    ("name", ["A"]),
+    ("enterprise", 7),
+    ("meta", {"k": 1}),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, Span
+from ..runtime import evaluate
 from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
@@ -33,8 +34,10 @@ from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
-REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a build's distinct regexes (_RegexBudget)
-REGEX_BUDGET_PER_SCENE = 2_000
+# RE2 instructions of a build's distinct regexes (_RegexBudget); the runtime holds an
+# artifact to the same budget (`evaluate.Patterns.checked`).
+REGEX_BUDGET_BASE = evaluate.REGEX_BUDGET_BASE
+REGEX_BUDGET_PER_SCENE = evaluate.REGEX_BUDGET_PER_SCENE
 # Capture groups of one scene's templates (one per named placeholder, plus any a user slot
 # kind's regex holds): a template that matches a long text is read by RE2's capture engine,
 # whose cost per character grows with the groups (~0.05 s per group per million

@@ -35,6 +35,17 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 _OPTIONS.max_mem = 64 << 20
 
+# What the compiler lets a build hold (E910, E911; compiler/patterns.py, checker.py use
+# these): a record's pattern is held to them again, since a crafted artifact need not
+# have been built. `\pL{1000}` compiles to 1.2 million instructions in ~1.7 s with the
+# serving budget; under the probe's 2 MiB budget it fails in ~20 ms.
+MAX_PROGRAM_SIZE = 20_000  # RE2 instructions of one regex, template or extractor
+REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a rule set's distinct regexes
+REGEX_BUDGET_PER_SCENE = 2_000
+_PROBE = re2.Options()
+_PROBE.log_errors = False
+_PROBE.max_mem = 2 << 20
+
 # google-re2's `search` on a str re-encodes the text to UTF-8 and maps byte offsets back to
 # characters in Python for every call (~5 µs). The hot path below encodes the folded text
 # once per message and calls the same compiled RE2 object's `Match` on those bytes (~1 µs):
@@ -57,15 +68,38 @@ class Patterns:
     """RE2 objects and VM programs compiled on first use and shared by every scene of a
     rule set."""
 
-    def __init__(self) -> None:
+    def __init__(self, scenes: int | None = None) -> None:
         self._cache: dict[str, Any] = {}
         self._programs: dict[tuple[str, int, bool], Regex | None] = {}
+        # RE2 instructions the record patterns of a rule set of `scenes` scenes may
+        # still compile to (None: no budget).
+        self._left = None if scenes is None else \
+            REGEX_BUDGET_BASE + REGEX_BUDGET_PER_SCENE * scenes
 
     def get(self, pattern: str) -> Any:
         rx = self._cache.get(pattern)
         if rx is None:
             rx = self._cache[pattern] = re2.compile(pattern, _OPTIONS)
         return rx
+
+    def checked(self, pattern: str) -> Any:
+        """`get` for a pattern read from a scene record: the first time, it is compiled
+        under the compiler's small budget and held to its limits (MAX_PROGRAM_SIZE, and
+        the rule set's budget), so a crafted record cannot make a load, a `validate` or
+        a first match spend seconds and tens of MB compiling one regex. Raises ValueError
+        (the scene is then broken) or re2.error."""
+        if pattern not in self._cache:
+            probe = re2.compile(pattern, _PROBE)  # "pattern too large": over ~2 MiB
+            size = probe.programsize  # the reverse program is built lazily, in budget
+            if size > MAX_PROGRAM_SIZE:
+                raise ValueError(f"a pattern compiles to {size} RE2 instructions; the "
+                                 f"limit is {MAX_PROGRAM_SIZE}")
+            if self._left is not None:
+                self._left -= size
+                if self._left < 0:
+                    raise ValueError("the rule set's patterns compile to more RE2 "
+                                     "instructions than a build may hold")
+        return self.get(pattern)
 
     def program(self, pattern: str, group: int, raw: bool = False) -> Regex | None:
         """The core's linear VM for an extractor RE2 has accepted (`get` first), or None
@@ -91,7 +125,7 @@ class Patterns:
 def _regex_check(pattern: str, rx: Patterns) -> Check:
     """`/regex/` in a condition: the core's VM where it has the pattern (as a group, which
     changes no match), on texts up to LONG_TEXT characters; RE2's str API otherwise."""
-    regex = rx.get(pattern)
+    regex = rx.checked(pattern)
     vm = rx.program(f"({pattern})", 1)
     if vm is None:
         return lambda text, sender, ctx, fields: regex.search(text) is not None
@@ -266,7 +300,7 @@ class SceneRunner:
             if valid else None
         self.sender = compile_cond(rec["sender"], rx) if rec["sender"] else None
         self.templates = [(r, [(str(n), str(k), _group(r, g)) for n, k, g in t[1]])
-                          for t in rec["templates"] for r in (rx.get(t[0]),)]
+                          for t in rec["templates"] for r in (rx.checked(t[0]),)]
         when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         # Before the extractors unless it compares a field (see reads_fields).
         early = when is not None and not reads_fields(rec["when"])
@@ -274,7 +308,7 @@ class SceneRunner:
         self.when_late: Check | None = None if early else when
         records = [_extract_record(e) for e in rec["extracts"]]  # (n, k, pattern, g, raw)
         self.extracts = [(sys.intern(n), k, r, _group(r, g)) for n, k, p, g, _ in records
-                         for r in (rx.get(p),)]
+                         for r in (rx.checked(p),)]
         # Per extractor: None, or for a raw one (reading the caller's text, not the folded
         # one) its RE2 object, which runs where the VM has no program.
         self.raw = tuple(e[2] if x[4] else None

@@ -193,7 +193,7 @@ class Ruleset:
         the checks `load` defers so that loading stays fast. Raises ArtifactError naming the
         first malformed record, which only a crafted artifact with a valid checksum can
         contain. `Handle.reload` runs it before swapping; it takes seconds at 100k scenes."""
-        patterns = Patterns()  # thrown away after: the serving cache stays lazy
+        patterns = Patterns(len(self._records))  # thrown away after: serving stays lazy
         for index in range(len(self._records)):
             try:
                 SceneRunner(index, self._records[index], patterns)
@@ -213,8 +213,11 @@ class Finisher:
         self.core, self.records = core, records
         self.runners: list[SceneRunner | None] = [None] * len(records)
         self.quick: list[Any] = [None] * len(records)
-        self.patterns = Patterns()
+        self.patterns = Patterns(len(records))
         self.broken: set[str] = set()
+        # Indices of the broken scenes: each record is tried once, not again at every
+        # message that wakes its scene (a crafted record's parse and compiles each time).
+        self.failed: set[int] = set()
 
     def finish_found(self, text: str, cands: list[int], sender: str | None,
                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
@@ -238,6 +241,8 @@ class Finisher:
                     continue
                 runner = runners[sc]
                 if runner is None:
+                    if sc in self.failed:
+                        continue
                     runner = self.new_runner(sc)
                     if runner is None:
                         continue
@@ -272,8 +277,11 @@ class Finisher:
         broken) when the record is malformed."""
         try:
             return SceneRunner(index, self.records[index], self.patterns)
+        except MemoryError:  # the process's trouble, not the record's: tried again later
+            raise
         except Exception:
             self.broken.add(self.scene_id(index))
+            self.failed.add(index)
             return None
 
 

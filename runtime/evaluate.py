@@ -583,12 +583,18 @@ def _capture(hit: Any, name: str, kind: str, group: int, fields: Fields, spans: 
 _ENCODED = frozenset(("url", "quickapp", "deeplink"))
 
 
+# Arguments of each action kind (compiler/actions.py SIGNATURES; a test keeps them equal).
+ACTION_ARITY = {"url": 1, "quickapp": 1, "deeplink": 1, "tel": 1, "copy": 1, "calendar": 2,
+                "sms": 2}
+
+
 class _ActionRunner:
     def __init__(self, a: list, rx: Patterns) -> None:
         self.slot, self.label, self.kind = str(a[0]), str(a[1]), str(a[2])
         self.args = [(str(k), str(v)) for k, v in a[3]]
         self.guard = compile_cond(a[4], rx) if a[4] is not None else None
         self.needs = tuple(map(str, a[5]))
+        _check_action(self.kind, self.args, self.needs)
         self.encode = self.kind in _ENCODED
         # A url/quickapp/deeplink target that is one whole field: the link read from the
         # message (see links.py), found once here rather than on every render.
@@ -614,6 +620,16 @@ class _ActionRunner:
             params = (("body", values[1]),)
         return Action(self.slot, self.kind, interpolate(self.label, fields, False), values[0],
                       params)
+
+
+def _check_action(kind: str, args: list[tuple[str, str]], needs: tuple[str, ...]) -> None:
+    """What `render` relies on: a known kind with its number of arguments, each a text
+    ("t") or a field ("f") that the action needs (so it is dropped, not rendered, when
+    the field is missing). Only a crafted record breaks this; it used to pass `validate`
+    and then raise IndexError or KeyError at every message that reached the scene."""
+    if ACTION_ARITY.get(kind) != len(args) or any(
+            k not in ("f", "t") or k == "f" and v not in needs for k, v in args):
+        raise ValueError(f"bad {kind!r} action arguments {args!r} (needs {needs!r})")
 
 
 def interpolate(template: str, fields: Fields, encode: bool) -> str:

@@ -100,6 +100,13 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     # and tens of MB to compile, which `validate` used to spend and then swap it in.
     ("when", ["re", "\\pL{1000}"]),
     ("extracts", [["n", "digits", "(\\d+)\\pL{1000}", 1]]),
+    # Actions `render` cannot render passed `validate`, then raised IndexError or
+    # KeyError at every message that reached the scene, which was dropped each time.
+    ("actions", [["button", "b", "calendar", [["t", "x"]], None, []]]),
+    ("actions", [["button", "b", "sms", [["t", "x"]], None, []]]),
+    ("actions", [["button", "b", "copy", [], None, []]]),
+    ("actions", [["button", "b", "copy", [["f", "n"]], None, []]]),
+    ("actions", [["button", "b", "launch", [["t", "x"]], None, []]]),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:
@@ -143,6 +150,14 @@ def crafted(tmp_path: Path, field: str, value: object) -> Path:
     path = tmp_path / "crafted.scb"
     path.write_bytes(pack(arrays, {"meta": sections["meta"], "scenes": records}))
     return path
+
+
+def test_the_runtime_knows_the_compilers_action_kinds() -> None:
+    """`_check_action` refuses what the compiler's signatures would not produce."""
+    from scenec.compiler.actions import SIGNATURES
+    from scenec.runtime.evaluate import ACTION_ARITY
+
+    assert ACTION_ARITY == {kind: len(shape) for kind, shape in SIGNATURES.items()}
 
 
 def test_the_patterns_of_a_rule_set_are_held_to_the_build_budget(

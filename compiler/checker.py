@@ -43,6 +43,12 @@ REGEX_BUDGET_PER_SCENE = evaluate.REGEX_BUDGET_PER_SCENE
 # whose cost per character grows with the groups (~0.05 s per group per million
 # characters); the shipped library's largest scene has 20.
 MAX_SCENE_PLACEHOLDERS = 32
+# Extractors and actions of one scene: each extractor searches the message and each action
+# is rendered for every match of the scene, and nothing else bounded their number (5,000
+# copies of one extractor, 150 KB of rules, took 120-300 ms a message). The shipped
+# library's largest scene has 7 extractors and 3 actions.
+MAX_SCENE_EXTRACTS = 64
+MAX_SCENE_ACTIONS = 64
 CONTEXT_TYPES = ("str", "number", "bool")
 _NEVER = "[^\\s\\S]"  # the pattern of a slot kind whose definition failed: matches nothing
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
@@ -458,6 +464,8 @@ class SceneChecker:
         if not s.templates and not s.when:
             self.error("E601", f"scene '{s.id.value}' has neither template nor when", s.id.span,
                        "add a template \"…\" or a when condition")
+        self._clause_count(s.extracts[MAX_SCENE_EXTRACTS:], "extractors", MAX_SCENE_EXTRACTS)
+        self._clause_count(s.actions[MAX_SCENE_ACTIONS:], "buttons and menus", MAX_SCENE_ACTIONS)
         senders = len(sender.signatures) + len(sender.numbers) if sender else 0
         if conds.literal_count + senders + sum(len(t.parts) for t in templates) \
                 > MAX_LITERALS_PER_SCENE:
@@ -526,6 +534,14 @@ class SceneChecker:
                 self.fields[name] = kind
             out.append(tpl)
         return tuple(out)
+
+    def _clause_count(self, over: list, what: str, limit: int) -> None:
+        """E914 at the first clause beyond `limit` (`over`: the clauses past it)."""
+        if over:
+            first = over[0]
+            span = first.span if isinstance(first, ast.Action) else first.name.span
+            self.error("E914", f"scene has {limit + len(over)} {what}; the limit is {limit}",
+                       span, "split the scene, or read several values with one extractor")
 
     def _extracts(self, s: ast.Scene) -> tuple[m.Extractor, ...]:
         user = self.sym.kinds

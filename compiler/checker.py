@@ -47,8 +47,9 @@ MAX_SCENE_PLACEHOLDERS = 32
 # is rendered for every match of the scene, and nothing else bounded their number (5,000
 # copies of one extractor, 150 KB of rules, took 120-300 ms a message). The shipped
 # library's largest scene has 7 extractors and 3 actions.
-MAX_SCENE_EXTRACTS = 64
-MAX_SCENE_ACTIONS = 64
+# The runtime holds an artifact's records to the same values (`evaluate.SceneRunner`).
+MAX_SCENE_EXTRACTS = evaluate.MAX_SCENE_EXTRACTS
+MAX_SCENE_ACTIONS = evaluate.MAX_SCENE_ACTIONS
 CONTEXT_TYPES = ("str", "number", "bool")
 _NEVER = "[^\\s\\S]"  # the pattern of a slot kind whose definition failed: matches nothing
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")

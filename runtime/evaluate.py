@@ -42,6 +42,8 @@ _OPTIONS.max_mem = 64 << 20
 MAX_PROGRAM_SIZE = 20_000  # RE2 instructions of one regex, template or extractor
 REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a rule set's distinct regexes
 REGEX_BUDGET_PER_SCENE = 2_000
+MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
+MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
 _PROBE = re2.Options()
 _PROBE.log_errors = False
 _PROBE.max_mem = 2 << 20
@@ -329,6 +331,7 @@ class SceneRunner:
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
+        _check_counts(self)
         # Shared values (categories, enterprises, field names) are interned so that
         # results of different scenes point at one object, more often in the cache.
         self.static = (rec["id"], rec["name"], _intern(rec["category"]), rec["priority"],
@@ -467,6 +470,19 @@ class SceneRunner:
                     _capture(hit, name, kind, group, fields, spans)
                 return True
         return False
+
+
+def _check_counts(runner: SceneRunner) -> None:
+    """Each extractor, action and highlight costs work at every match of the scene: a
+    record may hold what a build may (E914; `require` and `highlight` name distinct
+    fields, which the compiler writes once each). A crafted record with a million copies
+    of one highlight decoded the message's prefix a million times per match."""
+    fields = len(runner.extracts) + sum(len(slots) for _, slots in runner.templates)
+    if (len(runner.extracts) > MAX_SCENE_EXTRACTS or len(runner.actions) > MAX_SCENE_ACTIONS
+            or any(len(set(names)) != len(names) or len(names) > fields
+                   for names in (runner.require, runner.highlight))):
+        raise ValueError("more extractors, actions, required or highlighted fields than a "
+                         "build writes")
 
 
 def _check_described(static: tuple, tags: Any, meta: Any) -> None:

@@ -107,6 +107,12 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     ("actions", [["button", "b", "copy", [], None, []]]),
     ("actions", [["button", "b", "copy", [["f", "n"]], None, []]]),
     ("actions", [["button", "b", "launch", [["t", "x"]], None, []]]),
+    # More than a build may hold (E914), or a field named twice: each costs work at
+    # every match (a million copies of one highlight decoded the text a million times).
+    ("extracts", [["n", "digits", "(\\d+)", 1]] * 65),
+    ("actions", [["button", "b", "copy", [["t", "x"]], None, []]] * 65),
+    ("highlight", ["n", "n"]),
+    ("require", ["n", "m"]),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:

@@ -158,6 +158,16 @@ def crafted(tmp_path: Path, field: str, value: object) -> Path:
     return path
 
 
+def test_a_handle_started_on_a_path_validates_it_like_reload(tmp_path: Path) -> None:
+    """`Handle(path)` only loaded the file, whose records `load` parses lazily: a service
+    started on a crafted artifact served it, skipping its malformed scene at every
+    message, while `reload` of the same file is refused."""
+    path = crafted(tmp_path, "extracts", [["n", "digits", "(\\d+)", 5]])  # no group 5
+    with pytest.raises(ArtifactError, match="scene record 0 .*malformed"):
+        Handle(str(path))
+    assert Handle(str(path), validate=False).match("账单1") == []
+
+
 def test_the_runtime_knows_the_compilers_action_kinds() -> None:
     """`_check_action` refuses what the compiler's signatures would not produce."""
     from scenec.compiler.actions import SIGNATURES

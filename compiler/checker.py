@@ -69,6 +69,8 @@ class Symbols:
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
     # definitions a syntax error dropped ("extractor", "awb"): their uses are not unknown
     dropped: set[tuple[str, str]] = field(default_factory=set)
+    # names written in text a syntax error dropped: maybe uses, so never "unused"
+    mentioned: set[str] = field(default_factory=set)
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
 
     def finish(self) -> Symbols:
@@ -239,6 +241,7 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
     for f in sources.files:
         sym.dropped.update(f.dropped)
+        sym.mentioned.update(f.mentioned)
         for item in f.items:
             if isinstance(item, ast.Words):
                 _collect_words(item, sym, diags, sources)
@@ -381,14 +384,18 @@ def _looks_like_a_name(v: str) -> bool:
 
 
 def _unused(sym: Symbols, diags: DiagnosticBag) -> None:
+    """W002, W003, W006 for definitions nothing uses, except those named in text that a
+    syntax error dropped: the scene that used them is gone, and they were reported unused
+    beside the error that dropped it (`when any(bank_words) and ctx > 5` gave the error at
+    `>` and "word set 'bank_words' is never used")."""
     for name, (_, span) in sym.words.items():
-        if f"words:{name}" not in sym.used:
+        if f"words:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W002", f"word set '{name}' is never used", span, "remove it or use it")
     for name, (_, span) in sym.slots.items():
-        if f"slot:{name}" not in sym.used:
+        if f"slot:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W003", f"slot kind '{name}' is never used", span, "remove it or use it")
     for name, (_, span) in sym.extractors.items():
-        if f"extractor:{name}" not in sym.used:
+        if f"extractor:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W006", f"extractor '{name}' is never used", span,
                           "remove it or use it: extract FIELD = " + name)
 

@@ -725,3 +725,17 @@ def test_a_context_fact_declared_again_alike_is_one_fact() -> None:
     assert one_file(same).diagnostics.items == []
     clash = 'context { vip: bool }\ncontext { vip: str }\nscene a "A" { when "x" }\n'
     assert [(d.code, d.span.line) for d in one_file(clash).diagnostics.errors] == [("E101", 2)]
+
+
+def test_names_in_text_a_syntax_error_dropped_are_not_reported_unused() -> None:
+    """Recovery drops the scene with the syntax error, and with it the only uses of a
+    word set, a slot kind and an extractor: they were reported as never used beside the
+    error (three false warnings, errors under --strict). Names the dropped text mentions
+    are not; a definition that nothing names still is."""
+    defs = ('words bank_words = "x", "y"\nslot card = /\\d{4}/\nextractor order = /(\\d+)/\n'
+            'words spare = "p", "q"\n')
+    scene = ('scene a "A" {\n    when any(bank_words) and ctx > 5\n'
+             '    template "k${c:card}z"\n    extract o = order\n}\n')
+    result = one_file(defs + scene)
+    found = sorted((d.code, d.span.line) for d in result.diagnostics.items)
+    assert found == [("E001", 6), ("W002", 4)]

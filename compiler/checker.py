@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, Span
+from ..runtime import evaluate
 from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
@@ -33,13 +34,22 @@ from .sources import Sources, read_word_file
 
 MAX_SCENES = 250_000
 MAX_BUILD_LITERAL_CHARS = 2_000_000  # distinct literal text of a build: bounds the automaton
-REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a build's distinct regexes (_RegexBudget)
-REGEX_BUDGET_PER_SCENE = 2_000
+# RE2 instructions of a build's distinct regexes (_RegexBudget); the runtime holds an
+# artifact to the same budget (`evaluate.Patterns.checked`).
+REGEX_BUDGET_BASE = evaluate.REGEX_BUDGET_BASE
+REGEX_BUDGET_PER_SCENE = evaluate.REGEX_BUDGET_PER_SCENE
 # Capture groups of one scene's templates (one per named placeholder, plus any a user slot
 # kind's regex holds): a template that matches a long text is read by RE2's capture engine,
 # whose cost per character grows with the groups (~0.05 s per group per million
 # characters); the shipped library's largest scene has 20.
 MAX_SCENE_PLACEHOLDERS = 32
+# Extractors and actions of one scene: each extractor searches the message and each action
+# is rendered for every match of the scene, and nothing else bounded their number (5,000
+# copies of one extractor, 150 KB of rules, took 120-300 ms a message). The shipped
+# library's largest scene has 7 extractors and 3 actions.
+# The runtime holds an artifact's records to the same values (`evaluate.SceneRunner`).
+MAX_SCENE_EXTRACTS = evaluate.MAX_SCENE_EXTRACTS
+MAX_SCENE_ACTIONS = evaluate.MAX_SCENE_ACTIONS
 CONTEXT_TYPES = ("str", "number", "bool")
 _NEVER = "[^\\s\\S]"  # the pattern of a slot kind whose definition failed: matches nothing
 ACTION_KINDS = ("url", "quickapp", "deeplink", "tel", "copy", "calendar", "sms")
@@ -59,6 +69,8 @@ class Symbols:
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
     # definitions a syntax error dropped ("extractor", "awb"): their uses are not unknown
     dropped: set[tuple[str, str]] = field(default_factory=set)
+    # names written in text a syntax error dropped: maybe uses, so never "unused"
+    mentioned: set[str] = field(default_factory=set)
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
 
     def finish(self) -> Symbols:
@@ -229,6 +241,7 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
     for f in sources.files:
         sym.dropped.update(f.dropped)
+        sym.mentioned.update(f.mentioned)
         for item in f.items:
             if isinstance(item, ast.Words):
                 _collect_words(item, sym, diags, sources)
@@ -371,14 +384,18 @@ def _looks_like_a_name(v: str) -> bool:
 
 
 def _unused(sym: Symbols, diags: DiagnosticBag) -> None:
+    """W002, W003, W006 for definitions nothing uses, except those named in text that a
+    syntax error dropped: the scene that used them is gone, and they were reported unused
+    beside the error that dropped it (`when any(bank_words) and ctx > 5` gave the error at
+    `>` and "word set 'bank_words' is never used")."""
     for name, (_, span) in sym.words.items():
-        if f"words:{name}" not in sym.used:
+        if f"words:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W002", f"word set '{name}' is never used", span, "remove it or use it")
     for name, (_, span) in sym.slots.items():
-        if f"slot:{name}" not in sym.used:
+        if f"slot:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W003", f"slot kind '{name}' is never used", span, "remove it or use it")
     for name, (_, span) in sym.extractors.items():
-        if f"extractor:{name}" not in sym.used:
+        if f"extractor:{name}" not in sym.used and name not in sym.mentioned:
             diags.warning("W006", f"extractor '{name}' is never used", span,
                           "remove it or use it: extract FIELD = " + name)
 
@@ -455,6 +472,8 @@ class SceneChecker:
         if not s.templates and not s.when:
             self.error("E601", f"scene '{s.id.value}' has neither template nor when", s.id.span,
                        "add a template \"…\" or a when condition")
+        self._clause_count(s.extracts[MAX_SCENE_EXTRACTS:], "extractors", MAX_SCENE_EXTRACTS)
+        self._clause_count(s.actions[MAX_SCENE_ACTIONS:], "buttons and menus", MAX_SCENE_ACTIONS)
         senders = len(sender.signatures) + len(sender.numbers) if sender else 0
         if conds.literal_count + senders + sum(len(t.parts) for t in templates) \
                 > MAX_LITERALS_PER_SCENE:
@@ -523,6 +542,14 @@ class SceneChecker:
                 self.fields[name] = kind
             out.append(tpl)
         return tuple(out)
+
+    def _clause_count(self, over: list, what: str, limit: int) -> None:
+        """E914 at the first clause beyond `limit` (`over`: the clauses past it)."""
+        if over:
+            first = over[0]
+            span = first.span if isinstance(first, ast.Action) else first.name.span
+            self.error("E914", f"scene has {limit + len(over)} {what}; the limit is {limit}",
+                       span, "split the scene, or read several values with one extractor")
 
     def _extracts(self, s: ast.Scene) -> tuple[m.Extractor, ...]:
         user = self.sym.kinds

@@ -14,12 +14,15 @@ import re2
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, Span
+from ..runtime.evaluate import MAX_PROGRAM_SIZE as RUNTIME_MAX_PROGRAM_SIZE
 from ..runtime.fold import FOLD_TABLE
 from ..runtime.kinds import Kind, kind_for
 from .model import Extractor, Template
 
 MAX_PATTERN_CHARS = 2000
-MAX_PROGRAM_SIZE = 20_000  # RE2 instructions; the shipped library's largest is ~3000
+# RE2 instructions of one regex; the shipped library's largest is ~3000. The runtime holds
+# an artifact's patterns to the same limit (`Patterns.checked`).
+MAX_PROGRAM_SIZE = RUNTIME_MAX_PROGRAM_SIZE
 _META = set("\\.^$|?*+()[]{}-/")
 _UNSUPPORTED = [
     (re.compile(r"\(\?<?[=!]"), "lookaround"),

@@ -240,3 +240,6 @@ class File:
     # (keyword, name) of definitions a syntax error made recovery drop: their uses are not
     # reported again as unknown names (the error at the definition says it all)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    # names written in the text recovery dropped (a scene's `any(bank_words)`): a word set,
+    # slot kind or extractor they name may be used there, so it is not reported unused
+    mentioned: set[str] = field(default_factory=set)

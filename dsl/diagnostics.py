@@ -124,9 +124,23 @@ def _window(line: str, col: int, width: int) -> tuple[str, int, int]:
 
 def _display_width(text: str) -> int:
     """Terminal columns: CJK and full-width characters take two, so carets line up."""
+    return sum(map(_char_width, text))
+
+
+def _char_width(ch: str) -> int:
+    """A character's terminal columns, as wcwidth counts them: none for combining marks
+    (`é` written as e + U+0301, the emoji variation selector), format characters (a
+    zero-width joiner or space, a BOM inside a line) and Hangul medial and final jamo,
+    which join the character before them; counted as one each, they pushed the caret a
+    column right per mark. Two for wide (CJK, full-width) characters, one otherwise."""
     import unicodedata
 
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    if ch != "\xad" and unicodedata.category(ch) in _ZERO_WIDTH or "\u1160" <= ch <= "\u11ff":
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+_ZERO_WIDTH = ("Mn", "Me", "Cf")  # nonspacing and enclosing marks, format characters
 
 
 @dataclass

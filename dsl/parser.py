@@ -95,6 +95,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     work = text
     spent, line = 0, 1
     dropped: list[tuple[str, str]] = []
+    mentioned: set[str] = set()
     for _ in range(MAX_SYNTAX_ERRORS):
         if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
             break  # the first parse always runs: its cost is bounded by the file size
@@ -105,6 +106,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
                 _report_glued(path, glued, work, diags)
                 blanked = _blank_line(work, glued.start_pos or 0)  # the rest still parses
                 dropped += _dropped_definitions(work, blanked)
+                mentioned |= _mentioned_names(work, blanked)
                 work = blanked
                 continue
         except UnexpectedInput as exc:
@@ -114,19 +116,20 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             blanked = _report_and_blank(path, exc, work, diags, budget)
             line = _position(exc, work)[0]
             if blanked == work:
-                return ast.File(path, [], dropped)
+                return ast.File(path, [], dropped, set(_NAME.findall(work)))
             dropped += _dropped_definitions(work, blanked)
+            mentioned |= _mentioned_names(work, blanked)
             work = blanked
             continue
         parsed = _to_file(path, tree, diags)
-        parsed.dropped = dropped
+        parsed.dropped, parsed.mentioned = dropped, mentioned
         return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
     # budget (many errors late in a big file) the author is told where checking stopped.
     diags.error("E909", _stopped_because(spent, budget) + "; the rest of this file was not "
                 "checked", Span.point(path, line, 1), "fix the errors above and run the "
                 "check again")
-    return ast.File(path, [], dropped)
+    return ast.File(path, [], dropped, set(_NAME.findall(work)))
 
 
 def _stopped_because(spent: int, budget: RecoveryBudget) -> str:
@@ -375,13 +378,33 @@ def _blank_stray(text: str, at: int) -> str:
 _DEFINITION = re.compile(r"[ \t]*(words|slot|extractor|enterprise)[ \t]+(\w+)")
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _mentioned_names(before: str, after: str) -> set[str]:
+    """The identifiers in the stretch that blanking removed (see `ast.File.mentioned`)."""
+    lo, hi = _changed_stretch(before, after)
+    return set(_NAME.findall(before, lo, hi))
+
+
 def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
-    """The (keyword, name) of each top-level definition that blanking removed. Blanking
-    keeps the length, so only the changed stretch is searched, found by halving (slice
-    comparisons run in C): a big file with many errors is not scanned whole each time."""
+    """The (keyword, name) of each top-level definition that blanking removed."""
+    lo, hi = _changed_stretch(before, after)
+    out = []
+    for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
+        d = _DEFINITION.match(before, m.start())
+        if d is not None and not after[d.start(1):d.end(2)].strip():
+            out.append((d.group(1), d.group(2)))
+    return out
+
+
+def _changed_stretch(before: str, after: str) -> tuple[int, int]:
+    """Where `after` (the text with an item blanked) differs from `before`: [lo, hi).
+    Blanking keeps the length, so the stretch is found by halving (slice comparisons run
+    in C): a big file with many errors is not scanned whole each time."""
     n = len(before)
     if len(after) != n:
-        return []
+        return 0, 0
     lo, hi = 0, n  # the longest common prefix
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -391,12 +414,7 @@ def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
         mid = (tail_lo + tail_hi + 1) // 2
         tail_lo, tail_hi = (mid, tail_hi) if before[n - mid:] == after[n - mid:] else (
             tail_lo, mid - 1)
-    out = []
-    for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, n - tail_lo):
-        d = _DEFINITION.match(before, m.start())
-        if d is not None and not after[d.start(1):d.end(2)].strip():
-            out.append((d.group(1), d.group(2)))
-    return out
+    return lo, n - tail_lo
 
 
 def _blank_line(text: str, at: int) -> str:

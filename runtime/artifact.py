@@ -143,10 +143,18 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
 
+def parse_json(body: bytes | memoryview) -> Any:
+    """A JSON document of the artifact: strict JSON (no `NaN` or `Infinity`, which a
+    result carrying them would print as invalid `--json`). Raises ValueError, or
+    RecursionError for very deep nesting. Used for the sections at load and for each
+    scene record when it is first read (`ruleset.Records`)."""
+    return json.loads(bytes(body).decode("utf-8"), parse_constant=_not_json)
+
+
 def _section(name: str, typ: str, body: memoryview) -> Any:
     if typ == "j":
         try:
-            return json.loads(bytes(body).decode("utf-8"), parse_constant=_not_json)
+            return parse_json(body)
         except (ValueError, RecursionError) as exc:  # also a 5,000-digit number
             raise ArtifactError(f"section {name}: bad JSON ({exc})") from None
     if typ not in ("i", "q"):

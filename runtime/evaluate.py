@@ -35,6 +35,19 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 _OPTIONS.max_mem = 64 << 20
 
+# What the compiler lets a build hold (E910, E911; compiler/patterns.py, checker.py use
+# these): a record's pattern is held to them again, since a crafted artifact need not
+# have been built. `\pL{1000}` compiles to 1.2 million instructions in ~1.7 s with the
+# serving budget; under the probe's 2 MiB budget it fails in ~20 ms.
+MAX_PROGRAM_SIZE = 20_000  # RE2 instructions of one regex, template or extractor
+REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a rule set's distinct regexes
+REGEX_BUDGET_PER_SCENE = 2_000
+MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
+MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
+_PROBE = re2.Options()
+_PROBE.log_errors = False
+_PROBE.max_mem = 2 << 20
+
 # google-re2's `search` on a str re-encodes the text to UTF-8 and maps byte offsets back to
 # characters in Python for every call (~5 µs). The hot path below encodes the folded text
 # once per message and calls the same compiled RE2 object's `Match` on those bytes (~1 µs):
@@ -57,15 +70,38 @@ class Patterns:
     """RE2 objects and VM programs compiled on first use and shared by every scene of a
     rule set."""
 
-    def __init__(self) -> None:
+    def __init__(self, scenes: int | None = None) -> None:
         self._cache: dict[str, Any] = {}
         self._programs: dict[tuple[str, int, bool], Regex | None] = {}
+        # RE2 instructions the record patterns of a rule set of `scenes` scenes may
+        # still compile to (None: no budget).
+        self._left = None if scenes is None else \
+            REGEX_BUDGET_BASE + REGEX_BUDGET_PER_SCENE * scenes
 
     def get(self, pattern: str) -> Any:
         rx = self._cache.get(pattern)
         if rx is None:
             rx = self._cache[pattern] = re2.compile(pattern, _OPTIONS)
         return rx
+
+    def checked(self, pattern: str) -> Any:
+        """`get` for a pattern read from a scene record: the first time, it is compiled
+        under the compiler's small budget and held to its limits (MAX_PROGRAM_SIZE, and
+        the rule set's budget), so a crafted record cannot make a load, a `validate` or
+        a first match spend seconds and tens of MB compiling one regex. Raises ValueError
+        (the scene is then broken) or re2.error."""
+        if pattern not in self._cache:
+            probe = re2.compile(pattern, _PROBE)  # "pattern too large": over ~2 MiB
+            size = probe.programsize  # the reverse program is built lazily, in budget
+            if size > MAX_PROGRAM_SIZE:
+                raise ValueError(f"a pattern compiles to {size} RE2 instructions; the "
+                                 f"limit is {MAX_PROGRAM_SIZE}")
+            if self._left is not None:
+                self._left -= size
+                if self._left < 0:
+                    raise ValueError("the rule set's patterns compile to more RE2 "
+                                     "instructions than a build may hold")
+        return self.get(pattern)
 
     def program(self, pattern: str, group: int, raw: bool = False) -> Regex | None:
         """The core's linear VM for an extractor RE2 has accepted (`get` first), or None
@@ -92,7 +128,7 @@ class Patterns:
 def _regex_check(pattern: str, rx: Patterns) -> Check:
     """`/regex/` in a condition: the core's VM where it has the pattern (as a group, which
     changes no match), on texts up to LONG_TEXT characters; RE2's str API otherwise."""
-    regex = rx.get(pattern)
+    regex = rx.checked(pattern)
     vm = rx.program(f"({pattern})", 1)
     if vm is None:
         return lambda text, sender, ctx, fields: regex.search(text) is not None
@@ -281,7 +317,7 @@ class SceneRunner:
             if valid else None
         self.sender = compile_cond(rec["sender"], rx) if rec["sender"] else None
         self.templates = [(r, [(str(n), str(k), _group(r, g)) for n, k, g in t[1]])
-                          for t in rec["templates"] for r in (rx.get(t[0]),)]
+                          for t in rec["templates"] for r in (rx.checked(t[0]),)]
         when = compile_cond(rec["when"], rx) if rec["when"] is not None else None
         # Before the extractors unless it compares a field (see reads_fields).
         early = when is not None and not reads_fields(rec["when"])
@@ -289,7 +325,7 @@ class SceneRunner:
         self.when_late: Check | None = None if early else when
         records = [_extract_record(e) for e in rec["extracts"]]  # (n, k, pattern, g, raw)
         self.extracts = [(sys.intern(n), k, r, _group(r, g)) for n, k, p, g, _ in records
-                         for r in (rx.get(p),)]
+                         for r in (rx.checked(p),)]
         # Per extractor: None, or for a raw one (reading the caller's text, not the folded
         # one) its RE2 object, which runs where the VM has no program.
         self.raw = tuple(e[2] if x[4] else None
@@ -310,12 +346,14 @@ class SceneRunner:
         self.require = tuple(map(str, rec["require"]))
         self.highlight = tuple(map(str, rec["highlight"]))
         self.actions = [_ActionRunner(a, rx) for a in rec["actions"]]
+        _check_counts(self)
         # Shared values (categories, enterprises, field names) are interned so that
         # results of different scenes point at one object, more often in the cache.
         self.static = (rec["id"], rec["name"], _intern(rec["category"]), rec["priority"],
                        _intern(rec["enterprise"]))
         self.tags = tuple(rec["tags"])
         self.meta = rec["meta"]
+        _check_described(self.static, rec["tags"], self.meta)
         self.plain = not self.actions and not self.highlight  # a Match of fields alone
         # The core's `Quick` runs a raw extractor only as a VM program (its RE2 path
         # would search the folded UTF-8).
@@ -449,6 +487,32 @@ class SceneRunner:
         return False
 
 
+def _check_counts(runner: SceneRunner) -> None:
+    """Each extractor, action and highlight costs work at every match of the scene: a
+    record may hold what a build may (E914; `require` and `highlight` name distinct
+    fields, which the compiler writes once each). A crafted record with a million copies
+    of one highlight decoded the message's prefix a million times per match."""
+    fields = len(runner.extracts) + sum(len(slots) for _, slots in runner.templates)
+    if (len(runner.extracts) > MAX_SCENE_EXTRACTS or len(runner.actions) > MAX_SCENE_ACTIONS
+            or any(len(set(names)) != len(names) or len(names) > fields
+                   for names in (runner.require, runner.highlight))):
+        raise ValueError("more extractors, actions, required or highlighted fields than a "
+                         "build writes")
+
+
+def _check_described(static: tuple, tags: Any, meta: Any) -> None:
+    """The values a `Match` copies from the record have the types `Match` promises (str
+    id, name and category, an int priority, a str or null enterprise, str tags and meta
+    values). Only a crafted record has others (a priority of `{}`, tags of `"abc"` read as
+    three tags); refused when the runner is built, i.e. by `validate` before a reload."""
+    scene, name, category, priority, enterprise = static
+    if not (type(tags) is list and all(type(v) is str for v in (scene, name, category, *tags))
+            and type(priority) is int and (enterprise is None or type(enterprise) is str)
+            and type(meta) is dict and all(type(v) is str for v in meta.values())):
+        raise ValueError("id, name, category, priority, enterprise, tags or meta of the "
+                         "wrong type")
+
+
 def _group(regex: Any, group: Any) -> int:
     """A capture group the pattern has (1 .. its count): a crafted record naming another
     would read past RE2's result in the core, or Python's group -1 / 0 by accident."""
@@ -550,12 +614,18 @@ def _capture(hit: Any, name: str, kind: str, group: int, fields: Fields, spans: 
 _ENCODED = frozenset(("url", "quickapp", "deeplink"))
 
 
+# Arguments of each action kind (compiler/actions.py SIGNATURES; a test keeps them equal).
+ACTION_ARITY = {"url": 1, "quickapp": 1, "deeplink": 1, "tel": 1, "copy": 1, "calendar": 2,
+                "sms": 2}
+
+
 class _ActionRunner:
     def __init__(self, a: list, rx: Patterns) -> None:
         self.slot, self.label, self.kind = str(a[0]), str(a[1]), str(a[2])
         self.args = [(str(k), str(v)) for k, v in a[3]]
         self.guard = compile_cond(a[4], rx) if a[4] is not None else None
         self.needs = tuple(map(str, a[5]))
+        _check_action(self.kind, self.args, self.needs)
         self.encode = self.kind in _ENCODED
         # A url/quickapp/deeplink target that is one whole field: the link read from the
         # message (see links.py), found once here rather than on every render.
@@ -581,6 +651,16 @@ class _ActionRunner:
             params = (("body", values[1]),)
         return Action(self.slot, self.kind, interpolate(self.label, fields, False), values[0],
                       params)
+
+
+def _check_action(kind: str, args: list[tuple[str, str]], needs: tuple[str, ...]) -> None:
+    """What `render` relies on: a known kind with its number of arguments, each a text
+    ("t") or a field ("f") that the action needs (so it is dropped, not rendered, when
+    the field is missing). Only a crafted record breaks this; it used to pass `validate`
+    and then raise IndexError or KeyError at every message that reached the scene."""
+    if ACTION_ARITY.get(kind) != len(args) or any(
+            k not in ("f", "t") or k == "f" and v not in needs for k, v in args):
+        raise ValueError(f"bad {kind!r} action arguments {args!r} (needs {needs!r})")
 
 
 def interpolate(template: str, fields: Fields, encode: bool) -> str:

@@ -18,8 +18,18 @@ from .ruleset import Ruleset, load
 
 
 class Handle:
-    def __init__(self, initial: Ruleset | str | os.PathLike[str]) -> None:
-        self._ruleset = initial if isinstance(initial, Ruleset) else load(initial)
+    def __init__(self, initial: Ruleset | str | os.PathLike[str], *,
+                 validate: bool = True) -> None:
+        """Serve `initial`: a rule set, or the artifact at a path, which (with `validate`,
+        the default) is checked as completely as `reload` checks one. A service started
+        on a crafted artifact would otherwise serve it with its malformed scenes skipped
+        at every message, where a reload of the same file is refused."""
+        if isinstance(initial, Ruleset):
+            self._ruleset = initial
+        else:
+            self._ruleset = load(initial)
+            if validate:
+                self._ruleset.validate()
         self._lock = threading.Lock()  # serialises reloads, never matches
         self.generation = 0
         self.last_error: str | None = None

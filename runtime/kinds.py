@@ -34,8 +34,16 @@ def _money(raw: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+# Digits of the longest integer a `number` is read as: Python's own default limit on
+# reading an int, which a host application may lift (`sys.set_int_max_str_digits(0)`);
+# then reading 1,000,000 digits took 6.8 s (the time grows with the square of them).
+MAX_INT_DIGITS = 4300
+
+
 def _number(raw: str) -> float | int | None:
     clean = raw.replace(",", "")
+    if "." not in clean and len(clean.lstrip("+-")) > MAX_INT_DIGITS:
+        return None  # what int() refuses with the interpreter's default limit
     try:
         value = float(clean) if "." in clean else int(clean)
     except ValueError:

@@ -7,15 +7,14 @@ programs); only those reach Python, where `evaluate.SceneRunner` finishes them.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import stat
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ._core import Core, Matcher, json_array_items, untrack_results
-from .artifact import ArtifactError, RawJSON, Sections, unpack
+from ._core import Core, Matcher, json_array_items, json_values, untrack_results
+from .artifact import ArtifactError, RawJSON, Sections, parse_json, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 from .senders import dlt_header
@@ -23,6 +22,14 @@ from .senders import dlt_header
 _REQUIRED_JSON = ("meta", "scenes")
 MAX_ARTIFACT_BYTES = 1 << 30
 MAX_THREADS = 1 << 10  # a larger `threads` is taken as this (the core uses at most 64)
+# JSON values (`_core.json_values`) of the meta section and of one scene record. Parsed,
+# each is a Python object of ~30-100 bytes: a crafted 30 MB artifact of `[[],[],…]` took
+# 820 MB to load, which at the 1 GiB file limit would end the service. A build writes
+# two per sender into meta (at most ~2 million distinct senders fit E908; the 100k
+# workload has 99,534 values) and a few per literal into a record (E903 allows 2,000;
+# the shipped library's largest record has 4,173 values).
+MAX_META_VALUES = 5_000_000
+MAX_RECORD_VALUES = 100_000
 
 
 def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +69,7 @@ class Records:
     def __init__(self, section: Any) -> None:
         if isinstance(section, RawJSON):
             self._body: memoryview | None = section.body
-            self._spans = array("q", json_array_items(section.body))
+            self._spans = array("q", json_array_items(section.body, MAX_RECORD_VALUES))
             self._parsed: list[Any] | None = None
         elif isinstance(section, list):  # an already parsed section (`loads` of sections)
             self._body, self._spans, self._parsed = None, array("q"), section
@@ -77,7 +84,7 @@ class Records:
             rec = self._parsed[i]
         else:
             assert self._body is not None
-            rec = json.loads(bytes(self._body[self._spans[2 * i]:self._spans[2 * i + 1]]))
+            rec = parse_json(self._body[self._spans[2 * i]:self._spans[2 * i + 1]])
         if not isinstance(rec, dict):
             raise ValueError(f"scene record {i} is not an object")
         return rec
@@ -88,6 +95,8 @@ class Ruleset:
 
     def __init__(self, sections: Sections, source: str = "<memory>") -> None:
         meta, scenes = (sections.get(k) for k in _REQUIRED_JSON)
+        if isinstance(meta, RawJSON):
+            meta = _parse_meta(meta)
         if not isinstance(meta, dict) or not isinstance(scenes, (list, RawJSON)):
             raise ArtifactError("artifact lacks its meta or scenes section")
         try:
@@ -194,7 +203,7 @@ class Ruleset:
         the checks `load` defers so that loading stays fast. Raises ArtifactError naming the
         first malformed record, which only a crafted artifact with a valid checksum can
         contain. `Handle.reload` runs it before swapping; it takes seconds at 100k scenes."""
-        patterns = Patterns()  # thrown away after: the serving cache stays lazy
+        patterns = Patterns(len(self._records))  # thrown away after: serving stays lazy
         for index in range(len(self._records)):
             try:
                 SceneRunner(index, self._records[index], patterns)
@@ -214,8 +223,11 @@ class Finisher:
         self.core, self.records = core, records
         self.runners: list[SceneRunner | None] = [None] * len(records)
         self.quick: list[Any] = [None] * len(records)
-        self.patterns = Patterns()
+        self.patterns = Patterns(len(records))
         self.broken: set[str] = set()
+        # Indices of the broken scenes: each record is tried once, not again at every
+        # message that wakes its scene (a crafted record's parse and compiles each time).
+        self.failed: set[int] = set()
 
     def finish_found(self, text: str, cands: list[int], sender: str | None,
                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
@@ -239,6 +251,8 @@ class Finisher:
                     continue
                 runner = runners[sc]
                 if runner is None:
+                    if sc in self.failed:
+                        continue
                     runner = self.new_runner(sc)
                     if runner is None:
                         continue
@@ -273,9 +287,22 @@ class Finisher:
         broken) when the record is malformed."""
         try:
             return SceneRunner(index, self.records[index], self.patterns)
+        except MemoryError:  # the process's trouble, not the record's: tried again later
+            raise
         except Exception:
             self.broken.add(self.scene_id(index))
+            self.failed.add(index)
             return None
+
+
+def _parse_meta(section: RawJSON) -> Any:
+    """The meta section, parsed only when it holds no more than MAX_META_VALUES values."""
+    if json_values(section.body) > MAX_META_VALUES:
+        raise ArtifactError(f"section meta: more than {MAX_META_VALUES} JSON values")
+    try:
+        return parse_json(section.body)
+    except (ValueError, RecursionError) as exc:
+        raise ArtifactError(f"section meta: bad JSON ({exc})") from None
 
 
 def _column(value: object, must: str, *single: type) -> None:
@@ -320,7 +347,7 @@ def _default_threads(n: int) -> int:
 
 
 def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Ruleset:
-    return Ruleset(unpack(data, raw=frozenset(("scenes",))), source)
+    return Ruleset(unpack(data, raw=frozenset(("meta", "scenes"))), source)
 
 
 def load(path: str | os.PathLike[str]) -> Ruleset:

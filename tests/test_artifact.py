@@ -209,3 +209,41 @@ def test_class_ids_beyond_int32_are_refused(artifact: bytes) -> None:
     arrays["ac_class_pairs"] = array.array("q", [0x41, 2**40])
     with pytest.raises(ArtifactError):
         loads(pack(arrays, docs))
+
+
+@pytest.mark.parametrize("section", ["meta", "scenes"])
+def test_json_that_would_grow_many_times_when_parsed_is_refused_unparsed(
+        artifact: bytes, section: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[[],[],…]` grows ~27 times when parsed (a 30 MB artifact took 820 MB, so one near
+    the 1 GiB file limit would end the service). The values of the meta section and of
+    each scene record are counted first (`_core.json_values`, without parsing) against
+    MAX_META_VALUES and MAX_RECORD_VALUES, lowered here, as the limits are not far below
+    the real ones; a section just within them still loads."""
+    from scenec.runtime import ruleset
+
+    monkeypatch.setattr(ruleset, "MAX_META_VALUES", 2_000)
+    monkeypatch.setattr(ruleset, "MAX_RECORD_VALUES", 10_000)
+    sections = unpack(artifact)
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+
+    def with_padding(n: int) -> bytes:
+        padded = dict(docs)
+        if section == "meta":
+            padded["meta"] = {**docs["meta"], "x": [[]] * n}
+        else:
+            padded["scenes"] = [{**docs["scenes"][0], "x": [[]] * n}, *docs["scenes"][1:]]
+        return pack(arrays, padded)
+
+    refused = {"meta": "section meta: more than 2000", "scenes": "holds more than 10000"}
+    with pytest.raises(ArtifactError, match=refused[section]):
+        loads(with_padding(6_000))
+    assert loads(with_padding(100)).match("x") is not None
+
+
+def test_json_values_counts_outside_strings_only() -> None:
+    from scenec.runtime._core import json_values
+
+    assert json_values(b'{"a":[1,2,{}]}') == 7  # an upper bound of its 6 values (the key is one)
+    assert json_values(b'"[,{:\\"]"') == 1  # within a string, an escaped quote too
+    assert json_values(b"") == 1

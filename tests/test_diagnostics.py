@@ -39,6 +39,22 @@ def test_control_characters_are_shown_as_pictures_of_the_same_width() -> None:
     assert under_caret(shown, carets) == "X"
 
 
+@pytest.mark.parametrize("before, columns", [
+    ("e\u0301\u0301", 1),          # two combining acute accents on one letter
+    ("a\u200db\u200b", 2),          # zero-width joiner and zero-width space
+    ("\u2764\ufe0f", 1),            # a heart and the emoji variation selector
+    ("\ufeff", 0),                  # a byte-order mark inside the line
+    ("\u1100\u1161\u11a8", 2),      # a Hangul syllable written as three jamo
+    ("中e\u0301", 3),
+])
+def test_the_caret_skips_characters_that_take_no_column(before: str, columns: int) -> None:
+    """Marks that join the character before them take no terminal column: counted as
+    one, each pushed the caret a column to the right of the span."""
+    line = f'when "{before}" X'
+    shown, carets = quote(line, line.index("X") + 1, 1)
+    assert carets == " " * (len('when "') + columns + len('" ')) + "^"
+
+
 def test_message_file_name_and_hint_cannot_act_on_the_terminal() -> None:
     """They quote the rules (an import path, a name), so they are made visible too."""
     span = Span("\x1b]0;t\x07.scene", 1, 1, 1, 2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import compile_text
 from scenec.compiler.pipeline import write_atomic
-from scenec.runtime import ArtifactError, Handle
+from scenec.runtime import ArtifactError, Handle, load
 
 RULES_A = 'scene a "A" { when "账单"\n extract n = /(\\d+)/ as digits }\n'
 RULES_B = ('scene b "B" { when "账单" priority 70 }\n'
@@ -84,6 +84,35 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     # A comparison whose value has the wrong type used to pass `validate` and then raise
     # TypeError at the first message that reached it, dropping the scene while serving.
     ("when", ["cmp", "amount", False, ">", ["x"], "number"]),
+    # `NaN` and `Infinity` (Python's JSON reads them) passed `validate` and made
+    # `scenec match --json` print `"priority": NaN`, which is not JSON.
+    ("priority", float("nan")),
+    ("meta", {"k": float("inf")}),
+    ("when", ["cmp", "amount", False, ">", [float("inf")], "number"]),
+    # Values a Match copies of the wrong type were served as they were: tags of "abc"
+    # became three tags, a priority could be an object.
+    ("priority", {"p": 1}),
+    ("tags", "abc"),
+    ("name", ["A"]),
+    ("enterprise", 7),
+    ("meta", {"k": 1}),
+    # A pattern the compiler would refuse (E910): 1.2 million RE2 instructions, ~1.7 s
+    # and tens of MB to compile, which `validate` used to spend and then swap it in.
+    ("when", ["re", "\\pL{1000}"]),
+    ("extracts", [["n", "digits", "(\\d+)\\pL{1000}", 1]]),
+    # Actions `render` cannot render passed `validate`, then raised IndexError or
+    # KeyError at every message that reached the scene, which was dropped each time.
+    ("actions", [["button", "b", "calendar", [["t", "x"]], None, []]]),
+    ("actions", [["button", "b", "sms", [["t", "x"]], None, []]]),
+    ("actions", [["button", "b", "copy", [], None, []]]),
+    ("actions", [["button", "b", "copy", [["f", "n"]], None, []]]),
+    ("actions", [["button", "b", "launch", [["t", "x"]], None, []]]),
+    # More than a build may hold (E914), or a field named twice: each costs work at
+    # every match (a million copies of one highlight decoded the text a million times).
+    ("extracts", [["n", "digits", "(\\d+)", 1]] * 65),
+    ("actions", [["button", "b", "copy", [["t", "x"]], None, []]] * 65),
+    ("highlight", ["n", "n"]),
+    ("require", ["n", "m"]),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:
@@ -109,6 +138,77 @@ def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, f
     good.write_bytes(a.artifact)
     handle.reload(str(good))
     assert handle.generation == 1 and handle.best("账单1").scene == "a"  # type: ignore[union-attr]
+
+
+def crafted(tmp_path: Path, field: str, value: object) -> Path:
+    """RULES_A's artifact with one field of scene 0's record replaced, re-signed."""
+    import array
+
+    from scenec.runtime.artifact import pack, unpack
+
+    a = compile_text(RULES_A)
+    assert a.artifact
+    sections = unpack(a.artifact)
+    arrays = {k: array.array(v.format, v) for k, v in sections.items()
+              if isinstance(v, memoryview)}
+    records = [dict(r) for r in a.ruleset._records]  # type: ignore[union-attr]
+    records[0][field] = value
+    path = tmp_path / "crafted.scb"
+    path.write_bytes(pack(arrays, {"meta": sections["meta"], "scenes": records}))
+    return path
+
+
+def test_a_handle_started_on_a_path_validates_it_like_reload(tmp_path: Path) -> None:
+    """`Handle(path)` only loaded the file, whose records `load` parses lazily: a service
+    started on a crafted artifact served it, skipping its malformed scene at every
+    message, while `reload` of the same file is refused."""
+    path = crafted(tmp_path, "extracts", [["n", "digits", "(\\d+)", 5]])  # no group 5
+    with pytest.raises(ArtifactError, match="scene record 0 .*malformed"):
+        Handle(str(path))
+    assert Handle(str(path), validate=False).match("账单1") == []
+
+
+def test_the_runtime_knows_the_compilers_action_kinds() -> None:
+    """`_check_action` refuses what the compiler's signatures would not produce."""
+    from scenec.compiler.actions import SIGNATURES
+    from scenec.runtime.evaluate import ACTION_ARITY
+
+    assert ACTION_ARITY == {kind: len(shape) for kind, shape in SIGNATURES.items()}
+
+
+def test_the_patterns_of_a_rule_set_are_held_to_the_build_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pattern within the compiler's limit, but more of them than a build of that
+    many scenes may hold (E911): refused like a build would be. The budget is lowered
+    here; at its real value a crafted artifact would need thousands of patterns."""
+    from scenec.runtime import evaluate
+
+    path = crafted(tmp_path, "when", ["and", [["re", f"\\p{{Greek}}{{{n}}}"]
+                                               for n in (60, 61, 62)]])
+    monkeypatch.setattr(evaluate, "REGEX_BUDGET_BASE", 5_000)
+    monkeypatch.setattr(evaluate, "REGEX_BUDGET_PER_SCENE", 0)
+    handle = Handle(compile_text(RULES_B).ruleset)  # type: ignore[arg-type]
+    with pytest.raises(ArtifactError, match="more RE2 instructions than a build"):
+        handle.reload(str(path))
+    monkeypatch.setattr(evaluate, "REGEX_BUDGET_BASE", 20_000)
+    handle.reload(str(path))
+
+
+def test_a_broken_record_is_read_once_not_at_every_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule set loaded without `validate` skips a malformed record's scene; it used to
+    parse the record and compile its patterns again at every message that woke it."""
+    from scenec.runtime import ruleset as rs_module
+
+    path = crafted(tmp_path, "extracts", [["n", "digits", "(\\d+)", 5]])  # no group 5
+    rs = load(str(path))
+    reads = []
+    real = rs_module.Records.__getitem__
+    monkeypatch.setattr(rs_module.Records, "__getitem__",
+                        lambda self, i: reads.append(i) or real(self, i))
+    for _ in range(5):
+        assert rs.match("账单1") == []
+    assert rs.broken_scenes == {"a"} and len(reads) <= 2
 
 
 def test_a_dropped_ruleset_is_freed_at_once(tmp_path: Path) -> None:

@@ -67,3 +67,20 @@ def test_user_kinds_keep_their_text() -> None:
                                              ("03-15", "03-15")])
 def test_render_value(value: object, text: str) -> None:
     assert render_value(value) == text  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("host_limit", [0, 4300, 100_000])
+def test_a_number_is_read_the_same_whatever_the_hosts_int_limit(host_limit: int) -> None:
+    """`number` reads an int with at most 4,300 digits, Python's default limit. A host that
+    lifted it (`sys.set_int_max_str_digits(0)`) had a message's 1,000,000-digit number read
+    (6.8 s: the time grows with the square of the length) and kept as a field."""
+    import sys
+
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(host_limit)
+    try:
+        assert normalise("number", "9" * 4300) == int("9" * 4300)
+        assert normalise("number", "-" + "9" * 4301) is None
+        assert normalise("number", "1" + ",000" * 2000) is None
+    finally:
+        sys.set_int_max_str_digits(before)

@@ -69,3 +69,13 @@ def test_every_category_of_the_library_is_in_the_taxonomy() -> None:
     used = {m for path in (ROOT / "rules").rglob("*.scene")
             for m in re.findall(r"^\s*category\s+([\w.]+)", path.read_text("utf-8"), re.M)}
     assert sorted(used - documented) == [] and sorted(documented - used) == []
+
+
+def test_every_library_scene_has_a_counterexample() -> None:
+    """rules/README.md: "every scene has at least one `counterexample`" (one had none)."""
+    from scenec.compiler.pipeline import compile_paths
+
+    model = compile_paths([str(ROOT / "rules")], run_examples=False).model
+    assert model is not None
+    bare = [s.id for s in model.scenes if not any(e.counter for e in s.examples)]
+    assert bare == []

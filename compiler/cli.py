@@ -81,30 +81,43 @@ class _Parser(argparse.ArgumentParser):
         super().error(visible(message))
 
 
+EXIT_RULES = "exit status: 0 ok; 1 the rules have errors (or an example fails)"
+EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written"
+EXIT_MATCH = ("exit status: 0 ok (also when no scene matches); 2 a missing, corrupt or "
+              "incompatible artifact, a bad option or an unreadable --file")
+
+
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.")
+    p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.",
+                epilog="exit status: 0 ok; 1 the rules have errors or an example fails; "
+                       "2 bad usage, an unreadable input or a refused artifact. "
+                       "`scenec COMMAND -h` for a command's options.")
     p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", help="check, run examples and write an artifact")
+    b = sub.add_parser("build", help="check, run examples and write an artifact",
+                       epilog=EXIT_BUILD)
     b.add_argument("paths", nargs="+", help=".scene files or folders")
     b.add_argument("-o", "--output", required=True, help="artifact to write (e.g. rules.scb)")
     b.add_argument("--strict", action="store_true", help="treat warnings as errors")
     b.add_argument("--no-examples", action="store_true", help="do not run inline examples")
     b.set_defaults(run=_build)
 
-    c = sub.add_parser("check", help="report every error and warning; write nothing")
-    c.add_argument("paths", nargs="+")
-    c.add_argument("--strict", action="store_true")
+    c = sub.add_parser("check", help="report every error and warning; write nothing",
+                       epilog=EXIT_RULES)
+    c.add_argument("paths", nargs="+", help=".scene files or folders")
+    c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.set_defaults(run=_check)
 
-    t = sub.add_parser("test", help="run the inline examples, pass/fail per scene")
-    t.add_argument("paths", nargs="+")
+    t = sub.add_parser("test", help="run the inline examples, pass/fail per scene",
+                       epilog="exit status: 0 every example passes; 1 the rules have "
+                              "errors, an example fails or examples were not run")
+    t.add_argument("paths", nargs="+", help=".scene files or folders")
     t.add_argument("-v", "--verbose", action="store_true", help="list passing scenes too")
     t.set_defaults(run=_test)
 
-    m = sub.add_parser("match", help="match messages against an artifact")
-    m.add_argument("artifact")
+    m = sub.add_parser("match", help="match messages against an artifact", epilog=EXIT_MATCH)
+    m.add_argument("artifact", help="a file written by `scenec build` (e.g. rules.scb)")
     m.add_argument("text", nargs="?", help="the message (or use --file)")
     m.add_argument("--file", help="one message per line ('-' for standard input)")
     m.add_argument("--tab", action="store_true",
@@ -218,7 +231,8 @@ def _match(args: argparse.Namespace) -> int:
                         "matches": [m.to_json() for m in found]}
                 print(json.dumps(line, ensure_ascii=False).translate(_JSON_ESCAPES))
             else:
-                _print_human(text, found, many=bool(args.file))
+                _print_human(text, found, many=bool(args.file),
+                             sender=sender if args.tab else None)
             if args.file is not None:
                 sys.stdout.flush()
     except BrokenPipeError:
@@ -241,8 +255,11 @@ def _lines(path: str) -> Iterator[str]:
     """The non-blank lines of a file (`-`: standard input), one at a time."""
     if path == "-" and sys.stdin is None:  # started with its standard input closed
         raise ValueError("--file -: there is no standard input to read")
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
-                                                errors="surrogateescape")
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
+                                                    errors="surrogateescape")
+    except OSError as exc:  # said like an unreadable artifact, not as Python's "[Errno 2] …"
+        raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     with stream:
         for number in itertools.count(1):
             line = stream.readline(MAX_LINE + 1)
@@ -317,14 +334,15 @@ def _parse_now(raw: str) -> dt.date:
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS)}
 
 
-def _print_human(text: str, found: list[Match], many: bool) -> None:
+def _print_human(text: str, found: list[Match], many: bool, sender: str | None = None) -> None:
     """The human listing. Every line goes through `visible`: the message, and the field
-    values and action targets taken from it, may carry terminal escape sequences."""
+    values and action targets taken from it, may carry terminal escape sequences. With
+    `--tab` the line's sender heads its message (`> (from VM-HDFCBK) Rs 500 debited…`)."""
     def out(line: str) -> None:
         print(visible(line))
 
     if many:
-        out(f"> {text}")
+        out(f"> (from {sender}) {text}" if sender is not None else f"> {text}")
     if not found:
         out("no scene matches")
     for rank, m in enumerate(found, 1):

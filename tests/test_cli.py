@@ -359,6 +359,45 @@ def test_match_file_with_a_sender_on_each_line(tmp_path: Path) -> None:
         ("95555", ["spend"]), (None, []), ("10086", [])]
     done = scenec("match", out, "--file", "-", "--tab", stdin=f"{plain}\n")
     assert done.returncode == 2 and "no TAB" in done.stderr
+    done = scenec("match", out, "--file", "-", "--tab", stdin=f"95555\t{plain}\n\t{plain}\n")
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[0] == f"> (from 95555) {plain}"  # human: whose it was
+    assert f"\n> {plain}\nno scene matches" in done.stdout         # none: no "from"
+
+
+def test_an_unreadable_message_file_is_said_plainly(tmp_path: Path) -> None:
+    """`--file` that is missing or a folder: exit 2 with `cannot read --file …`, like an
+    unreadable artifact, not Python's `[Errno 2] …`."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    for path, says in ((tmp_path / "nowhere.txt", "No such file or directory"),
+                       (tmp_path, "Is a directory")):
+        done = scenec("match", out, "--file", str(path))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == f"scenec: error: cannot read --file {path}: {says}\n"
+
+
+def test_every_command_and_option_has_help_and_exit_statuses() -> None:
+    """`-h` of every command says what its exit statuses mean (as the README's CLI table
+    does), and every argument has a help text."""
+    top = scenec("--help")
+    assert top.returncode == 0 and "exit status: 0 ok; 1" in top.stdout
+    for command, statuses in (("build", "2 the output cannot be written"),
+                              ("check", "1 the rules have errors"),
+                              ("test", "1 the rules have errors, an example fails"),
+                              ("match", "2 a missing, corrupt or incompatible artifact")):
+        done = scenec(command, "-h")
+        text = " ".join(done.stdout.split())  # argparse wraps at the terminal width
+        assert done.returncode == 0 and "exit status: 0" in text and statuses in text
+        helped = [line for line in done.stdout.split("options:")[0].splitlines()[1:]
+                  if line.startswith("  ") and not line.startswith("   ")]
+        assert helped and all(len(line.split()) > 1 for line in helped), (command, helped)
+    for command in ("build", "check", "test", "match"):  # the options too
+        done = scenec(command, "-h")
+        options = done.stdout.split("options:")[1].split("exit status")[0]
+        for line in options.splitlines():
+            if line.startswith("  -"):  # `  --strict` alone: no help text
+                assert len(line.split()) > 1, (command, line)
 
 
 

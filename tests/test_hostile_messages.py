@@ -237,7 +237,7 @@ def library_message(draw: st.DrawFn, examples: list[str]) -> str:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_shipped_library_on_hostile_variants(library: Compiled, data: st.DataObject) -> None:
-    """The real 104-scene library, on its own examples damaged with hostile characters."""
+    """The shipped library, on its own examples damaged with hostile characters."""
     examples = sorted({e.text for s in library.model.scenes for e in s.examples})
     assert library.ruleset is not None
     texts = data.draw(st.lists(library_message(examples), min_size=1, max_size=4))

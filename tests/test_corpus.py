@@ -206,9 +206,9 @@ def shared_tsv(name: str) -> list[dict[str, str]]:
 def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
     """Chat says "优惠", "报名", "free" and "call me": the advertising scenes need two kinds
     of evidence, so person-to-person messages (22,687 Chinese, 4,518 English) are almost
-    never marketing (4 of them were, each a forwarded shop message, when this was
-    written), while most of the real adverts are (2026-11-28: 2,607 of the 4,057 masked
-    ones of the 80w sample, whose digits read "x", and 492 of the 642 English spam as
+    never marketing (5 of them are, each a forwarded shop or sales message, 2026-11-28),
+    while most of the real adverts are (2026-11-28, session 25: 3,108 of the 4,057
+    masked ones of the 80w sample, whose digits read "x", and 539 of the 642 English spam as
     adverts or premium-rate scams)."""
     chat = [r["text"] for r in shared_tsv("sms_zh_nus.tsv")]
     chat += [r["text"] for r in shared_tsv("sms_en_uci.tsv") if r["label"] == "ham"]
@@ -220,8 +220,9 @@ def test_chat_is_not_taken_for_advertising(library: Ruleset) -> None:
                    and b.category.startswith(prefix))
 
     assert count(chat, "marketing.") <= len(chat) // 2000  # at most 0.05%
-    assert count(spam, "marketing.promotion.ad") >= len(spam) // 2
-    assert count(en_spam, "marketing.") >= len(en_spam) // 2
+    # floors a margin below what is named (session 25: 77% and 84%)
+    assert count(spam, "marketing.promotion.ad") >= len(spam) * 7 // 10
+    assert count(en_spam, "marketing.") >= len(en_spam) * 3 // 4
 
 
 def test_every_inline_example_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,14 +49,20 @@ def escape(text: str) -> str:
 
 def fold_pattern(pattern: str) -> str:
     """Fold full-width characters of a regex source without turning them into syntax:
-    `（` becomes `\\(`, a literal paren, never a group."""
+    `（` becomes `\\(`, a literal paren, never a group. An escaped full-width letter or
+    digit stays as written: folded, `\\ｄ` would become `\\d` (any digit) and `\\ｂ` a word
+    boundary, where RE2 (and a `raw` extractor, which is not folded) refuse `\\ｄ` as an
+    invalid escape; so it is refused here too, quoted as the author wrote it."""
     out: list[str] = []
     escaped = False
     for ch in pattern:
         mapped = FOLD_TABLE.get(ord(ch))
         if mapped is not None:
             a = chr(mapped)
-            out.append(a if escaped or a not in _META else "\\" + a)
+            if escaped and a.isalnum():
+                out.append(ch)
+            else:
+                out.append(a if escaped or a not in _META else "\\" + a)
         else:
             out.append(ch)
         escaped = ch == "\\" and not escaped

@@ -351,6 +351,29 @@ scene s "S" {
     assert found is not None and found.fields == {"card": "1234", "tail": "5678"}
 
 
+@pytest.mark.parametrize("pattern", [r"(\ｄ+)", r"a\ｂ", r"(\ｘ４１)", r"[\ｗ]", r"\Ｑa\Ｅ",
+                                     r"(\１)"])
+def test_an_escaped_full_width_letter_is_refused_as_written(pattern: str) -> None:
+    """`\\ｄ` folded to `\\d` and matched any digit (`\\ｂ` a word boundary, `\\ｘ４１` an
+    A) where RE2 and a `raw` extractor refuse it as an invalid escape: now both are the
+    same located E401, quoting what the author wrote."""
+    for clause in (f"when /{pattern}/", f'when "Q"\n extract v = /({pattern})/',
+                   f'when "Q"\n extract v = raw /({pattern})/'):
+        result = compile_text(f'scene s "S" {{ {clause} }}', ok=False)
+        errors = result.diagnostics.errors
+        assert [d.code for d in errors] == ["E401"], clause
+        assert "invalid escape sequence: \\" + pattern.split("\\")[1][0] in \
+            errors[0].message, errors[0].message
+
+
+def test_escaped_full_width_punctuation_is_still_a_literal() -> None:
+    """`\\（` and `\\　` stay literals once folded: a paren and a space."""
+    rs = compile_text('scene s "S" { when "Q"\n extract v = /Q(\\（\\　\\＿)/ }').ruleset
+    assert rs is not None
+    found = rs.best("Q（　＿")
+    assert found is not None and found.fields == {"v": "( _"}
+
+
 def test_python_quick_path_equals_the_compiled_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the core cannot build Match objects itself, `SceneRunner.run` finishes the
     decided extract-only scenes instead: same answers."""

@@ -315,6 +315,48 @@ def test_str_subclasses_are_read_as_their_text() -> None:
             rs.match_many([MSG, bad])  # type: ignore[list-item]
 
 
+SENDERS = r"""
+enterprise h "HDFC" { sender "HDFCBK", "95555" }
+scene s "S" { enterprise h
+ when "debited" }
+scene p "P" { when "paid" and sender is h and /paid\s+\d+/ }
+"""
+
+
+def test_a_sender_is_read_as_its_text_and_only_a_str_is_one() -> None:
+    """A str subclass sender (a numpy or Arrow value from a batch's column) is its text,
+    DLT header included: `VM-HDFCBK` as a subclass missed `sender "HDFCBK"` on every
+    path. Anything not a str is no sender, as documented: a list raised TypeError
+    (unhashable), an object equal to everything held for every sender rule."""
+    from scenec.compiler import Reference
+
+    class Text(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("a sender's own hash is never called")
+
+    class Anything:
+        def __hash__(self) -> int:
+            return hash("95555")
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    compiled = compile_text(SENDERS)
+    rs, ref = compiled.ruleset, Reference(compiled.model)
+    assert rs is not None
+    texts = ["debited 5", "paid 12"]
+    for sender, want in [(Text("VM-HDFCBK"), [["s"], ["p"]]), (Text("95555"), [["s"], ["p"]]),
+                         (["VM-HDFCBK"], [[], []]), ({"95555": 1}, [[], []]),
+                         (Anything(), [[], []]), (95555, [[], []])]:
+        for text, scenes in zip(texts, want, strict=True):
+            assert [m.scene for m in rs.match(text, sender)] == scenes, (sender, text)
+            assert [m.scene for m in ref.match(text, sender)] == scenes, (sender, text)
+        for threads in (1, 2):
+            batch = rs.match_many(texts * 20, [sender] * 40, threads=threads)
+            assert [[m.scene for m in ms] for ms in batch] == want * 20, sender
+        assert rs.woken(texts[0], sender) >= (1 if want[0] else 0)
+
+
 def test_match_many_equals_match() -> None:
     """Batches are scanned in chunks of 8 by helper threads while the caller's thread
     finishes the scanned ones: every size around a chunk boundary, on 1 to 8 threads.

@@ -174,7 +174,9 @@ cdef class SenderIndex:
         return sender_probe(&k) if k.slots != NULL else lit
 
     def lookup(self, sender):
-        """`get` from Python (tests): the literal id, or -1."""
+        """`get` from Python (tests), for a sender as callers pass it (see sender_str):
+        the literal id, or -1."""
+        sender = sender_str(sender)   # kept alive while the key points into it
         return self.get(sender)
 
 

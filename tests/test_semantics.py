@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import compile_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scenec.compiler import Reference
+from scenec.runtime import Handle
 
 BANK = """
 enterprise pingan "平安银行" { sender "95511", "【平安银行】" }
@@ -414,6 +416,45 @@ def test_escaped_full_width_punctuation_is_still_a_literal() -> None:
     assert rs is not None
     found = rs.best("Q（　＿")
     assert found is not None and found.fields == {"v": "( _"}
+
+
+@pytest.mark.parametrize("pattern, hits, misses", [
+    (r"\Q（\E", ["价（", "价("], ["价\\", "价"]),          # was \Q\(\E: the text \(
+    (r"\Q＄.\E", ["价＄.", "价$."], ["价$x", "价\\."]),
+    (r"\Q(?=\E", ["价(?=", "价（?＝"], ["价("]),           # was E402 lookaround
+    (r"\Q\1a++(?>\E", ["价\\1a++(?>"], ["价1a"]),         # was E402 backreference
+    (r"\Q＼Ｅ", ["价\\E", "价＼Ｅ"], ["价E", "价\\"]),     # a folded \E must not end it
+    (r"\Qa\Ｅb\E", ["价a\\Eb", "价a\\Ｅb"], ["价ab"]),
+])
+def test_quoted_regex_text_is_literal_after_folding(pattern: str, hits: list[str],
+                                                    misses: list[str]) -> None:
+    """`\\Q…\\E` quotes its text: neither its folding (`（` is `(`, not `\\(`) nor the
+    backtracking probes (E402) may read it as syntax."""
+    rs = compile_text(f'scene s "S" {{ when "价" and /{pattern}/ }}').ruleset
+    assert rs is not None
+    assert [t for t in hits if rs.best(t) is None] == [] and not rs.broken_scenes
+    assert [t for t in misses if rs.best(t) is not None] == []
+
+
+def test_a_quote_left_open_at_the_end_of_a_regex_is_closed(tmp_path: Path) -> None:
+    """`/\\Qa/` is valid RE2 (the quote runs to the end). The runtime searches a `when`
+    regex as `(…)`, which the open quote swallowed: the build passed and wrote an
+    artifact, every message then broke the scene, and `validate` (so `Handle.reload`)
+    refused that artifact. A slot kind so written was E401 `missing )`."""
+    compiled = compile_text(r'''
+slot s = /\Qab/
+scene w "W" { when "价" and /价\Qa/ }
+scene t "T" { template "付${x:s}元" }
+''')
+    rs = compiled.ruleset
+    assert rs is not None
+    assert [m.scene for m in rs.match("价a")] == ["w"] and rs.best("价") is None
+    found = rs.best("付ab元")
+    assert found is not None and found.fields == {"x": "ab"}
+    assert not rs.broken_scenes
+    path = tmp_path / "r.scb"
+    path.write_bytes(compiled.artifact or b"")
+    Handle(str(path))  # validates, as reload does
 
 
 def test_python_quick_path_equals_the_compiled_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,20 +47,75 @@ def escape(text: str) -> str:
     return "".join("\\" + ch if ch in _META else ch for ch in text)
 
 
+def quote_end(pattern: str, start: int) -> int:
+    """Where a `\\Q` quote whose text begins at `start` ends: just after the first `\\E`
+    (RE2 reads every character before it as itself, a backslash too), or the pattern's
+    end."""
+    end = pattern.find("\\E", start)
+    return len(pattern) if end < 0 else end + 2
+
+
+def close_quote(pattern: str) -> str:
+    """The pattern with a `\\Q` quote still open at its end closed (`\\E` added), which
+    changes nothing RE2 matches. Open, it swallowed whatever the pattern was put before:
+    `/\\Qa/` as a `when` regex, which the runtime searches as `(\\Qa)`, compiled at check
+    time and broke its scene at every message (and a slot kind was E401 `missing )`)."""
+    escaped, i = False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escaped and ch == "Q":
+            end = pattern.find("\\E", i + 1)
+            if end < 0:
+                return pattern + "\\E"
+            i, escaped = end + 2, False
+            continue
+        escaped = ch == "\\" and not escaped
+        i += 1
+    return pattern
+
+
 def fold_pattern(pattern: str) -> str:
     """Fold full-width characters of a regex source without turning them into syntax:
-    `（` becomes `\\(`, a literal paren, never a group."""
+    `（` becomes `\\(`, a literal paren, never a group. An escaped full-width letter or
+    digit stays as written: folded, `\\ｄ` would become `\\d` (any digit) and `\\ｂ` a word
+    boundary, where RE2 (and a `raw` extractor, which is not folded) refuse `\\ｄ` as an
+    invalid escape; so it is refused here too, quoted as the author wrote it. Inside a
+    `\\Q…\\E` quote every character is already literal (see _fold_quote)."""
     out: list[str] = []
     escaped = False
-    for ch in pattern:
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escaped and ch == "Q":
+            end = quote_end(pattern, i + 1)
+            out.append("Q" + _fold_quote(pattern[i + 1:end]))
+            i, escaped = end, False
+            continue
         mapped = FOLD_TABLE.get(ord(ch))
         if mapped is not None:
             a = chr(mapped)
-            out.append(a if escaped or a not in _META else "\\" + a)
+            if escaped and a.isalnum():
+                out.append(ch)
+            else:
+                out.append(a if escaped or a not in _META else "\\" + a)
         else:
             out.append(ch)
         escaped = ch == "\\" and not escaped
+        i += 1
     return "".join(out)
+
+
+def _fold_quote(quoted: str) -> str:
+    """The text of a `\\Q` quote (with its closing `\\E`, if any) folded: each full-width
+    form becomes its ASCII character as it is, since escaping it (`\\(`) would quote the
+    backslash too. A backslash, full-width or not, closes the quote, is written `\\\\` and
+    opens a new one: folded, `\\` before `Ｅ` (or `＼` before `E`) would end the quote."""
+    body, closed = (quoted[:-2], True) if quoted.endswith("\\E") else (quoted, False)
+    out = []
+    for ch in body:
+        a = chr(FOLD_TABLE.get(ord(ch), ord(ch)))
+        out.append("\\E\\\\\\Q" if a == "\\" else a)
+    return "".join(out) + ("\\E" if closed else "")
 
 
 @dataclass(frozen=True)
@@ -113,8 +168,8 @@ def _vet(pattern: str, ignore_case: bool, fold: bool = True) -> _Verdict:
     if len(pattern) > MAX_PATTERN_CHARS:
         return _Verdict(None, 0, "E905", f"regex longer than {MAX_PATTERN_CHARS} characters",
                         "split it, or use a word set")
-    return _vet_source(("(?i)" if ignore_case else "") + (fold_pattern(pattern) if fold
-                                                          else pattern))
+    source = close_quote(fold_pattern(pattern) if fold else pattern)
+    return _vet_source(("(?i)" if ignore_case else "") + source)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -156,13 +211,19 @@ def _small_enough(compiled: re2._Regexp, span: Span, diags: DiagnosticBag) -> bo
 
 
 def _skeleton(pattern: str) -> str:
-    """The pattern with escaped characters and character-class contents blanked (same
-    length), so that `\\(?=` or `[(?=]` — literal text — is not taken for syntax. Escapes
+    """The pattern with escaped characters, `\\Q…\\E` quotes and character-class contents
+    blanked (same length), so that `\\(?=`, `\\Q(?=\\E` or `[(?=]` — literal text — is not
+    taken for syntax. Escapes
     that are syntax themselves (`\\1`, `\\k<`) are kept for the backreference probe."""
     out: list[str] = []
     i, class_start = 0, -1  # class_start: index of the open `[`, or -1 outside a class
     while i < len(pattern):
         ch = pattern[i]
+        if pattern.startswith("\\Q", i) and class_start < 0:
+            end = quote_end(pattern, i + 2)  # quoted text is literal, whatever it says
+            out.append("_" * (end - i))
+            i = end
+            continue
         if ch == "\\" and i + 1 < len(pattern):
             keep = pattern[i + 1] in "123456789k" and class_start < 0 or pattern[i + 1] == "C"
             out.append(pattern[i : i + 2] if keep else "__")

@@ -47,7 +47,8 @@ _ITEM_START = re.compile(r'(?:^|(?<=\}))[ \t]*(?:(?:import|words|slot|extractor|
 
 _TOKEN_NAMES = {
     "STRING": 'a string ("…")', "IDENT": "a name", "REGEX": "a regex (/…/)",
-    "INT": "a whole number", "SIGNED_NUMBER": "a number", "DATE": "a date (YYYY-MM-DD)",
+    "INT": "a whole number with no sign (0, 1, 2, …)", "SIGNED_NUMBER": "a number",
+    "DATE": "a date (YYYY-MM-DD)",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "DOT": "'.'",
     "CMP": "a comparison (== != < <= > >=)", "$END": "end of file",

@@ -1955,6 +1955,7 @@ cdef class Matcher:
             text = exact_str(text)
         if ctx is not None or now is not None:
             self.check(ctx, now)   # on every call, not only when Python finishes it
+        sender = sender_str(sender)                # kept alive: the key points into it
         lit = self.senders.prepare(sender, &key)   # < core.nlits (see __init__)
         S = self.core._scan_one(text, lit, &key, &k)
         try:
@@ -1997,7 +1998,7 @@ cdef class Matcher:
         for base in range(0, n, SENDER_BATCH):
             m = min(<Py_ssize_t>SENDER_BATCH, n - base)
             for t in range(m):
-                sender = senders[base + t]
+                sender = sender_str(senders[base + t])
                 held[t] = sender
                 early[t] = self.senders.prepare(sender, &keys[t])
             for t in range(m):

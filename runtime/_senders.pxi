@@ -163,7 +163,9 @@ cdef class SenderIndex:
                 return -1
             prefetch(<const void *>(k.slots + k.home))
             return -1
-        return self.rest.get(sender, -1) if type(sender) is str else self.table.get(sender, -1)
+        # A str beyond the C table's keys; the callers pass nothing but exact strs (see
+        # sender_str), and anything else is no rule's sender.
+        return self.rest.get(sender, -1) if type(sender) is str else -1
 
     cdef int32_t get(self, sender) except -2:
         """The sender's literal id, or -1."""
@@ -172,5 +174,16 @@ cdef class SenderIndex:
         return sender_probe(&k) if k.slots != NULL else lit
 
     def lookup(self, sender):
-        """`get` from Python (tests): the literal id, or -1."""
+        """`get` from Python (tests), for a sender as callers pass it (see sender_str):
+        the literal id, or -1."""
+        sender = sender_str(sender)   # kept alive while the key points into it
         return self.get(sender)
+
+
+cdef inline object sender_str(sender):
+    """`senders.sender_text` in the core: the exact str a sender holds (a str subclass's
+    text, a new object the caller must keep alive while a key points into it), or None
+    for anything that is not a str."""
+    if type(sender) is str or sender is None:
+        return sender
+    return str.__str__(sender) if isinstance(sender, str) else None

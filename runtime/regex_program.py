@@ -159,6 +159,14 @@ def fold_ranges(ranges: Ranges) -> Ranges:
     return normalise(out)
 
 
+def re2_integer(digits: str) -> bool:
+    """Whether RE2 reads `digits` as a repetition count (its ParseInteger): ASCII digits,
+    no leading zero (`a{01}` is the literal text `a{01}` to RE2, not `a`), at most nine
+    digits (RE2 stops at 100,000,000 to avoid overflow, leaving the `{` literal)."""
+    return (digits.isascii() and digits.isdigit() and len(digits) <= 9
+            and not (len(digits) > 1 and digits[0] == "0"))
+
+
 class Parser:
     """Recursive descent over RE2 syntax; the pattern already compiled under RE2, so only
     the subset's boundaries are checked here, not every syntax error."""
@@ -229,8 +237,7 @@ class Parser:
         end = self.s.find("}", self.i)
         body = self.s[self.i + 1:end] if end > 0 else ""
         lo, comma, hi = body.partition(",")
-        if not lo.isdigit() or not (hi.isdigit() or not hi) or not lo.isascii() or \
-                not hi.isascii():
+        if not re2_integer(lo) or not (re2_integer(hi) or not hi):
             return None
         self.i = end + 1
         if not comma:

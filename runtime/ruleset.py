@@ -17,7 +17,7 @@ from ._core import Core, Matcher, json_array_items, json_values, untrack_results
 from .artifact import ArtifactError, RawJSON, Sections, parse_json, unpack
 from .evaluate import Patterns, SceneRunner
 from .match import Match
-from .senders import dlt_header
+from .senders import dlt_header, sender_text
 
 _REQUIRED_JSON = ("meta", "scenes")
 MAX_ARTIFACT_BYTES = 1 << 30
@@ -188,7 +188,8 @@ class Ruleset:
         literal scan did not rule out, each of which `match` then finishes. What one
         match costs beyond the scan; the build's example runner budgets on it (E913).
         A DLT sender's header is counted as a second lookup: an upper bound."""
-        ids = {self._senders.get(sender, -1) if type(sender) is str else -1}
+        sender = sender_text(sender)
+        ids = {self._senders.get(sender, -1) if sender is not None else -1}
         header = dlt_header(sender)
         if header is not None:
             ids.add(self._senders.get(header, -1))

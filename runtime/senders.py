@@ -17,9 +17,21 @@ from collections.abc import Collection
 _DLT = re.compile(r"[A-Za-z]{2}-([A-Za-z0-9]{6})(?:-[A-Za-z])?")
 
 
+def sender_text(sender: object) -> str | None:
+    """The sender as the plain str it holds, or None for no sender. Only a str can equal
+    a sender number, so anything else is none (never hashed or compared: a list raised
+    TypeError, an object equal to everything held for every rule); a str subclass (a
+    numpy or Arrow value from a batch's column) is read as its text, as a message is
+    (its header was missed, as `type(sender) is str` turned it away)."""
+    if type(sender) is str:
+        return sender
+    return str.__str__(sender) if isinstance(sender, str) else None
+
+
 def dlt_header(sender: object) -> str | None:
     """The header of a DLT sender ID (`HDFCBK` for `VM-HDFCBK-S`), or None."""
-    if type(sender) is not str or not sender.isascii():
+    sender = sender_text(sender)
+    if sender is None or not sender.isascii():
         return None
     m = _DLT.fullmatch(sender)
     return m.group(1) if m else None
@@ -27,6 +39,9 @@ def dlt_header(sender: object) -> str | None:
 
 def holds_for(sender: object, ids: Collection[str]) -> bool:
     """Whether a caller's sender is one of a rule's sender IDs, directly or by its header."""
+    sender = sender_text(sender)
+    if sender is None:
+        return False
     if sender in ids:
         return True
     header = dlt_header(sender)

@@ -397,3 +397,14 @@ def test_long_and_odd_texts() -> None:
     assert r.search(big) == re2_span(r"([0-9][0-9,]*\.[0-9]{2})元", 1, big)
     assert r.extract("") is None and r.extract("\ud800" * 10) is None
     assert r.extract("１２．３４元") == "12.34"  # full-width folds inside the value
+
+
+@pytest.mark.parametrize("pattern", [r"(a{001})", r"(a{1,01})", r"(a{01,2})", r"(a{00})",
+                                     r"(a{0,00})", r"(a{1,1234567890})", r"(\d{02}x)"])
+def test_a_count_re2_reads_as_literal_text_is_literal_text(pattern: str) -> None:
+    """RE2 reads a repetition count with a leading zero, or of ten digits or more, as no
+    count: `a{001}` is the text "a{001}". The VM read it as `a{1}` and found "a" in any
+    text with an a, where RE2 (long texts) found nothing."""
+    for text in ["a", "aaaa", "a{001}", "a{1,01}", "a{01,2}", "a{00}", "a{0,00}",
+                 "a{1,1234567890}", "12x", "1{02}x", "x"]:
+        assert_same(pattern, 1, text)

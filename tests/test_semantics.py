@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import compile_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scenec.compiler import Reference
+from scenec.runtime import Handle
 
 BANK = """
 enterprise pingan "平安银行" { sender "95511", "【平安银行】" }
@@ -315,6 +317,48 @@ def test_str_subclasses_are_read_as_their_text() -> None:
             rs.match_many([MSG, bad])  # type: ignore[list-item]
 
 
+SENDERS = r"""
+enterprise h "HDFC" { sender "HDFCBK", "95555" }
+scene s "S" { enterprise h
+ when "debited" }
+scene p "P" { when "paid" and sender is h and /paid\s+\d+/ }
+"""
+
+
+def test_a_sender_is_read_as_its_text_and_only_a_str_is_one() -> None:
+    """A str subclass sender (a numpy or Arrow value from a batch's column) is its text,
+    DLT header included: `VM-HDFCBK` as a subclass missed `sender "HDFCBK"` on every
+    path. Anything not a str is no sender, as documented: a list raised TypeError
+    (unhashable), an object equal to everything held for every sender rule."""
+    from scenec.compiler import Reference
+
+    class Text(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("a sender's own hash is never called")
+
+    class Anything:
+        def __hash__(self) -> int:
+            return hash("95555")
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    compiled = compile_text(SENDERS)
+    rs, ref = compiled.ruleset, Reference(compiled.model)
+    assert rs is not None
+    texts = ["debited 5", "paid 12"]
+    for sender, want in [(Text("VM-HDFCBK"), [["s"], ["p"]]), (Text("95555"), [["s"], ["p"]]),
+                         (["VM-HDFCBK"], [[], []]), ({"95555": 1}, [[], []]),
+                         (Anything(), [[], []]), (95555, [[], []])]:
+        for text, scenes in zip(texts, want, strict=True):
+            assert [m.scene for m in rs.match(text, sender)] == scenes, (sender, text)
+            assert [m.scene for m in ref.match(text, sender)] == scenes, (sender, text)
+        for threads in (1, 2):
+            batch = rs.match_many(texts * 20, [sender] * 40, threads=threads)
+            assert [[m.scene for m in ms] for ms in batch] == want * 20, sender
+        assert rs.woken(texts[0], sender) >= (1 if want[0] else 0)
+
+
 def test_match_many_equals_match() -> None:
     """Batches are scanned in chunks of 8 by helper threads while the caller's thread
     finishes the scanned ones: every size around a chunk boundary, on 1 to 8 threads.
@@ -349,6 +393,68 @@ scene s "S" {
     assert rs is not None
     found = rs.best("尾号(=1234 card (5678")
     assert found is not None and found.fields == {"card": "1234", "tail": "5678"}
+
+
+@pytest.mark.parametrize("pattern", [r"(\ｄ+)", r"a\ｂ", r"(\ｘ４１)", r"[\ｗ]", r"\Ｑa\Ｅ",
+                                     r"(\１)"])
+def test_an_escaped_full_width_letter_is_refused_as_written(pattern: str) -> None:
+    """`\\ｄ` folded to `\\d` and matched any digit (`\\ｂ` a word boundary, `\\ｘ４１` an
+    A) where RE2 and a `raw` extractor refuse it as an invalid escape: now both are the
+    same located E401, quoting what the author wrote."""
+    for clause in (f"when /{pattern}/", f'when "Q"\n extract v = /({pattern})/',
+                   f'when "Q"\n extract v = raw /({pattern})/'):
+        result = compile_text(f'scene s "S" {{ {clause} }}', ok=False)
+        errors = result.diagnostics.errors
+        assert [d.code for d in errors] == ["E401"], clause
+        assert "invalid escape sequence: \\" + pattern.split("\\")[1][0] in \
+            errors[0].message, errors[0].message
+
+
+def test_escaped_full_width_punctuation_is_still_a_literal() -> None:
+    """`\\（` and `\\　` stay literals once folded: a paren and a space."""
+    rs = compile_text('scene s "S" { when "Q"\n extract v = /Q(\\（\\　\\＿)/ }').ruleset
+    assert rs is not None
+    found = rs.best("Q（　＿")
+    assert found is not None and found.fields == {"v": "( _"}
+
+
+@pytest.mark.parametrize("pattern, hits, misses", [
+    (r"\Q（\E", ["价（", "价("], ["价\\", "价"]),          # was \Q\(\E: the text \(
+    (r"\Q＄.\E", ["价＄.", "价$."], ["价$x", "价\\."]),
+    (r"\Q(?=\E", ["价(?=", "价（?＝"], ["价("]),           # was E402 lookaround
+    (r"\Q\1a++(?>\E", ["价\\1a++(?>"], ["价1a"]),         # was E402 backreference
+    (r"\Q＼Ｅ", ["价\\E", "价＼Ｅ"], ["价E", "价\\"]),     # a folded \E must not end it
+    (r"\Qa\Ｅb\E", ["价a\\Eb", "价a\\Ｅb"], ["价ab"]),
+])
+def test_quoted_regex_text_is_literal_after_folding(pattern: str, hits: list[str],
+                                                    misses: list[str]) -> None:
+    """`\\Q…\\E` quotes its text: neither its folding (`（` is `(`, not `\\(`) nor the
+    backtracking probes (E402) may read it as syntax."""
+    rs = compile_text(f'scene s "S" {{ when "价" and /{pattern}/ }}').ruleset
+    assert rs is not None
+    assert [t for t in hits if rs.best(t) is None] == [] and not rs.broken_scenes
+    assert [t for t in misses if rs.best(t) is not None] == []
+
+
+def test_a_quote_left_open_at_the_end_of_a_regex_is_closed(tmp_path: Path) -> None:
+    """`/\\Qa/` is valid RE2 (the quote runs to the end). The runtime searches a `when`
+    regex as `(…)`, which the open quote swallowed: the build passed and wrote an
+    artifact, every message then broke the scene, and `validate` (so `Handle.reload`)
+    refused that artifact. A slot kind so written was E401 `missing )`."""
+    compiled = compile_text(r'''
+slot s = /\Qab/
+scene w "W" { when "价" and /价\Qa/ }
+scene t "T" { template "付${x:s}元" }
+''')
+    rs = compiled.ruleset
+    assert rs is not None
+    assert [m.scene for m in rs.match("价a")] == ["w"] and rs.best("价") is None
+    found = rs.best("付ab元")
+    assert found is not None and found.fields == {"x": "ab"}
+    assert not rs.broken_scenes
+    path = tmp_path / "r.scb"
+    path.write_bytes(compiled.artifact or b"")
+    Handle(str(path))  # validates, as reload does
 
 
 def test_python_quick_path_equals_the_compiled_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,23 +117,13 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:
     """`load` defers record parsing; `reload` validates every record before swapping."""
-    import array
-
-    from scenec.runtime.artifact import pack, unpack
-
-    a = compile_text(RULES_A)
-    assert a.artifact
-    sections = unpack(a.artifact)
-    arrays = {k: array.array(v.format, v) for k, v in sections.items()
-              if isinstance(v, memoryview)}
-    records = [dict(r) for r in a.ruleset._records]  # type: ignore[union-attr]
-    records[0][field] = value
-    crafted = tmp_path / "crafted.scb"
-    crafted.write_bytes(pack(arrays, {"meta": sections["meta"], "scenes": records}))
+    path = crafted(tmp_path, field, value)
     handle = Handle(compile_text(RULES_B).ruleset)  # type: ignore[arg-type]
     with pytest.raises(ArtifactError, match="scene record 0 .*malformed"):
-        handle.reload(str(crafted))
+        handle.reload(str(path))
     assert handle.generation == 0 and handle.best("账单1").scene == "b"  # type: ignore[union-attr]
+    a = compile_text(RULES_A)
+    assert a.artifact
     good = tmp_path / "a.scb"
     good.write_bytes(a.artifact)
     handle.reload(str(good))

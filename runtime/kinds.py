@@ -61,8 +61,45 @@ def _parts(raw: str) -> list[int]:
     return [] if any(len(r) > 9 for r in runs) else [int(r) for r in runs]
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _month_name(raw: str) -> int | None:
+    """The month an English date names ("Dec", "december", "SEPT"), 1..12, or None.
+    (Ordinal suffixes such as "st" or "th" are words too, but no month starts so.)"""
+    for word in _WORD.findall(raw):
+        key = word[:3].lower()
+        if key in _MONTHS:
+            return _MONTHS.index(key) + 1
+    return None
+
+
+def _day_month_year(parts: list[int]) -> list[int]:
+    """`25/12/2025` or `12/25/2025` as (year, month, day): the order is told by the number
+    that cannot be a month; `12/05/2025` could be either (India and Britain write the day
+    first, America the month), so it has no value rather than a wrong one."""
+    a, b, year = parts
+    if a > 12 >= b:
+        return [year, b, a]
+    if b > 12 >= a:
+        return [year, a, b]
+    return []
+
+
 def _date(raw: str) -> str | None:
+    """`YYYY-MM-DD` when the text gives a year, else `MM-DD`; None for a day the calendar
+    lacks. An English date ("12-Dec-2025", "Dec 2, 2025", "2nd December") gives its
+    numbers day first, then the year, whichever side of the month's name they stand."""
     parts = _parts(raw)
+    named = _month_name(raw)
+    if named is not None and len(parts) in (1, 2):
+        day, month = parts[0], named
+        parts = [parts[1], month, day] if len(parts) == 2 else [month, day]
+    elif named is not None:
+        return None
+    elif len(parts) == 3 and parts[2] > 31:
+        parts = _day_month_year(parts)
     if len(parts) == 3:
         year, month, day = parts
         if year < 100:  # `14年10月27日`: SMS write two-digit years for this century
@@ -104,8 +141,19 @@ def _same(raw: str) -> str:
 
 
 _MONEY = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# English month names, any case. No `\b` around them: an assertion makes the VM keep every
+# closure in eight contexts, over its budget, and each date extractor would leave it for
+# RE2; a month is a date only with a day beside it, which few other words have.
+_MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_ORDINAL = r"(?i:st|nd|rd|th)?"
 _DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
-         r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}")
+         r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}/\d{4}|\d{1,2}/\d{1,2}"
+         # 12-Dec-2025, 12 Dec 25, 2nd December, 12Dec2025
+         rf"|\d{{1,2}}{_ORDINAL}[ -]?{_MONTH}(?:\.?[ ,-]{{0,2}}(?:\d{{4}}|\d{{2}}))?"
+         # "Jan 2026" first (a month without a day: no value), so that it is not read as
+         # January 20; then Dec 2, 2025, December 12 2025, Dec. 2nd
+         rf"|{_MONTH}\.?[ -]?\d{{4}}|{_MONTH}\.?[ -]?\d{{1,2}}{_ORDINAL}(?:,?[ -]?\d{{4}})?")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
 _PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
           r"|0\d{9,11}|9\d{4,5}|1[0-2]\d{3,10}")

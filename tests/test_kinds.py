@@ -20,6 +20,16 @@ CASES = [
     ("date", "于2024年3月15日还款", "2024年3月15日", "2024-03-15"),
     ("date", "截至14年10月27日", "14年10月27日", "2014-10-27"),
     ("date", "于2024/3/15还款", "2024/3/15", "2024-03-15"),
+    ("date", "due on 12-Dec-2025.", "12-Dec-2025", "2025-12-12"),
+    ("date", "due on 25/12/2025.", "25/12/2025", "2025-12-25"),
+    ("date", "due on 12/25/2025.", "12/25/2025", "2025-12-25"),
+    ("date", "Pay by 05 Jan 26 to avoid", "05 Jan 26", "2026-01-05"),
+    ("date", "on Dec 2, 2025 at", "Dec 2, 2025", "2025-12-02"),
+    ("date", "by December 12 2025", "December 12 2025", "2025-12-12"),
+    ("date", "from 2nd December", "2nd December", "12-02"),
+    ("date", "DOJ:12Dec2025 10:30", "12Dec2025", "2025-12-12"),
+    ("date", "dated 3rd Sept. for", "3rd Sept", "09-03"),
+    ("date", "on 15-AUG-22 at", "15-AUG-22", "2022-08-15"),
     ("time", "于14:30起飞", "14:30", "14:30"),
     ("time", "于14时30分起飞", "14时30分", "14:30"),
     ("time", "于8点半起飞", "8点半", "08:30"),
@@ -48,7 +58,9 @@ def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object
 @pytest.mark.parametrize(("kind", "raw"), [("date", "13月45日"), ("time", "25:00"),
                                           ("time", "12:75"), ("date", "2024-00-10"),
                                           ("date", "02月30日"), ("date", "2023-02-29"),
-                                          ("date", "4/31"),
+                                          ("date", "4/31"), ("date", "31-Feb-2025"),
+                                          ("date", "Feb 30"), ("date", "Dec"),
+                                          ("date", "12/05/2025"), ("date", "31/02/2025"),
                                           ("money", "9" * 400 + ".00"),
                                           ("number", "9" * 400 + ".5")])
 def test_impossible_values_are_not_extracted(kind: str, raw: str) -> None:
@@ -84,3 +96,12 @@ def test_a_number_is_read_the_same_whatever_the_hosts_int_limit(host_limit: int)
         assert normalise("number", "1" + ",000" * 2000) is None
     finally:
         sys.set_int_max_str_digits(before)
+
+
+@pytest.mark.parametrize("text", ["statement for Jan 2026 is ready", "your Dec 2025 bill",
+                                  "A/c XX1234Dec", "on 45 Dec 2025"])
+def test_an_english_month_needs_a_day(text: str) -> None:
+    """A month with a year and no day ("Jan 2026", not January 20), or with a number no
+    day can be, gives no value: a calendar button needs a day."""
+    m = re2.compile(BUILTIN["date"].pattern).search(text)
+    assert m is not None and normalise("date", m.group(0)) is None

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scenec.runtime import load
 from scenec.runtime._core import Regex
 from scenec.runtime.fold import fold, unpaired
+from scenec.runtime.kinds import BUILTIN
 from scenec.runtime.regex_program import (
     TOO_LARGE,
     Parser,
@@ -220,6 +221,15 @@ WORKLOAD = [
 @settings(max_examples=200, deadline=None)
 def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
     assert_same(pattern, 1, text)
+
+
+@given(text=st.text("0123456789 -,./DdEeCcJjAaNnMmYySsTtHhRr年月日号于Ｄ１", max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_vm_equals_re2_on_the_date_kind(text: str) -> None:
+    """The `date` kind, with its English month names under `(?i:…)` and word boundaries,
+    runs on the VM (every extractor of a date) and finds what RE2 finds."""
+    assert_same(f"({BUILTIN['date'].pattern})", 1, text)
+    assert_same(f"due[: ]*({BUILTIN['date'].pattern})", 1, "due " + text)
 
 
 @pytest.mark.parametrize("pattern", [r"(\d\d)", r"( \d)", r"(\s\S)", r"(,\d)", r"(a)",

@@ -117,6 +117,16 @@ def _date(raw: str) -> str | None:
     return f"{prefix}{month:02d}-{day:02d}"
 
 
+def _date_dmy(raw: str) -> str | None:
+    """`date_dmy`: numbers day first (`05-12-2025` is 5 December), as Indian and British
+    senders write them; a year first (`2025-12-05`) or a month's name reads as `date`."""
+    parts = _parts(raw)
+    if _month_name(raw) is None and len(parts) == 3 and parts[0] <= 31:
+        day, month, year = parts
+        return _date(f"{year}-{month}-{day}")
+    return _date(raw)
+
+
 def _time(raw: str) -> str | None:
     parts = _parts(raw)
     if not parts:
@@ -147,13 +157,16 @@ _MONEY = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _ORDINAL = r"(?i:st|nd|rd|th)?"
+_EN_DATE = (
+    # 12-Dec-2025, 12 Dec 25, 2nd December, 12Dec2025
+    rf"\d{{1,2}}{_ORDINAL}[ -]?{_MONTH}(?:\.?[ ,-]{{0,2}}(?:\d{{4}}|\d{{2}}))?"
+    # "Jan 2026" first (a month without a day: no value), so that it is not read as
+    # January 20; then Dec 2, 2025, December 12 2025, Dec. 2nd
+    rf"|{_MONTH}\.?[ -]?\d{{4}}|{_MONTH}\.?[ -]?\d{{1,2}}{_ORDINAL}(?:,?[ -]?\d{{4}})?")
 _DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
-         r"|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}/\d{4}|\d{1,2}/\d{1,2}"
-         # 12-Dec-2025, 12 Dec 25, 2nd December, 12Dec2025
-         rf"|\d{{1,2}}{_ORDINAL}[ -]?{_MONTH}(?:\.?[ ,-]{{0,2}}(?:\d{{4}}|\d{{2}}))?"
-         # "Jan 2026" first (a month without a day: no value), so that it is not read as
-         # January 20; then Dec 2, 2025, December 12 2025, Dec. 2nd
-         rf"|{_MONTH}\.?[ -]?\d{{4}}|{_MONTH}\.?[ -]?\d{{1,2}}{_ORDINAL}(?:,?[ -]?\d{{4}})?")
+         rf"|\d{{1,2}}月\d{{1,2}}[日号]?|\d{{1,2}}/\d{{1,2}}/\d{{4}}|\d{{1,2}}/\d{{1,2}}|{_EN_DATE}")
+# Day first: 05-12-2025, 5/12/25, 05.12.2025 (and ISO and English names, as `date`).
+_DATE_DMY = rf"\d{{4}}-\d{{1,2}}-\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}})|{_EN_DATE}"
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
 _PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
           r"|0\d{9,11}|9\d{4,5}|1[0-2]\d{3,10}")
@@ -169,6 +182,7 @@ BUILTIN: dict[str, Kind] = {
         Kind("number", r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", "number", _number),
         Kind("money", _MONEY, "number", _money),
         Kind("date", _DATE, "date", _date),
+        Kind("date_dmy", _DATE_DMY, "date", _date_dmy),
         Kind("time", _TIME, "time", _time),
         Kind("phone", _PHONE, "str", _phone),
         Kind("url", _URL, "str", _same),

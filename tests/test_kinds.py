@@ -30,6 +30,11 @@ CASES = [
     ("date", "DOJ:12Dec2025 10:30", "12Dec2025", "2025-12-12"),
     ("date", "dated 3rd Sept. for", "3rd Sept", "09-03"),
     ("date", "on 15-AUG-22 at", "15-AUG-22", "2022-08-15"),
+    ("date_dmy", "due on 05-12-2025.", "05-12-2025", "2025-12-05"),
+    ("date_dmy", "on 5/12/25 at", "5/12/25", "2025-12-05"),
+    ("date_dmy", "on 05.12.2025 at", "05.12.2025", "2025-12-05"),
+    ("date_dmy", "on 2025-12-05 at", "2025-12-05", "2025-12-05"),
+    ("date_dmy", "by 12-Dec-25 to", "12-Dec-25", "2025-12-12"),
     ("time", "于14:30起飞", "14:30", "14:30"),
     ("time", "于14时30分起飞", "14时30分", "14:30"),
     ("time", "于8点半起飞", "8点半", "08:30"),
@@ -61,6 +66,7 @@ def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object
                                           ("date", "4/31"), ("date", "31-Feb-2025"),
                                           ("date", "Feb 30"), ("date", "Dec"),
                                           ("date", "12/05/2025"), ("date", "31/02/2025"),
+                                          ("date_dmy", "31-02-2025"), ("date_dmy", "05-13-2025"),
                                           ("money", "9" * 400 + ".00"),
                                           ("number", "9" * 400 + ".5")])
 def test_impossible_values_are_not_extracted(kind: str, raw: str) -> None:

@@ -226,8 +226,8 @@ def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
 @given(text=st.text("0123456789 -,./DdEeCcJjAaNnMmYySsTtHhRr年月日号于Ｄ１", max_size=40))
 @settings(max_examples=400, deadline=None)
 def test_vm_equals_re2_on_the_date_kinds(text: str) -> None:
-    """The `date` and `date_dmy` kinds, with its English month names under `(?i:…)` and word boundaries,
-    runs on the VM (every extractor of a date) and finds what RE2 finds."""
+    """The `date` and `date_dmy` kinds, with English month names under `(?i:…)`, run on
+    the VM (every extractor of a date does) and find what RE2 finds."""
     for kind in ("date", "date_dmy"):
         assert_same(f"({BUILTIN[kind].pattern})", 1, text)
         assert_same(f"due[: ]*({BUILTIN[kind].pattern})", 1, "due " + text)

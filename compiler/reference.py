@@ -166,10 +166,18 @@ def _fill(template: str, fields: dict[str, Any], encode: bool) -> str:
 
 
 def _near(text: str, a: str, b: str, distance: int) -> bool:
-    def starts(word: str) -> list[int]:
-        return [i for i in range(len(text)) if text.startswith(word, i)]
+    """Some start `i` of `a` has a start of `b` in `[i - distance, i + distance]`.
 
-    return any(abs(i - j) <= distance for i in starts(a) for j in starts(b))
+    `before[k]` counts the starts of `b` below `k`, so each window is one subtraction.
+    Trying every pair of starts was the definition written out, but a build explains a
+    failing example with this interpreter, and 1,300 starts of each word made one `near`
+    cost 0.75 s (a `when` may hold a thousand)."""
+    n = len(text)
+    before = [0]
+    for k in range(n):
+        before.append(before[-1] + text.startswith(b, k))
+    return any(before[min(n, i + distance + 1)] > before[max(0, i - distance)]
+               for i in range(n) if text.startswith(a, i))
 
 
 def _compare(c: m.CCompare, value: Any) -> bool:

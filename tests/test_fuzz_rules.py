@@ -531,6 +531,23 @@ def test_many_unknown_names_stay_cheap() -> None:
     assert all(len(d.hint or "") < 300 for d in errors)
 
 
+def test_a_failing_example_is_explained_in_linear_time() -> None:
+    """A failing example is explained by the reference interpreter, whose `near` tried
+    every pair of starts: 20 `near`s over 1,300 starts of each word took 15 s for one
+    example, and a `when` may hold a thousand of them (E903), so one failing example of a
+    4,000-character string could stall a build for minutes. The reference now counts the
+    starts of `b` in the window around each start of `a`, as the runtime's answer is
+    defined, in one pass."""
+    cond = " or ".join(f'near("x", "y", {d})' for d in range(60))
+    text = ('scene s "S" {\n  when "q" or ' + cond + '\n  example "'
+            + "x" * 1300 + "z" * 1390 + "y" * 1300 + '"\n}\n')
+    start = time.perf_counter()
+    result = one_file(text)
+    assert time.perf_counter() - start < 10
+    (d,) = result.diagnostics.errors
+    assert d.code == "E701" and "when condition is false" in d.message
+
+
 def test_hints_are_bounded_by_the_length_and_number_of_names(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """difflib's ratio costs the product of two names' lengths: 40 unknown names of

@@ -347,10 +347,13 @@ def _keyword_name(terminal: str) -> str:
 
 
 def _starts_item(exc: UnexpectedInput, text: str) -> bool:
-    """The unexpected token is the keyword of a top-level item (see `_ITEM_START`)."""
+    """The unexpected token is the keyword of a top-level item (see `_ITEM_START`). The end
+    of the file is none: Lark places it at the last token, so a file ending in `scene`
+    read as an item cut short by a next item at that keyword (and blamed the one before)."""
     tok = getattr(exc, "token", None)
     pos = getattr(tok, "start_pos", None)
-    if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0:
+    if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0 \
+            or getattr(tok, "type", None) == "$END":
         return False
     line_start = text.rfind("\n", 0, pos) + 1
     cut = text.rfind("}", line_start, pos) + 1 or line_start  # an item may follow a `}`

@@ -531,6 +531,22 @@ def test_many_unknown_names_stay_cheap() -> None:
     assert all(len(d.hint or "") < 300 for d in errors)
 
 
+@pytest.mark.parametrize("keyword", ["scene", "words", "slot", "import", "context",
+                                     "extractor", "enterprise"])
+@pytest.mark.parametrize("before", ["", 'scene a "A" { when "x" }\n', "# rules\n\n"])
+def test_a_file_that_ends_after_an_items_keyword(keyword: str, before: str) -> None:
+    """A file cut right after a keyword (`…}\\nscene`) was told 'unfinished item (line 1):
+    the next item, '' on line 2, starts before it ends', at line 1 column 1: the end of
+    the file was taken for the next item's keyword, and the complete scene before it
+    for the unfinished one. It is an unexpected end of file, at the keyword's end."""
+    for end in ("", "\n", "  \n\n"):
+        result = one_file(before + keyword + end)
+        (d,) = result.diagnostics.errors
+        line = before.count("\n") + 1
+        assert (d.code, d.span.line, d.span.col) == ("E001", line, len(keyword) + 1), d
+        assert d.message == "unexpected end of file" and d.hint, d
+
+
 def test_a_failing_example_is_explained_in_linear_time() -> None:
     """A failing example is explained by the reference interpreter, whose `near` tried
     every pair of starts: 20 `near`s over 1,300 starts of each word took 15 s for one

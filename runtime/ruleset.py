@@ -14,7 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._core import Core, Matcher, json_array_items, json_values, untrack_results
-from .artifact import ArtifactError, RawJSON, Sections, parse_json, unpack
+from .artifact import (
+    HEADER_SIZE,
+    ArtifactError,
+    RawJSON,
+    Sections,
+    parse_json,
+    payload_length,
+    unpack,
+    wrong_length,
+)
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 from .senders import dlt_header, sender_text
@@ -356,10 +365,14 @@ def load(path: str | os.PathLike[str]) -> Ruleset:
     return loads(_read_artifact(path), os.fspath(path))
 
 
-def _read_artifact(path: str | os.PathLike[str]) -> bytes:
+def _read_artifact(path: str | os.PathLike[str]) -> bytearray:
     """The file's bytes. Only a regular file: a FIFO would block the service until some
     writer came, and /dev/zero or /dev/urandom would never end (the open does not block,
-    O_NONBLOCK, and the type is checked before anything is read)."""
+    O_NONBLOCK, and the type is checked before anything is read). The header is read and
+    checked first (`artifact.payload_length`), and the payload read in pieces: a 1 GiB
+    file of zeros was read whole before its magic number was looked at, and
+    `read(MAX_ARTIFACT_BYTES + 1)` reserved 1 GiB even for a 1 KB file, a MemoryError
+    under an address-space limit (`ulimit -v`)."""
     name = os.fspath(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -375,12 +388,33 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
             raise ArtifactError(f"cannot read artifact {name}: {st.st_size} bytes; the limit "
                                 f"is {MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_ARTIFACT_BYTES + 1)  # a /proc file states 0 bytes
-        if len(data) > MAX_ARTIFACT_BYTES:
-            raise ArtifactError(f"cannot read artifact {name}: over {MAX_ARTIFACT_BYTES} "
-                                "bytes, the limit")
+            data = bytearray(f.read(HEADER_SIZE))
+            length = payload_length(data)
+            if HEADER_SIZE + length > MAX_ARTIFACT_BYTES:
+                raise ArtifactError(f"cannot read artifact {name}: its header states "
+                                    f"{HEADER_SIZE + length} bytes; the limit is "
+                                    f"{MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
+            if st.st_size and st.st_size != HEADER_SIZE + length:  # a /proc file states 0
+                raise ArtifactError(wrong_length(length, st.st_size - HEADER_SIZE))
+            _read_payload(f, data, length + 1)  # one byte more: a file that grew is padded
+        if len(data) > HEADER_SIZE + length:
+            raise ArtifactError(wrong_length(length, "more"))
         return data
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+READ_PIECE = 1 << 24  # bytes read (and so reserved) at a time
+
+
+def _read_payload(f: Any, data: bytearray, size: int) -> None:
+    """Append up to `size` bytes of `f` to `data`, READ_PIECE at a time: what is reserved
+    follows what the file really holds, not what its header claims."""
+    end = len(data) + size
+    while len(data) < end:
+        piece = f.read(min(end - len(data), READ_PIECE))
+        if not piece:
+            return
+        data += piece

@@ -442,6 +442,44 @@ def test_extractors_and_actions_per_scene_limit() -> None:
     assert (d.code, d.span.line) == ("E914", 68) and "66 buttons and menus" in d.message
 
 
+def test_a_scene_too_big_for_its_record_is_a_located_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scene's record may hold MAX_RECORD_VALUES JSON values (the runtime refuses a
+    larger one, which only a crafted artifact could have). Nothing in the rules bounded
+    a scene's tags, meta entries, `ctx.x in [...]` values or comparisons, so 900,000 tags
+    or `in` values passed the checker, and `scenec check` and `build` ended in a traceback
+    (ArtifactError from loading their own artifact). Each such scene is now E915 at its
+    name, all of them; the limit is lowered here so the rules stay small."""
+    from scenec.runtime import ruleset
+
+    monkeypatch.setattr(ruleset, "MAX_RECORD_VALUES", 2_000)
+    tags = ", ".join(f'"t{i}"' for i in range(1_500))
+    values = ", ".join(str(i) for i in range(2_100))
+    cmps = " or ".join(f"ctx.n > {i}" for i in range(600))
+    text = ("context { n: number }\n"
+            f'scene small "S" {{\n  when "k"\n  tags {tags}\n}}\n'
+            f'scene tagged "T" {{\n  when "k"\n  tags {tags}, {tags}\n}}\n'
+            f'scene listed "L" {{\n  when "k" and ctx.n in [{values}]\n}}\n'
+            + 'scene meta "M" {\n  when "k"\n'
+            + "".join(f'  meta k{i} = "v"\n' for i in range(1_100)) + "}\n"
+            + f'scene compared "C" {{\n  when "k" and ({cmps})\n}}\n')
+    result = one_file(text)
+    errors = result.diagnostics.errors
+    assert {d.code for d in errors} == {"E915"}, result.rendered()
+    assert sorted(d.message.split("'")[1] for d in errors) == [
+        "compared", "listed", "meta", "tagged"]
+    lines = text.split("\n")
+    for d in errors:
+        assert lines[d.span.line - 1].startswith("scene ") and d.hint
+    assert "2,000" in errors[0].message
+    # Anything else the runtime would refuse (here the meta section, two values a context
+    # fact) is E915 too, never a traceback.
+    monkeypatch.setattr(ruleset, "MAX_META_VALUES", 50)
+    facts = ", ".join(f"f{i}: str" for i in range(40))
+    (d,) = one_file(f'context {{ {facts} }}\nscene s "S" {{ when "k" }}\n').diagnostics.errors
+    assert d.code == "E915" and "section meta" in d.message and d.span.line == 1
+
+
 def test_example_work_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each example matches against the whole rule set, so N scenes whose examples wake
     all N scenes cost N * N finished candidates (2,000 such one-line scenes, 90 KB, took

@@ -266,6 +266,31 @@ def test_string_length_limit() -> None:
     assert (d.code, d.span.line, d.span.col) == ("E906", 2, 8)
 
 
+@pytest.mark.parametrize(("body", "code"), [('"' + "x" * 1_000_000, "E002"),
+                                            ('"' + "x" * 1_000_000 + '"', "E906"),
+                                            ("/" + "x" * 1_000_000, "E002")])
+def test_a_long_string_or_regex_is_lexed_in_little_memory(body: str, code: str) -> None:
+    """The lexer read a string as `"(\\\\.|[^"\\\\\\n])*"`: Python's `re` keeps a backtracking
+    entry for every repetition of a group, so a 1 MB string took 290-360 MB to lex, and a
+    4 MB file with one unterminated string 1.36 GB. Written as a character-class run between
+    escapes (`"[^"\\\\\\n]*(?:\\\\.[^"\\\\\\n]*)*"`, the same language), only escapes cost
+    entries: ~10 MB."""
+    import tracemalloc
+
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    diags = DiagnosticBag()
+    tracemalloc.start()
+    try:
+        parser.parse_text("t.scene", 'scene a "A" {\n when ' + body + "\n}\n", diags,
+                          parser.RecoveryBudget())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [d.code for d in diags.items] == [code]
+    assert peak < 40 << 20, peak
+
+
 @pytest.mark.parametrize("clause", ["priority {n}", 'when near("a", "b", {n})',
                                     "when ctx.n > {n}", "when ctx.n > {n}.5"])
 def test_number_length_limit(clause: str) -> None:

@@ -835,3 +835,25 @@ def test_names_in_text_a_syntax_error_dropped_are_not_reported_unused() -> None:
     result = one_file(defs + scene)
     found = sorted((d.code, d.span.line) for d in result.diagnostics.items)
     assert found == [("E001", 6), ("W002", 4)]
+
+
+def test_the_body_of_a_duplicate_is_still_checked() -> None:
+    """A scene, word set, slot kind or enterprise defined a second time was E101 and its
+    body was skipped: the errors inside it went unreported until the name was fixed, and
+    the word set, slot kind and extractor only it used were reported unused (false
+    warnings, errors under --strict). The body is checked as any other; only the first
+    definition joins the build."""
+    text = ('words w = "a"\nslot k = /\\d+/\nextractor x = /(\\d+)/\n'
+            'scene a "A" {\n    when "x"\n}\n'
+            'scene a "A2" {\n    when any(w)\n    template "q${v:k}"\n    extract n = x\n'
+            '    highlight nope\n}\n'
+            'words w = "b", ""\n'
+            'slot k = /(/\n'
+            'enterprise e "E" { sender "1" }\n'
+            'enterprise e "E2" { sender "【E" }\n')
+    result = one_file(text)
+    found = sorted((d.code, d.span.line) for d in result.diagnostics.items)
+    assert found == sorted([("E101", 7), ("E105", 11), ("E101", 13), ("E004", 13),
+                            ("E101", 14), ("E401", 14), ("E101", 16), ("E006", 16)]), found
+    assert {d.code for d in result.diagnostics.warnings} == set()
+    assert [s.name for s in result.model.scenes] == ["A"]

@@ -190,6 +190,10 @@ def write_atomic(path: str, data: bytes) -> None:
     file it points to is replaced and the link stays."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if path.endswith(("/", os.sep)) or os.path.basename(path) in (".", ".."):
+        # `out.scb/` names a folder: realpath drops the slash, and a file `out.scb` was
+        # written where `open` would refuse
+        raise IsADirectoryError(errno.EISDIR, "names a directory, not a file", path)
     if os.path.exists(path) and not os.path.isfile(path):
         raise OSError(errno.EINVAL, "not a regular file", path)
     path = os.path.realpath(path)

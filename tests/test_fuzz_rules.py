@@ -680,14 +680,16 @@ def test_sender_lists_count_as_scene_literals() -> None:
 
 def test_unwritable_output_is_a_clean_cli_error(tmp_path: Path) -> None:
     """`-o` into a missing folder or onto a directory: exit 2 with a message, no traceback,
-    no temporary file left beside the target."""
+    no temporary file left beside the target. A name ending in a slash names a folder
+    (`-o out.scb/` wrote a file `out.scb`, where `open` and `cp` refuse it)."""
     import subprocess
     import sys
 
     src = tmp_path / "r.scene"
     src.write_text('scene a "A" { when "x" }\n', encoding="utf-8")
     (tmp_path / "adir").mkdir()
-    for out in (tmp_path / "missing" / "o.scb", tmp_path / "adir"):
+    for out in (tmp_path / "missing" / "o.scb", tmp_path / "adir", f"{tmp_path}/o.scb/",
+                f"{tmp_path}/o.scb{os.sep}."):
         r = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "build", str(src),
                             "-o", str(out)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr

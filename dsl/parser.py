@@ -174,6 +174,11 @@ def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
     pos = getattr(prev, "start_pos", None)
     if prev is None or getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
         return None
+    if "STRING" in (getattr(exc, "expected", None) or ()):
+        # `enterprise b { … }`: the item was read as itself and wants its display name
+        # here (a clause `enterprise b` is never followed by a string); taken for a
+        # keyword read as a name, it was three E007s at the comments and items above
+        return None
     m = _ITEM_START.match(text, text.rfind("\n", 0, pos) + 1)
     if m is None:
         return None

@@ -859,3 +859,20 @@ def test_the_body_of_a_duplicate_is_still_checked() -> None:
                             ("E101", 14), ("E401", 14), ("E101", 16), ("E006", 16)]), found
     assert {d.code for d in result.diagnostics.warnings} == set()
     assert [s.name for s in result.model.scenes] == ["A"]
+
+
+@pytest.mark.parametrize("before", ["", "# banks\n", 'enterprise a "A" { sender "1" }\n'])
+def test_an_enterprise_without_its_display_name(before: str) -> None:
+    """`enterprise b { sender "2" }` (its display name forgotten) was taken for a scene's
+    `enterprise b` clause swallowing the next item's keyword: up to three E007s ('unfinished
+    # (line 1)', 'unfinished item', 'unfinished enterprise'), at the comment and the item
+    above, and none where the name belongs. It is one E001 at the `{`, wanting a string;
+    inside an unclosed scene, the same line is still E007 for the scene."""
+    result = one_file(before + 'enterprise b { sender "2" }\n')
+    (d,) = result.diagnostics.errors
+    line = before.count("\n") + 1
+    assert (d.code, d.span.line, d.span.col) == ("E001", line, 14), result.rendered()
+    assert d.hint and "string" in d.hint
+    unclosed = one_file('scene s "S" {\n when "x"\nenterprise cmb "X" { sender "1" }\n')
+    (d,) = unclosed.diagnostics.errors
+    assert (d.code, d.span.line) == ("E007", 3) and "scene opened on line 1" in d.message

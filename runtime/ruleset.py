@@ -113,9 +113,9 @@ class Ruleset:
         except ValueError as exc:
             raise ArtifactError(f"section scenes: {exc}") from None
         try:
-            nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
-            senders = {str(k): int(v) for k, v in meta["senders"].items()}
-            self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
+            nlits, nscenes = _whole(meta["nlits"]), _whole(meta["nscenes"])
+            senders = {str(k): _whole(v) for k, v in meta["senders"].items()}
+            self.context: dict[str, str] = {str(k): _text(v) for k, v in meta["context"].items()}
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ArtifactError(f"bad meta section: {exc!r}") from None
         if nscenes != len(records) or isinstance(scenes, list) and any(
@@ -303,6 +303,21 @@ class Finisher:
             self.broken.add(self.scene_id(index))
             self.failed.add(index)
             return None
+
+
+def _whole(value: object) -> int:
+    """A count or literal id of the meta section, which a build writes as a JSON integer:
+    `int()` read "12", 12.5 and true (a sender's literal 1.9 became literal 1)."""
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not a whole number")
+    return value
+
+
+def _text(value: object) -> str:
+    """A context fact's type name: `str()` read `{…}` and null as text ("None")."""
+    if type(value) is not str:
+        raise TypeError(f"{value!r} is not a type name")
+    return value
 
 
 def _parse_meta(section: RawJSON) -> Any:

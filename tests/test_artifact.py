@@ -306,3 +306,25 @@ def test_json_values_counts_outside_strings_only() -> None:
     assert json_values(b'{"a":[1,2,{}]}') == 7  # an upper bound of its 6 values (the key is one)
     assert json_values(b'"[,{:\\"]"') == 1  # within a string, an escaped quote too
     assert json_values(b"") == 1
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("nlits", "12"), ("nlits", 12.5), ("nlits", True), ("nscenes", "2"), ("nscenes", 2.0),
+    ("senders", {"95555": 1.9}), ("senders", {"95555": True}), ("senders", {"95555": "1"}),
+    ("context", {"vip": {"type": "bool"}}), ("context", {"vip": None}),
+])
+def test_meta_values_of_the_wrong_type_are_refused(artifact: bytes, key: str,
+                                                   value: object) -> None:
+    """The meta section was read with `int()` and `str()`: a count of "12" or 12.5, a
+    sender's literal id of 1.9 or true (read as literal 1), a context type of `{…}` or
+    null (read as the text "None") loaded as if the build had written them. A build
+    writes ints and type names; anything else is a crafted or damaged artifact."""
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    meta = dict(docs["meta"])
+    meta[key] = {**meta[key], **value} if isinstance(value, dict) else value
+    if key == "nscenes" and value == 2.0:
+        assert meta["nscenes"] == len(docs["scenes"])  # equal as a number, not as a count
+    with pytest.raises(ArtifactError, match="bad meta section"):
+        loads(pack(arrays, {**docs, "meta": meta}))

@@ -52,6 +52,9 @@ def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("table ac_class_pairs: missing")
     if len(pairs) % 2:
         raise ValueError("table ac_class_pairs: odd length")
+    if len(pairs) > 2 * 0x110000:  # read below in a Python loop: bounded before it
+        raise ValueError(f"table ac_class_pairs: {len(pairs) // 2} pairs, more pairs than "
+                         "there are code points")
     bmp = array("i", bytes(4 * 0x10000))
     astral = array("i")
     for cp, cls in zip(pairs[0::2], pairs[1::2], strict=True):

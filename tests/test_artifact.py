@@ -328,3 +328,21 @@ def test_meta_values_of_the_wrong_type_are_refused(artifact: bytes, key: str,
         assert meta["nscenes"] == len(docs["scenes"])  # equal as a number, not as a count
     with pytest.raises(ArtifactError, match="bad meta section"):
         loads(pack(arrays, {**docs, "meta": meta}))
+
+
+def test_a_class_table_longer_than_unicode_is_refused_unread(artifact: bytes) -> None:
+    """`ac_class_pairs` holds a (code point, class) pair for each code point a literal
+    uses: at most 0x110000 pairs. Its pairs are read in a Python loop, so a crafted table
+    of the file limit's size (1 GiB, 134 million pairs) took ~12 s to load before the core
+    refused or accepted it; one longer than Unicode is refused before the loop."""
+    import time
+
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    arrays["ac_class_pairs"] = array.array("i", [0x41, 0]) * (0x110000 + 1)
+    data = pack(arrays, docs)
+    start = time.perf_counter()
+    with pytest.raises(ArtifactError, match="ac_class_pairs: .*more pairs than"):
+        loads(data)
+    assert time.perf_counter() - start < 0.5

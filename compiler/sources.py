@@ -57,11 +57,22 @@ def _scene_files(folder: str) -> list[str]:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         todo.append(entry.path)
-                    elif entry.name.endswith(".scene") and not entry.is_dir():
+                    elif entry.name.endswith(".scene") and not _links_to_folder(entry):
                         found.append(entry.path)
         except OSError:
             continue
     return sorted(found)
+
+
+def _links_to_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether a `*.scene` entry leads to a folder. A link in a loop (`a.scene ->
+    b.scene -> a.scene`) raises ELOOP here: it is no folder, and is reported (E504) when
+    read. Raised out of the listing, it abandoned the folder, and every rule file in it
+    left the build without a word."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def load(paths: list[str], diags: DiagnosticBag) -> Sources:

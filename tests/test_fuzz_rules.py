@@ -718,6 +718,30 @@ def test_symlink_loop_import(tmp_path: Path) -> None:
     assert codes(result) == {"E501"} and not (tmp_path / "o.scb").exists()
 
 
+def test_a_symlink_loop_in_a_folder_hides_none_of_its_files(tmp_path: Path) -> None:
+    """Listing a folder asked each `*.scene` entry whether it is a folder; for a link in a
+    loop (`a.scene -> b.scene -> a.scene`) that raises ELOOP, and the whole listing was
+    abandoned: every rule file of that folder (and its subfolders) left the build without
+    a word, `scenec check rules/` said 'no .scene files found', and a build beside other
+    folders succeeded without their scenes. The loop is E504 where it is read; the rest
+    of the folder is built."""
+    rules = tmp_path / "rules"
+    (rules / "sub").mkdir(parents=True)
+    (rules / "other").mkdir()
+    (rules / "sub" / "a.scene").symlink_to(rules / "sub" / "b.scene")
+    (rules / "sub" / "b.scene").symlink_to(rules / "sub" / "a.scene")
+    (rules / "sub" / "c.scene").write_text('scene c "C" { when "x"\n highlight nope }\n',
+                                           encoding="utf-8")
+    (rules / "sub" / "deeper").mkdir()
+    (rules / "sub" / "deeper" / "d.scene").write_text('scene d "D" { when "y" }\n',
+                                                      encoding="utf-8")
+    (rules / "other" / "e.scene").write_text('scene e "E" { when "z" }\n', encoding="utf-8")
+    result = compile_paths([str(rules)], run_examples=False)
+    found = sorted((os.path.basename(d.span.file), d.code) for d in result.diagnostics.errors)
+    assert found == [("a.scene", "E504"), ("b.scene", "E504"), ("c.scene", "E105")], found
+    assert sorted(s.id for s in result.model.scenes) == ["d", "e"]  # c has its error
+
+
 def test_a_long_import_chain_is_loaded_without_recursion(tmp_path: Path) -> None:
     """Each file importing the next, 3,000 deep (far past Python's recursion limit), is
     loaded in order, imports first; the same chain closed into a cycle is one E502."""

@@ -900,3 +900,26 @@ def test_an_enterprise_without_its_display_name(before: str) -> None:
     unclosed = one_file('scene s "S" {\n when "x"\nenterprise cmb "X" { sender "1" }\n')
     (d,) = unclosed.diagnostics.errors
     assert (d.code, d.span.line) == ("E007", 3) and "scene opened on line 1" in d.message
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subfolder without read permission was passed over in silence, and the build
+    succeeded without its rules. It is E504, naming the folder. (The test runs as any
+    user, root included, so the listing's refusal is simulated.)"""
+    rules = tmp_path / "rules"
+    (rules / "locked").mkdir(parents=True)
+    (rules / "locked" / "x.scene").write_text('scene x "X" { when "x" }\n', encoding="utf-8")
+    (rules / "y.scene").write_text('scene y "Y" { when "y" }\n', encoding="utf-8")
+    real = os.scandir
+
+    def scandir(path: str) -> object:
+        if os.path.basename(path) == "locked":
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(sources.os, "scandir", scandir)
+    result = compile_paths([str(rules)], run_examples=False)
+    (d,) = result.diagnostics.errors
+    assert d.code == "E504" and "cannot list folder" in d.message
+    assert d.span.file.endswith("locked") and "Permission denied" in d.message and d.hint

@@ -213,9 +213,11 @@ def explain(ref: Reference, s: m.Scene, text: str, sender: str | None, ctx: dict
     if s.valid is not None and not s.valid[0] <= day <= s.valid[1]:
         return f"{day} is outside the scene's validity {s.valid[0]} .. {s.valid[1]}"
     if s.sender is not None and not ref._sender_ok(s.sender, folded, sender):
+        numbers = list(s.sender.numbers)
+        given = (f" and sender {sender!r} is not one of {numbers}" if sender is not None else
+                 f' and the example gives no sender (`from "…"`) for {numbers}')
         return (f"sender constraint fails: none of {list(s.sender.signatures)} in the text"
-                + (f" and sender {sender!r} is not one of {list(s.sender.numbers)}"
-                   if s.sender.numbers else ""))
+                + (given if numbers else ""))
     if s.templates and not any(ref._re(t.regex).search(folded) for t in s.templates):
         missing = [p for t in s.templates for p in t.parts if p not in folded]
         if missing:

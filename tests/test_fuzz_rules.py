@@ -923,3 +923,12 @@ def test_a_folder_that_cannot_be_listed_is_an_error(tmp_path: Path,
     (d,) = result.diagnostics.errors
     assert d.code == "E504" and "cannot list folder" in d.message
     assert d.span.file.endswith("locked") and "Permission denied" in d.message and d.hint
+
+
+def test_an_example_without_a_sender_is_told_so() -> None:
+    """An example of a scene with sender numbers, written without `from`, was explained as
+    "sender None is not one of ['95555']": Python's None where the author wrote nothing."""
+    result = one_file('scene a "A" { sender "95555" template "x${n:digits}" example "x1" }\n')
+    (d,) = result.diagnostics.errors
+    assert d.code == "E701" and "None" not in d.message
+    assert "the example gives no sender" in d.message and "['95555']" in d.message

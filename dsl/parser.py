@@ -348,7 +348,19 @@ def _expected_hint(expected: set[str] | frozenset[str]) -> str | None:
 
 def _keyword_name(terminal: str) -> str:
     name = terminal.lower()
-    return f"'{name}'" if name.isalpha() else terminal
+    if name.isalpha():
+        return f"'{name}'"
+    # Lark names a punctuation string it has no name for `__ANON_0` (`->`, `..`): the
+    # hint showed that name ("expected __ANON_0") instead of the text to write
+    text = _anonymous_terminals().get(terminal)
+    return f"'{text}'" if text is not None else terminal
+
+
+@lru_cache(maxsize=1)
+def _anonymous_terminals() -> dict[str, str]:
+    """The text of each string terminal Lark named itself (`__ANON_0` -> `->`)."""
+    return {t.name: str(t.pattern.value) for t in _lark().terminals
+            if t.name.startswith("__") and t.pattern.type == "str"}
 
 
 def _starts_item(exc: UnexpectedInput, text: str) -> bool:

@@ -932,3 +932,19 @@ def test_an_example_without_a_sender_is_told_so() -> None:
     (d,) = result.diagnostics.errors
     assert d.code == "E701" and "None" not in d.message
     assert "the example gives no sender" in d.message and "['95555']" in d.message
+
+
+@pytest.mark.parametrize(("clause", "want"), [('button "b" copy("x")', "expected '->'"),
+                                              ("valid 2020-01-01 2021-01-01", "expected '..'")])
+def test_a_hint_names_punctuation_as_it_is_written(clause: str, want: str) -> None:
+    """Lark names the `->` and `..` it has no terminal name for `__ANON_0` and `__ANON_1`,
+    and a missing arrow was hinted "expected __ANON_0"."""
+    (d,) = one_file(f'scene a "A" {{\n  when "x"\n  {clause}\n}}\n').diagnostics.errors
+    assert d.code == "E001" and d.hint == want and d.span.line == 3
+
+
+def test_no_hint_names_an_internal_terminal() -> None:
+    """Every terminal of the grammar has a name a rule author can read."""
+    for terminal in parser._lark().terminals:
+        hint = parser._expected_hint({terminal.name})
+        assert hint is not None and "__" not in hint and "ANON" not in hint, hint

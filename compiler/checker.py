@@ -132,6 +132,11 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                 continue
             if item.id.value in seen:
                 _duplicate(diags, "scene", item.id, seen[item.id.value])
+                # its body is still checked: its errors are the author's to fix now, and
+                # the names it uses are used (not W002 beside the E101)
+                SceneChecker(symbols, diags, regexes).check(item, len(model.scenes))
+                if regexes.over:
+                    return model
                 continue
             seen[item.id.value] = item.id.span
             if len(model.scenes) >= MAX_SCENES:
@@ -262,9 +267,9 @@ def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
 
 def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
                    sources: Sources) -> None:
-    if item.name.value in sym.words:
+    duplicate = item.name.value in sym.words
+    if duplicate:  # reported, and its words still checked below
         _duplicate(diags, "word set", item.name, sym.words[item.name.value][1])
-        return
     words: list[str] = []
     if item.file is not None:
         path = os.path.join(os.path.dirname(item.span.file), item.file.value)
@@ -281,7 +286,9 @@ def _collect_words(item: ast.Words, sym: Symbols, diags: DiagnosticBag,
             diags.error("E004", "empty word", w.span, "remove it")
         else:
             words.append(w.value)
-    sym.words[item.name.value] = (tuple(dict.fromkeys(fold(w) for w in words)), item.name.span)
+    if not duplicate:
+        sym.words[item.name.value] = (tuple(dict.fromkeys(fold(w) for w in words)),
+                                      item.name.span)
 
 
 def _claim(name: ast.Name, what: str, table: dict, refused: tuple[str, str] | None,
@@ -300,10 +307,11 @@ def _claim(name: ast.Name, what: str, table: dict, refused: tuple[str, str] | No
 def _collect_slot(item: ast.Slot, sym: Symbols, diags: DiagnosticBag) -> None:
     name = item.name.value
     builtin = (f"slot kind '{name}' is built in", "choose another name for your kind")
-    if not _claim(item.name, "slot kind", sym.slots, builtin if name in BUILTIN else None,
-                  diags):
+    claimed = _claim(item.name, "slot kind", sym.slots,
+                     builtin if name in BUILTIN else None, diags)
+    pattern = check_regex(item.regex, diags)  # a refused definition's errors too
+    if not claimed:
         return
-    pattern = check_regex(item.regex, diags)
     # A broken pattern is already an error; keeping the name (matching nothing) stops every
     # template that uses the kind from adding an "unknown slot kind" error of its own.
     sym.slots[name] = (f"(?:{pattern})" if pattern is not None else _NEVER, item.name.span)
@@ -334,14 +342,15 @@ def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> N
 
 
 def _collect_enterprise(item: ast.Enterprise, sym: Symbols, diags: DiagnosticBag) -> None:
-    if item.id.value in sym.enterprises:
+    duplicate = item.id.value in sym.enterprises
+    if duplicate:  # reported, and its senders still checked below
         _duplicate(diags, "enterprise", item.id, sym.enterprises[item.id.value][0].id.span)
-        return
     sender = sender_set(item.senders, diags)
     if not item.senders:
         diags.error("E005", f"enterprise '{item.id.value}' has no sender", item.id.span,
                     'add: sender "95555", "【招商银行】"')
-    sym.enterprises[item.id.value] = (item, sender)
+    if not duplicate:
+        sym.enterprises[item.id.value] = (item, sender)
 
 
 def sender_set(strings: tuple[ast.Str, ...] | list[ast.Str], diags: DiagnosticBag) -> m.CSender:

@@ -12,8 +12,10 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from ..dsl.diagnostics import Diagnostic, DiagnosticBag, SourceCache, render
-from ..runtime import Ruleset, loads
+from ..dsl.diagnostics import Diagnostic, DiagnosticBag, SourceCache, Span, render
+from ..runtime import ArtifactError, Ruleset, loads
+from ..runtime import ruleset as ruleset_module
+from ..runtime._core import json_array_items, json_values
 from ..runtime.artifact import pack
 from . import model as m
 from .automaton import build_automaton
@@ -66,8 +68,6 @@ def front_end(paths: list[str]) -> Compiled:
         sources = load(paths, diags)
         model = check(sources, diags)
     if not sources.files and not diags.errors:
-        from ..dsl.diagnostics import Span
-
         where = paths[0] if paths else "<no input>"
         diags.error("E504", "no .scene files found", Span.point(where, 1, 1),
                     "name .scene files or a folder that contains them")
@@ -106,10 +106,21 @@ def _compile(paths: list[str], run_examples: bool, strict: bool) -> Compiled:
             result.diagnostics.warning(
                 "W001", f"scene '{s.id}' has no literal to anchor on; it is checked for every "
                 "message", s.span, "add a sender, a template or a required keyword")
-        result.artifact = artifact_bytes(result.model, low, records())
+        encoded = records()
+        if _oversized_records(result.model, encoded, result.diagnostics):
+            return result
+        result.artifact = artifact_bytes(result.model, low, encoded)
     finally:
         records()  # reaps the child even if lowering failed; the bytes once collected
-    result.ruleset = loads(result.artifact)
+    try:
+        result.ruleset = loads(result.artifact)
+    except ArtifactError as exc:  # a check above missed something the runtime refuses
+        result.artifact = None
+        where = result.sources.files()[0] if result.sources.files() else "<no input>"
+        result.diagnostics.error("E915", f"the runtime would refuse this build's artifact: "
+                                 f"{exc}", Span.point(where, 1, 1),
+                                 "split the rule set into several builds")
+        return result
     if run_examples:
         from .examples import run_examples as run
 
@@ -117,6 +128,28 @@ def _compile(paths: list[str], run_examples: bool, strict: bool) -> Compiled:
     if strict:
         result.diagnostics.promote_warnings("(--strict)")
     return result
+
+
+def _oversized_records(model: m.Model, encoded: bytes, diags: DiagnosticBag) -> bool:
+    """E915 for every scene whose record holds more JSON values than the runtime reads
+    (`ruleset.MAX_RECORD_VALUES`: it refuses larger ones, which only a crafted artifact
+    has). Tags, meta entries, `in` values and comparisons have no limit of their own, and
+    900,000 tags ended `scenec check` in a traceback when it loaded its own artifact."""
+    limit = ruleset_module.MAX_RECORD_VALUES
+    try:
+        json_array_items(encoded, limit)
+        return False
+    except ValueError:  # some record holds more: find them all
+        pass
+    spans = json_array_items(encoded)
+    for i, scene in enumerate(sorted(model.scenes, key=m.Scene.rank_key)):
+        values = json_values(encoded[spans[2 * i]:spans[2 * i + 1]])
+        if values > limit:
+            diags.error("E915", f"scene '{scene.id}' is too big for the runtime: its record "
+                        f"holds {values:,} JSON values; the limit is {limit:,}", scene.span,
+                        "use fewer tags, meta entries, `in` values or conditions, or "
+                        "split the scene")
+    return True
 
 
 def compile_files(paths: list[str] | str, *, run_examples: bool = False) -> Ruleset:
@@ -157,6 +190,10 @@ def write_atomic(path: str, data: bytes) -> None:
     file it points to is replaced and the link stays."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if path.endswith(("/", os.sep)) or os.path.basename(path) in (".", ".."):
+        # `out.scb/` names a folder: realpath drops the slash, and a file `out.scb` was
+        # written where `open` would refuse
+        raise IsADirectoryError(errno.EISDIR, "names a directory, not a file", path)
     if os.path.exists(path) and not os.path.isfile(path):
         raise OSError(errno.EINVAL, "not a regular file", path)
     path = os.path.realpath(path)

@@ -32,40 +32,57 @@ class Sources:
     parsed: Parsed = field(default_factory=dict)  # clean parses done ahead, in parallel
 
 
-def expand(paths: list[str]) -> list[str]:
-    """Files named directly, and every `*.scene` below a named directory (sorted)."""
+def expand(paths: list[str], diags: DiagnosticBag | None = None) -> list[str]:
+    """Files named directly, and every `*.scene` below a named directory (sorted). A folder
+    that cannot be listed is E504 in `diags`."""
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            out.extend(_scene_files(str(Path(p))))
+            out.extend(_scene_files(str(Path(p)), diags))
         else:
             out.append(p)
     return out
 
 
-def _scene_files(folder: str) -> list[str]:
+def _scene_files(folder: str, diags: DiagnosticBag | None = None) -> list[str]:
     """Everything named *.scene below `folder` but a folder, sorted: a FIFO or a dangling
     link is reported (E504) when read, not skipped in silence. Walked with a list of
     folders still to list, not recursion (pathlib's rglob hit the recursion limit in a
     folder 1,200 deep); as with rglob, a link to a folder is not entered (a loop would
-    never end) and a folder that cannot be listed is passed over."""
+    never end). A folder that cannot be listed (no permission) is E504: passed over in
+    silence, its rules left the build while it succeeded."""
     found: list[str] = []
     todo = [folder]
     while todo:
+        here = todo.pop()
         try:
-            with os.scandir(todo.pop()) as entries:
+            with os.scandir(here) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         todo.append(entry.path)
-                    elif entry.name.endswith(".scene") and not entry.is_dir():
+                    elif entry.name.endswith(".scene") and not _links_to_folder(entry):
                         found.append(entry.path)
-        except OSError:
-            continue
+        except OSError as exc:
+            if diags is not None:
+                diags.error("E504", f"cannot list folder {here}: {exc.strerror}",
+                            Span.point(here, 1, 1), "check its permissions, or build "
+                            "without it")
     return sorted(found)
 
 
+def _links_to_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether a `*.scene` entry leads to a folder. A link in a loop (`a.scene ->
+    b.scene -> a.scene`) raises ELOOP here: it is no folder, and is reported (E504) when
+    read. Raised out of the listing, it abandoned the folder, and every rule file in it
+    left the build without a word."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def load(paths: list[str], diags: DiagnosticBag) -> Sources:
-    files = expand(paths)
+    files = expand(paths, diags)
     sources = Sources(parsed=prefetch(files[: MAX_FILES + 1], MAX_FILE_BYTES))
     loaded: set[str] = set()
     for path in files:

@@ -174,6 +174,11 @@ def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
     pos = getattr(prev, "start_pos", None)
     if prev is None or getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
         return None
+    if "STRING" in (getattr(exc, "expected", None) or ()):
+        # `enterprise b { … }`: the item was read as itself and wants its display name
+        # here (a clause `enterprise b` is never followed by a string); taken for a
+        # keyword read as a name, it was three E007s at the comments and items above
+        return None
     m = _ITEM_START.match(text, text.rfind("\n", 0, pos) + 1)
     if m is None:
         return None
@@ -343,14 +348,29 @@ def _expected_hint(expected: set[str] | frozenset[str]) -> str | None:
 
 def _keyword_name(terminal: str) -> str:
     name = terminal.lower()
-    return f"'{name}'" if name.isalpha() else terminal
+    if name.isalpha():
+        return f"'{name}'"
+    # Lark names a punctuation string it has no name for `__ANON_0` (`->`, `..`): the
+    # hint showed that name ("expected __ANON_0") instead of the text to write
+    text = _anonymous_terminals().get(terminal)
+    return f"'{text}'" if text is not None else terminal
+
+
+@lru_cache(maxsize=1)
+def _anonymous_terminals() -> dict[str, str]:
+    """The text of each string terminal Lark named itself (`__ANON_0` -> `->`)."""
+    return {t.name: str(t.pattern.value) for t in _lark().terminals
+            if t.name.startswith("__") and t.pattern.type == "str"}
 
 
 def _starts_item(exc: UnexpectedInput, text: str) -> bool:
-    """The unexpected token is the keyword of a top-level item (see `_ITEM_START`)."""
+    """The unexpected token is the keyword of a top-level item (see `_ITEM_START`). The end
+    of the file is none: Lark places it at the last token, so a file ending in `scene`
+    read as an item cut short by a next item at that keyword (and blamed the one before)."""
     tok = getattr(exc, "token", None)
     pos = getattr(tok, "start_pos", None)
-    if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0:
+    if not isinstance(exc, UnexpectedToken) or not isinstance(pos, int) or pos < 0 \
+            or getattr(tok, "type", None) == "$END":
         return False
     line_start = text.rfind("\n", 0, pos) + 1
     cut = text.rfind("}", line_start, pos) + 1 or line_start  # an item may follow a `}`

@@ -28,6 +28,7 @@ from typing import Any
 MAGIC = b"SCENEC\x00\x1a"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIIQ32s")
+HEADER_SIZE = _HEADER.size  # 56
 _ENTRY = struct.Struct("<B3xQQ")
 MAX_SECTIONS = 64
 
@@ -94,11 +95,26 @@ def unpack(data: bytes | bytearray | memoryview, raw: frozenset[str] = frozenset
 
     JSON sections named in `raw` are returned as `RawJSON` for the caller to parse."""
     buf = memoryview(data)
-    if len(buf) < _HEADER.size:
-        if bytes(buf[:8]) != MAGIC[: min(8, len(buf))] or len(buf) == 0:
+    length = payload_length(buf)
+    payload = buf[HEADER_SIZE:]
+    if len(payload) != length:
+        raise ArtifactError(wrong_length(length, len(payload)))
+    if hashlib.sha256(payload).digest() != bytes(buf[HEADER_SIZE - 32 : HEADER_SIZE]):
+        raise ArtifactError("checksum mismatch: the artifact is corrupt")
+    return _sections(payload, raw)
+
+
+def payload_length(head: bytes | bytearray | memoryview) -> int:
+    """The payload length the header at the start of `head` states, once its magic number,
+    version and flags are checked; raises ArtifactError. A file's first HEADER_SIZE bytes
+    are enough, so a reader refuses a file that is no artifact, or states another length
+    than it has, before reading (and allocating) the rest of it."""
+    head = memoryview(head)
+    if len(head) < HEADER_SIZE:
+        if bytes(head[:8]) != MAGIC[: min(8, len(head))] or len(head) == 0:
             raise ArtifactError("not a scenec artifact (file is empty or too short)")
-        raise ArtifactError(f"truncated artifact: {len(buf)} bytes, shorter than the header")
-    magic, version, flags, length, digest = _HEADER.unpack_from(buf)
+        raise ArtifactError(f"truncated artifact: {len(head)} bytes, shorter than the header")
+    magic, version, flags, length, _ = _HEADER.unpack_from(head)
     if magic != MAGIC:
         raise ArtifactError("not a scenec artifact (bad magic number)")
     if version != FORMAT_VERSION:
@@ -107,13 +123,11 @@ def unpack(data: bytes | bytearray | memoryview, raw: frozenset[str] = frozenset
     if flags != 0:
         raise ArtifactError(f"artifact uses unknown header flags {flags:#x}: rebuild it with "
                             "this scenec's `scenec build`")
-    payload = buf[_HEADER.size :]
-    if len(payload) != length:
-        raise ArtifactError(f"truncated or padded artifact: header says {length} payload bytes, "
-                            f"file has {len(payload)}")
-    if hashlib.sha256(payload).digest() != digest:
-        raise ArtifactError("checksum mismatch: the artifact is corrupt")
-    return _sections(payload, raw)
+    return int(length)
+
+
+def wrong_length(stated: int, found: int | str) -> str:
+    return f"truncated or padded artifact: header says {stated} payload bytes, file has {found}"
 
 
 def _sections(payload: memoryview, raw: frozenset[str]) -> Sections:

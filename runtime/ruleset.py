@@ -14,7 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._core import Core, Matcher, json_array_items, json_values, untrack_results
-from .artifact import ArtifactError, RawJSON, Sections, parse_json, unpack
+from .artifact import (
+    HEADER_SIZE,
+    ArtifactError,
+    RawJSON,
+    Sections,
+    parse_json,
+    payload_length,
+    unpack,
+    wrong_length,
+)
 from .evaluate import Patterns, SceneRunner
 from .match import Match
 from .senders import dlt_header, sender_text
@@ -43,6 +52,9 @@ def core_tables(tables: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("table ac_class_pairs: missing")
     if len(pairs) % 2:
         raise ValueError("table ac_class_pairs: odd length")
+    if len(pairs) > 2 * 0x110000:  # read below in a Python loop: bounded before it
+        raise ValueError(f"table ac_class_pairs: {len(pairs) // 2} pairs, more pairs than "
+                         "there are code points")
     bmp = array("i", bytes(4 * 0x10000))
     astral = array("i")
     for cp, cls in zip(pairs[0::2], pairs[1::2], strict=True):
@@ -104,9 +116,9 @@ class Ruleset:
         except ValueError as exc:
             raise ArtifactError(f"section scenes: {exc}") from None
         try:
-            nlits, nscenes = int(meta["nlits"]), int(meta["nscenes"])
-            senders = {str(k): int(v) for k, v in meta["senders"].items()}
-            self.context: dict[str, str] = {str(k): str(v) for k, v in meta["context"].items()}
+            nlits, nscenes = _whole(meta["nlits"]), _whole(meta["nscenes"])
+            senders = {str(k): _whole(v) for k, v in meta["senders"].items()}
+            self.context: dict[str, str] = {str(k): _text(v) for k, v in meta["context"].items()}
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ArtifactError(f"bad meta section: {exc!r}") from None
         if nscenes != len(records) or isinstance(scenes, list) and any(
@@ -296,6 +308,21 @@ class Finisher:
             return None
 
 
+def _whole(value: object) -> int:
+    """A count or literal id of the meta section, which a build writes as a JSON integer:
+    `int()` read "12", 12.5 and true (a sender's literal 1.9 became literal 1)."""
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not a whole number")
+    return value
+
+
+def _text(value: object) -> str:
+    """A context fact's type name: `str()` read `{…}` and null as text ("None")."""
+    if type(value) is not str:
+        raise TypeError(f"{value!r} is not a type name")
+    return value
+
+
 def _parse_meta(section: RawJSON) -> Any:
     """The meta section, parsed only when it holds no more than MAX_META_VALUES values."""
     if json_values(section.body) > MAX_META_VALUES:
@@ -356,10 +383,14 @@ def load(path: str | os.PathLike[str]) -> Ruleset:
     return loads(_read_artifact(path), os.fspath(path))
 
 
-def _read_artifact(path: str | os.PathLike[str]) -> bytes:
+def _read_artifact(path: str | os.PathLike[str]) -> bytearray:
     """The file's bytes. Only a regular file: a FIFO would block the service until some
     writer came, and /dev/zero or /dev/urandom would never end (the open does not block,
-    O_NONBLOCK, and the type is checked before anything is read)."""
+    O_NONBLOCK, and the type is checked before anything is read). The header is read and
+    checked first (`artifact.payload_length`), and the payload read in pieces: a 1 GiB
+    file of zeros was read whole before its magic number was looked at, and
+    `read(MAX_ARTIFACT_BYTES + 1)` reserved 1 GiB even for a 1 KB file, a MemoryError
+    under an address-space limit (`ulimit -v`)."""
     name = os.fspath(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -375,12 +406,33 @@ def _read_artifact(path: str | os.PathLike[str]) -> bytes:
             raise ArtifactError(f"cannot read artifact {name}: {st.st_size} bytes; the limit "
                                 f"is {MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_ARTIFACT_BYTES + 1)  # a /proc file states 0 bytes
-        if len(data) > MAX_ARTIFACT_BYTES:
-            raise ArtifactError(f"cannot read artifact {name}: over {MAX_ARTIFACT_BYTES} "
-                                "bytes, the limit")
+            data = bytearray(f.read(HEADER_SIZE))
+            length = payload_length(data)
+            if HEADER_SIZE + length > MAX_ARTIFACT_BYTES:
+                raise ArtifactError(f"cannot read artifact {name}: its header states "
+                                    f"{HEADER_SIZE + length} bytes; the limit is "
+                                    f"{MAX_ARTIFACT_BYTES} (100,000 scenes take ~50 MB)")
+            if st.st_size and st.st_size != HEADER_SIZE + length:  # a /proc file states 0
+                raise ArtifactError(wrong_length(length, st.st_size - HEADER_SIZE))
+            _read_payload(f, data, length + 1)  # one byte more: a file that grew is padded
+        if len(data) > HEADER_SIZE + length:
+            raise ArtifactError(wrong_length(length, "more"))
         return data
     except OSError as exc:
         raise ArtifactError(f"cannot read artifact {name}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+READ_PIECE = 1 << 24  # bytes read (and so reserved) at a time
+
+
+def _read_payload(f: Any, data: bytearray, size: int) -> None:
+    """Append up to `size` bytes of `f` to `data`, READ_PIECE at a time: what is reserved
+    follows what the file really holds, not what its header claims."""
+    end = len(data) + size
+    while len(data) < end:
+        piece = f.read(min(end - len(data), READ_PIECE))
+        if not piece:
+            return
+        data += piece

@@ -179,13 +179,72 @@ def test_oversized_and_unnameable_files_are_refused_unread(tmp_path: object) -> 
 
 @pytest.mark.skipif(not os.path.isfile("/proc/self/maps"), reason="needs Linux's /proc")
 def test_a_file_whose_size_is_not_told_is_read_only_to_the_limit(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A /proc file states 0 bytes and then gives more: the read itself is bounded."""
+        monkeypatch: pytest.MonkeyPatch, artifact: bytes, tmp_path: object) -> None:
+    """A /proc file states 0 bytes and then gives more: the read itself is bounded, by
+    the header first (/proc/self/maps has no magic number, and is refused after 56
+    bytes), then by the limit, which the length the header states must respect."""
     from scenec.runtime import ruleset
 
     monkeypatch.setattr(ruleset, "MAX_ARTIFACT_BYTES", 100)
-    with pytest.raises(ArtifactError, match="over 100 bytes, the limit"):
+    with pytest.raises(ArtifactError, match="bad magic"):
         load("/proc/self/maps")
+    monkeypatch.setattr(ruleset, "MAX_ARTIFACT_BYTES", len(artifact) - 1)
+    path = os.path.join(str(tmp_path), "a.scb")
+    with open(path, "wb") as f:
+        f.write(artifact)
+    with pytest.raises(ArtifactError, match=f"the limit is {len(artifact) - 1}"):
+        load(path)
+
+
+def test_only_the_header_is_read_before_it_is_checked(artifact: bytes,
+                                                      tmp_path: object) -> None:
+    """A file of zeros just under the 1 GiB limit was read whole (6.5 s, 1 GB resident)
+    before its magic number was looked at, and so was an artifact padded to that size
+    before its header's payload length was compared with the file's. Both are refused
+    now after reading the 56-byte header: Python allocates almost nothing."""
+    import tracemalloc
+
+    from scenec.runtime.ruleset import MAX_ARTIFACT_BYTES
+
+    zeros, padded = (os.path.join(str(tmp_path), n) for n in ("zeros.scb", "padded.scb"))
+    for path, head in ((zeros, b""), (padded, artifact)):
+        with open(path, "wb") as f:
+            f.write(head)
+            f.truncate(MAX_ARTIFACT_BYTES)  # sparse: no disk, and no memory unless read
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArtifactError, match="bad magic"):
+            load(zeros)
+        with pytest.raises(ArtifactError, match=f"header says {len(artifact) - 56} payload"):
+            load(padded)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
+def test_loading_reserves_only_what_the_file_holds(tmp_path: object) -> None:
+    """The whole file was read with `read(MAX_ARTIFACT_BYTES + 1)`, which allocates its
+    argument before reading: under an address-space limit 900 MB above what the process
+    uses (`ulimit -v`, a container's), loading a 1 KB artifact raised MemoryError, and
+    `Handle.reload` raised it instead of keeping the old rule set. Run in a child whose
+    limit is 512 MB above its own size after import."""
+    rules = os.path.join(str(tmp_path), "r.scene")
+    out = os.path.join(str(tmp_path), "r.scb")
+    with open(rules, "w", encoding="utf-8") as f:
+        f.write('scene a "A" { when "x" }\n')
+    code = ("import resource, sys\n"
+            "from scenec.compiler import build\n"
+            "from scenec.runtime import Handle\n"
+            f"assert build([{rules!r}], {out!r}).ok\n"
+            "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (size + (512 << 20), -1))\n"
+            f"h = Handle({out!r})\n"
+            f"h.reload({out!r})\n"
+            "print(h.best('x').scene, h.generation)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["a", "1"], done.stdout + done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("meta", [
@@ -247,3 +306,43 @@ def test_json_values_counts_outside_strings_only() -> None:
     assert json_values(b'{"a":[1,2,{}]}') == 7  # an upper bound of its 6 values (the key is one)
     assert json_values(b'"[,{:\\"]"') == 1  # within a string, an escaped quote too
     assert json_values(b"") == 1
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("nlits", "12"), ("nlits", 12.5), ("nlits", True), ("nscenes", "2"), ("nscenes", 2.0),
+    ("senders", {"95555": 1.9}), ("senders", {"95555": True}), ("senders", {"95555": "1"}),
+    ("context", {"vip": {"type": "bool"}}), ("context", {"vip": None}),
+])
+def test_meta_values_of_the_wrong_type_are_refused(artifact: bytes, key: str,
+                                                   value: object) -> None:
+    """The meta section was read with `int()` and `str()`: a count of "12" or 12.5, a
+    sender's literal id of 1.9 or true (read as literal 1), a context type of `{…}` or
+    null (read as the text "None") loaded as if the build had written them. A build
+    writes ints and type names; anything else is a crafted or damaged artifact."""
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    meta = dict(docs["meta"])
+    meta[key] = {**meta[key], **value} if isinstance(value, dict) else value
+    if key == "nscenes" and value == 2.0:
+        assert meta["nscenes"] == len(docs["scenes"])  # equal as a number, not as a count
+    with pytest.raises(ArtifactError, match="bad meta section"):
+        loads(pack(arrays, {**docs, "meta": meta}))
+
+
+def test_a_class_table_longer_than_unicode_is_refused_unread(artifact: bytes) -> None:
+    """`ac_class_pairs` holds a (code point, class) pair for each code point a literal
+    uses: at most 0x110000 pairs. Its pairs are read in a Python loop, so a crafted table
+    of the file limit's size (1 GiB, 134 million pairs) took ~12 s to load before the core
+    refused or accepted it; one longer than Unicode is refused before the loop."""
+    import time
+
+    sections = unpack(artifact)
+    docs = {k: v for k, v in sections.items() if not isinstance(v, memoryview)}
+    arrays = {k: array.array("i", v) for k, v in sections.items() if isinstance(v, memoryview)}
+    arrays["ac_class_pairs"] = array.array("i", [0x41, 0]) * (0x110000 + 1)
+    data = pack(arrays, docs)
+    start = time.perf_counter()
+    with pytest.raises(ArtifactError, match="ac_class_pairs: .*more pairs than"):
+        loads(data)
+    assert time.perf_counter() - start < 0.5

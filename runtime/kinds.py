@@ -127,11 +127,27 @@ def _date_dmy(raw: str) -> str | None:
     return _date(raw)
 
 
+_AFTERNOON = ("下午", "晚上", "傍晚", "夜里", "夜间")
+
+
+def _clock_hour(raw: str, hour: int) -> int:
+    """The hour on a 24-hour clock: "下午3点" and "3:00 PM" are 15:00, "中午1点" 13:00,
+    "12:30 AM" 00:30 (a kind's text includes the word that says which half of the day)."""
+    tail = raw[-4:].lower()
+    if "p" in tail and "m" in tail or any(w in raw for w in _AFTERNOON):
+        return hour + 12 if hour < 12 else hour
+    if "中午" in raw:
+        return hour + 12 if hour < 11 else hour
+    if "a" in tail and "m" in tail and hour == 12:
+        return 0
+    return hour
+
+
 def _time(raw: str) -> str | None:
     parts = _parts(raw)
     if not parts:
         return None
-    hour = parts[0]
+    hour = _clock_hour(raw, parts[0])
     minute = parts[1] if len(parts) > 1 else (30 if raw.endswith("半") else 0)
     if hour > 24 or minute > 59:
         return None
@@ -168,7 +184,9 @@ _DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{
 # Day first: 05-12-2025, 5/12/25, 05.12.2025 (and ISO and English names, as `date`).
 _DATE_DMY = (r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
              rf"|{_EN_DATE}")
-_TIME = r"\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?"
+# The half of the day before a Chinese time, AM/PM after a clock time: both are read.
+_TIME = (r"(?:上午|下午|中午|晚上|早上|早晨|凌晨|傍晚|夜里|夜间)?"
+         r"(?:\d{1,2}:\d{2}(?::\d{2})?(?:\s?(?i:[ap]\.?m\.?))?|\d{1,2}[时点]\d{1,2}分?|\d{1,2}[时点]半?)")
 _PHONE = (r"(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
           r"|0\d{9,11}|9\d{4,5}|1[0-2]\d{3,10}")
 _URL = (r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+"

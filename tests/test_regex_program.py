@@ -223,12 +223,15 @@ def test_vm_equals_re2_on_workload_shapes(pattern: str, text: str) -> None:
     assert_same(pattern, 1, text)
 
 
-@given(text=st.text("0123456789 -,./DdEeCcJjAaNnMmYySsTtHhRr年月日号于Ｄ１", max_size=40))
+DATE_TIME_TEXT = "0123456789 -,.:/DdEeCcJjAaNnMmYySsTtHhRrPp年月日号于下午点半Ｄ１"
+
+
+@given(text=st.text(DATE_TIME_TEXT, max_size=40))
 @settings(max_examples=400, deadline=None)
-def test_vm_equals_re2_on_the_date_kinds(text: str) -> None:
-    """The `date` and `date_dmy` kinds, with English month names under `(?i:…)`, run on
-    the VM (every extractor of a date does) and find what RE2 finds."""
-    for kind in ("date", "date_dmy"):
+def test_vm_equals_re2_on_the_date_and_time_kinds(text: str) -> None:
+    """The `date`, `date_dmy` and `time` kinds, with English month names and AM/PM under
+    `(?i:…)`, run on the VM (every extractor of them does) and find what RE2 finds."""
+    for kind in ("date", "date_dmy", "time"):
         assert_same(f"({BUILTIN[kind].pattern})", 1, text)
         assert_same(f"due[: ]*({BUILTIN[kind].pattern})", 1, "due " + text)
 

@@ -1,7 +1,7 @@
 """`scenec`: build, check, test and try scene rules from the command line.
 
 Exit status: 0 success; 1 the rules have errors or an example fails; 2 bad usage, an
-unreadable input or a refused artifact.
+unreadable input or a refused artifact; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever it was
+        return _interrupted()
     except BrokenPipeError:  # `scenec match … --file log | head`: the reader has had enough
         _silence_stdout()
         return 0
@@ -41,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         print(f"scenec: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
         return 2
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
+
+
+def _interrupted() -> int:
+    """Ctrl-C: say so in one line and exit 130. A build interrupted has written nothing:
+    `write_atomic` removes its temporary file on any exception, KeyboardInterrupt too."""
+    _silence_stdout()  # what is still buffered is dropped, not flushed half-written
+    print("scenec: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _silence_stdout() -> None:
@@ -82,15 +95,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 EXIT_RULES = "exit status: 0 ok; 1 the rules have errors (or an example fails)"
-EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written"
+EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written; 130 interrupted"
+EXIT_RULES += "; 130 interrupted"
 EXIT_MATCH = ("exit status: 0 ok (also when no scene matches); 2 a missing, corrupt or "
-              "incompatible artifact, a bad option or an unreadable --file")
+              "incompatible artifact, a bad option or an unreadable --file; 130 interrupted")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.",
                 epilog="exit status: 0 ok; 1 the rules have errors or an example fails; "
-                       "2 bad usage, an unreadable input or a refused artifact. "
+                       "2 bad usage, an unreadable input or a refused artifact; "
+                       "130 interrupted (Ctrl-C). "
                        "`scenec COMMAND -h` for a command's options.")
     p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
@@ -111,7 +126,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     t = sub.add_parser("test", help="run the inline examples, pass/fail per scene",
                        epilog="exit status: 0 every example passes; 1 the rules have "
-                              "errors, an example fails or examples were not run")
+                              "errors, an example fails or examples were not run; 130 "
+                              "interrupted")
     t.add_argument("paths", nargs="+", help=".scene files or folders")
     t.add_argument("-v", "--verbose", action="store_true", help="list passing scenes too")
     t.set_defaults(run=_test)
@@ -262,7 +278,10 @@ def _lines(path: str) -> Iterator[str]:
         raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     with stream:
         for number in itertools.count(1):
-            line = stream.readline(MAX_LINE + 1)
+            try:
+                line = stream.readline(MAX_LINE + 1)
+            except OSError as exc:  # EIO, EISDIR of a path that opened: name the file
+                raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
             if not line:
                 return
             if len(line) > MAX_LINE and not line.endswith("\n"):

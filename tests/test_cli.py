@@ -420,3 +420,52 @@ def test_match_reports_malformed_records_of_a_crafted_artifact(tmp_path: Path) -
     bad.write_bytes(pack(tables, {"meta": sections["meta"], "scenes": scenes}))
     done = scenec("match", str(bad), MSG)
     assert done.returncode == 2 and "malformed scene records skipped (spend)" in done.stderr
+
+
+def _interrupted(args: list[str], wait_for: str | None, delay: float,
+                 stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run `scenec ARGS`, wait until its output shows `wait_for` (or `delay` seconds),
+    then send SIGINT as Ctrl-C would."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    if wait_for is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+        assert wait_for in proc.stdout.readline()
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_ctrl_c_is_a_short_message_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C printed a KeyboardInterrupt traceback from wherever the command was (Lark's
+    lexer, the checker, `re`'s compiler); now one line and the shell's 130. A build
+    interrupted leaves neither an artifact nor a temporary file."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    done = _interrupted(["match", out, "--file", "-", "--json"], "matches", 0.2, MSG + "\n")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "scenec: interrupted\n"
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    target = tmp_path / "out" / "all.scb"
+    target.parent.mkdir()
+    done = _interrupted(["build", str(rules), "-o", str(target)], None, 1.5)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "scenec: interrupted\n"
+    assert list(target.parent.iterdir()) == []
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    """A read error inside `--file` (EIO from /proc/self/mem) was printed as Python's
+    '[Errno 5] Input/output error', naming no file."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    done = scenec("match", out, "--file", "/proc/self/mem")
+    assert done.returncode == 2
+    assert done.stderr.startswith("scenec: error: cannot read --file /proc/self/mem: ")
+    assert "Errno" not in done.stderr and "Traceback" not in done.stderr

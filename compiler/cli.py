@@ -94,6 +94,20 @@ class _Parser(argparse.ArgumentParser):
         super().error(visible(message))
 
 
+class _Once(argparse.Action):
+    """An option that takes one value and may be given once: argparse keeps the last of
+    `-o a.scb -o b.scb` in silence, and only b.scb was written. A second one is a usage
+    error naming both values."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            parser.error(f"{'/'.join(self.option_strings)} given twice "
+                         f"({before!r} and {values!r}); give it once")
+        setattr(namespace, self.dest, values)
+
+
 EXIT_RULES = "exit status: 0 ok; 1 the rules have errors (or an example fails)"
 EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written; 130 interrupted"
 EXIT_RULES += "; 130 interrupted"
@@ -113,7 +127,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     b = sub.add_parser("build", help="check, run examples and write an artifact",
                        epilog=EXIT_BUILD)
     b.add_argument("paths", nargs="+", help=".scene files or folders")
-    b.add_argument("-o", "--output", required=True, help="artifact to write (e.g. rules.scb)")
+    b.add_argument("-o", "--output", required=True, action=_Once,
+                   help="artifact to write (e.g. rules.scb)")
     b.add_argument("--strict", action="store_true", help="treat warnings as errors")
     b.add_argument("--no-examples", action="store_true", help="do not run inline examples")
     b.set_defaults(run=_build)
@@ -135,13 +150,13 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     m = sub.add_parser("match", help="match messages against an artifact", epilog=EXIT_MATCH)
     m.add_argument("artifact", help="a file written by `scenec build` (e.g. rules.scb)")
     m.add_argument("text", nargs="?", help="the message (or use --file)")
-    m.add_argument("--file", help="one message per line ('-' for standard input)")
+    m.add_argument("--file", action=_Once, help="one message per line ('-' for standard input)")
     m.add_argument("--tab", action="store_true",
                    help="with --file: each line is SENDER<TAB>MESSAGE (the sender may be empty)")
-    m.add_argument("--sender", help="the sending number, e.g. 95555")
+    m.add_argument("--sender", action=_Once, help="the sending number, e.g. 95555")
     m.add_argument("--ctx", action="append", default=[], metavar="KEY=VALUE",
                    help="a context fact declared in the rules (repeatable)")
-    m.add_argument("--now", help="the date to match on (YYYY-MM-DD; default today)")
+    m.add_argument("--now", action=_Once, help="the date to match on (YYYY-MM-DD; default today)")
     m.add_argument("--json", action="store_true", help="one JSON object per message")
     m.add_argument("--best", action="store_true", help="only the best match")
     m.set_defaults(run=_match)

@@ -469,3 +469,23 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("scenec: error: cannot read --file /proc/self/mem: ")
     assert "Errno" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("twice", [["-o", "a.scb", "-o", "b.scb"],
+                                   ["--output", "a.scb", "-o", "b.scb"]])
+def test_an_option_given_twice_is_refused(tmp_path: Path, twice: list[str]) -> None:
+    """`build … -o a.scb -o b.scb` wrote only b.scb (argparse keeps the last value), so a
+    script that meant both, or one, got a silent surprise; likewise two `--file`,
+    `--sender` or `--now` for `match`. Each is a usage error (exit 2) naming both values."""
+    src = write(tmp_path, GOOD)
+    done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "build", src, *twice],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "given twice" in done.stderr, done.stderr
+    assert not (tmp_path / "a.scb").exists() and not (tmp_path / "b.scb").exists()
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", src, "-o", out).returncode == 0
+    for flag, values in [("--file", ("-", "-")), ("--sender", ("95555", "10086")),
+                         ("--now", ("2025-01-01", "2025-01-02"))]:
+        done = scenec("match", out, *([] if flag == "--file" else [MSG]),
+                      flag, values[0], flag, values[1], stdin="")
+        assert done.returncode == 2 and f"{flag} given twice" in done.stderr, done.stderr

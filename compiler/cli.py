@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's exit flush
+        return status
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever it was
         return _interrupted()
     except BrokenPipeError:  # `scenec match … --file log | head`: the reader has had enough
@@ -268,7 +270,9 @@ def _match(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except BrokenPipeError:
         raise  # main's: the reader of our output went away, which is no error
-    except (ArtifactError, ValueError, OSError) as exc:  # paths and values are shown safely
+    except (ArtifactError, ValueError) as exc:  # paths and values are shown safely
+        # (an OSError is the output's: the inputs' are ArtifactError or ValueError, and
+        # main says 'cannot write the output' for a full disk)
         print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
     if ruleset.broken_scenes:  # a crafted artifact: its malformed records were skipped

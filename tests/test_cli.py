@@ -489,3 +489,18 @@ def test_an_option_given_twice_is_refused(tmp_path: Path, twice: list[str]) -> N
         done = scenec("match", out, *([] if flag == "--file" else [MSG]),
                       flag, values[0], flag, values[1], stdin="")
         assert done.returncode == 2 and f"{flag} given twice" in done.stderr, done.stderr
+
+
+def test_match_to_a_full_output_says_it_cannot_write(tmp_path: Path) -> None:
+    """`scenec match … > /dev/full` said 'scenec: error: [Errno 28] No space left on
+    device', as if an input were at fault (match took every OSError for one); now
+    'cannot write the output', as `check` says it, exit 2."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    for args in ([MSG], [MSG, "--json"], ["--file", "-"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "match", out,
+                                   *args], input=MSG + "\n", stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr == "scenec: error: cannot write the output: No space left on device\n"

@@ -329,6 +329,8 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ValueError(f"--ctx takes KEY=VALUE, got {pair!r}")
+        if key in ctx:  # argparse appends every --ctx: the last one would win in silence
+            raise ValueError(f"--ctx {key} given twice; give each fact once")
         typ = ruleset.context.get(key)
         if typ is None:
             raise ValueError(f"unknown context fact {key!r} (declared: "

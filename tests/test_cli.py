@@ -489,6 +489,9 @@ def test_an_option_given_twice_is_refused(tmp_path: Path, twice: list[str]) -> N
         done = scenec("match", out, *([] if flag == "--file" else [MSG]),
                       flag, values[0], flag, values[1], stdin="")
         assert done.returncode == 2 and f"{flag} given twice" in done.stderr, done.stderr
+    # the same context fact twice: `--ctx segment=gold --ctx segment=basic` kept the last
+    done = scenec("match", out, MSG, "--ctx", "segment=gold", "--ctx", "segment=basic")
+    assert done.returncode == 2 and "--ctx segment given twice" in done.stderr, done.stderr
 
 
 def test_match_to_a_full_output_says_it_cannot_write(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """`scenec`: build, check, test and try scene rules from the command line.
 
 Exit status: 0 success; 1 the rules have errors or an example fails; 2 bad usage, an
-unreadable input or a refused artifact.
+unreadable input or a refused artifact; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's exit flush
+        return status
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever it was
+        return _interrupted()
     except BrokenPipeError:  # `scenec match … --file log | head`: the reader has had enough
         _silence_stdout()
         return 0
@@ -41,6 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         print(f"scenec: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
         return 2
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
+
+
+def _interrupted() -> int:
+    """Ctrl-C: say so in one line and exit 130. A build interrupted has written nothing:
+    `write_atomic` removes its temporary file on any exception, KeyboardInterrupt too."""
+    _silence_stdout()  # what is still buffered is dropped, not flushed half-written
+    print("scenec: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _silence_stdout() -> None:
@@ -81,16 +96,32 @@ class _Parser(argparse.ArgumentParser):
         super().error(visible(message))
 
 
+class _Once(argparse.Action):
+    """An option that takes one value and may be given once: argparse keeps the last of
+    `-o a.scb -o b.scb` in silence, and only b.scb was written. A second one is a usage
+    error naming both values."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            parser.error(f"{'/'.join(self.option_strings)} given twice "
+                         f"({before!r} and {values!r}); give it once")
+        setattr(namespace, self.dest, values)
+
+
 EXIT_RULES = "exit status: 0 ok; 1 the rules have errors (or an example fails)"
-EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written"
+EXIT_BUILD = EXIT_RULES + "; 2 the output cannot be written; 130 interrupted"
+EXIT_RULES += "; 130 interrupted"
 EXIT_MATCH = ("exit status: 0 ok (also when no scene matches); 2 a missing, corrupt or "
-              "incompatible artifact, a bad option or an unreadable --file")
+              "incompatible artifact, a bad option or an unreadable --file; 130 interrupted")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     p = _Parser(prog="scenec", description="Compile and run smart-SMS scene rules.",
                 epilog="exit status: 0 ok; 1 the rules have errors or an example fails; "
-                       "2 bad usage, an unreadable input or a refused artifact. "
+                       "2 bad usage, an unreadable input or a refused artifact; "
+                       "130 interrupted (Ctrl-C). "
                        "`scenec COMMAND -h` for a command's options.")
     p.add_argument("--version", action="version", version=f"scenec {_version()}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
@@ -98,7 +129,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     b = sub.add_parser("build", help="check, run examples and write an artifact",
                        epilog=EXIT_BUILD)
     b.add_argument("paths", nargs="+", help=".scene files or folders")
-    b.add_argument("-o", "--output", required=True, help="artifact to write (e.g. rules.scb)")
+    b.add_argument("-o", "--output", required=True, action=_Once,
+                   help="artifact to write (e.g. rules.scb)")
     b.add_argument("--strict", action="store_true", help="treat warnings as errors")
     b.add_argument("--no-examples", action="store_true", help="do not run inline examples")
     b.set_defaults(run=_build)
@@ -111,7 +143,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     t = sub.add_parser("test", help="run the inline examples, pass/fail per scene",
                        epilog="exit status: 0 every example passes; 1 the rules have "
-                              "errors, an example fails or examples were not run")
+                              "errors, an example fails or examples were not run; 130 "
+                              "interrupted")
     t.add_argument("paths", nargs="+", help=".scene files or folders")
     t.add_argument("-v", "--verbose", action="store_true", help="list passing scenes too")
     t.set_defaults(run=_test)
@@ -119,13 +152,13 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     m = sub.add_parser("match", help="match messages against an artifact", epilog=EXIT_MATCH)
     m.add_argument("artifact", help="a file written by `scenec build` (e.g. rules.scb)")
     m.add_argument("text", nargs="?", help="the message (or use --file)")
-    m.add_argument("--file", help="one message per line ('-' for standard input)")
+    m.add_argument("--file", action=_Once, help="one message per line ('-' for standard input)")
     m.add_argument("--tab", action="store_true",
                    help="with --file: each line is SENDER<TAB>MESSAGE (the sender may be empty)")
-    m.add_argument("--sender", help="the sending number, e.g. 95555")
+    m.add_argument("--sender", action=_Once, help="the sending number, e.g. 95555")
     m.add_argument("--ctx", action="append", default=[], metavar="KEY=VALUE",
                    help="a context fact declared in the rules (repeatable)")
-    m.add_argument("--now", help="the date to match on (YYYY-MM-DD; default today)")
+    m.add_argument("--now", action=_Once, help="the date to match on (YYYY-MM-DD; default today)")
     m.add_argument("--json", action="store_true", help="one JSON object per message")
     m.add_argument("--best", action="store_true", help="only the best match")
     m.set_defaults(run=_match)
@@ -237,7 +270,9 @@ def _match(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except BrokenPipeError:
         raise  # main's: the reader of our output went away, which is no error
-    except (ArtifactError, ValueError, OSError) as exc:  # paths and values are shown safely
+    except (ArtifactError, ValueError) as exc:  # paths and values are shown safely
+        # (an OSError is the output's: the inputs' are ArtifactError or ValueError, and
+        # main says 'cannot write the output' for a full disk)
         print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
     if ruleset.broken_scenes:  # a crafted artifact: its malformed records were skipped
@@ -262,7 +297,10 @@ def _lines(path: str) -> Iterator[str]:
         raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     with stream:
         for number in itertools.count(1):
-            line = stream.readline(MAX_LINE + 1)
+            try:
+                line = stream.readline(MAX_LINE + 1)
+            except OSError as exc:  # EIO, EISDIR of a path that opened: name the file
+                raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
             if not line:
                 return
             if len(line) > MAX_LINE and not line.endswith("\n"):
@@ -291,6 +329,8 @@ def _parse_ctx(pairs: list[str], ruleset: Ruleset) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ValueError(f"--ctx takes KEY=VALUE, got {pair!r}")
+        if key in ctx:  # argparse appends every --ctx: the last one would win in silence
+            raise ValueError(f"--ctx {key} given twice; give each fact once")
         typ = ruleset.context.get(key)
         if typ is None:
             raise ValueError(f"unknown context fact {key!r} (declared: "

@@ -315,6 +315,13 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         if tok.type == "REGEX" and _RAW_BEFORE.search(text, 0, max(0, tok.start_pos or 0)):
             hint = ("`raw` is for extractors only (extract NAME = raw /…/); "
                     "a `when` regex reads the folded text")
+        keyword = _operator_read_as_name(exc, text)
+        if keyword is not None:  # `"x" and and "y"`: blame the second `and`, not `"y"`
+            start, word = keyword
+            line, col = _line_col(text, start)
+            shown, width, hint = repr(word), len(word), (
+                f"expected a condition (a string, a /regex/, any(…), a comparison) "
+                f"where '{word}' stands")
         diags.error("E001", f"unexpected {shown}", Span.point(path, line, col, width), hint)
         return
     diags.error("E001", "unexpected end of file", Span.point(path, line, col),
@@ -335,6 +342,20 @@ def _report_end_of_file(path: str, exc: UnexpectedInput, text: str,
 
 
 _RAW_BEFORE = re.compile(r"\braw[ \t]*$")  # `raw` right before a misplaced regex
+# A boolean keyword right before the offending token (only whitespace between)
+_OPERATOR_BEFORE = re.compile(r"(?<![\w.])(and|or|not)\s*$")
+
+
+def _operator_read_as_name(exc: UnexpectedToken, text: str) -> tuple[int, str] | None:
+    """Where a condition was due, `and` / `or` / `not` is read as a field's name (a field
+    may be called so), and the parser then wants `in` or a comparison after it: the
+    error fell one token late. The keyword's offset and word when that is the case."""
+    expected = set(exc.accepts or exc.expected or ())
+    if not expected or not expected <= {"IN", "CMP"}:
+        return None
+    end = max(0, exc.token.start_pos or 0)
+    found = _OPERATOR_BEFORE.search(text, max(0, end - 64), end)
+    return (found.start(1), found.group(1)) if found else None
 
 
 def _expected_hint(expected: set[str] | frozenset[str]) -> str | None:

@@ -269,6 +269,19 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def _plain(value: Any) -> Any:
+    """A caller's fact as its plain value: a str, int or float subclass is compared by
+    its value, not by its own `__eq__` / `__lt__`, which may raise (the runner's error
+    would be taken for a malformed record, its scene listed as broken) or lie. bool
+    cannot be subclassed; the type check before has refused anything else."""
+    cls = value.__class__
+    if cls is str or cls is int or cls is float or cls is bool:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
+
+
 def reads_fields(c: Any) -> bool:
     """Whether a JSON condition compares an extracted field: only then must it wait for
     the extractors (most `when`s do not, and a candidate that fails one then costs no
@@ -301,7 +314,7 @@ def _compare(name: str, is_ctx: bool, op: str, values: tuple, typ: str) -> Check
 
     def check(text: str, sender: str | None, ctx: dict, fields: Fields) -> bool:
         v = ctx.get(name) if is_ctx else fields.get(name)
-        return v is not None and type_ok(v) and test(v)
+        return v is not None and type_ok(v) and test(_plain(v))
 
     return check
 

@@ -104,6 +104,8 @@ def _date(raw: str) -> str | None:
         year, month, day = parts
         if year < 100:  # `14年10月27日`: SMS write two-digit years for this century
             year += 2000
+        if year > 9999:  # no YYYY-MM-DD (`12345-12-05` from a user regex read as a date)
+            return None
         prefix = f"{year:04d}-"
     elif len(parts) == 2:
         month, day = parts

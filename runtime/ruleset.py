@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import stat
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._core import Core, Matcher, json_array_items, json_values, untrack_results
@@ -166,32 +166,34 @@ class Ruleset:
         found = self.match(text, sender, ctx, now)
         return found[0] if found else None
 
-    def match_many(self, texts: Iterable[str], senders: Sequence[str | None] | None = None, *,
-                   ctxs: Sequence[dict | None] | None = None,
+    def match_many(self, texts: Iterable[str], senders: Iterable[str | None] | None = None, *,
+                   ctxs: Iterable[dict | None] | None = None,
                    now: dt.date | dt.datetime | None = None,
                    threads: int | None = None) -> list[list[Match]]:
         """A batch, columns in: the core scans it with the GIL released, on `threads`."""
         _column(texts, "texts must be an iterable of str")
-        _column(senders, "senders must be a sequence")
-        _column(ctxs, "ctxs must be a sequence of mappings", Mapping)
+        _column(senders, "senders must be an iterable of str or None")
+        _column(ctxs, "ctxs must be an iterable of mappings", Mapping)
         if threads is not None and (type(threads) is bool or not isinstance(threads, int)):
             raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         texts = list(texts)
         n = len(texts)
-        if senders is not None and len(senders) != n or ctxs is not None and len(ctxs) != n:
+        senders_at, ctxs_at = _indexable(senders), _indexable(ctxs)
+        if senders_at is not None and len(senders_at) != n or \
+                ctxs_at is not None and len(ctxs_at) != n:
             raise ValueError("senders and ctxs must have one entry per text")
-        for ctx in ctxs or ():
+        for ctx in ctxs_at or ():
             check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
         day = _day(now) if now is not None else None
         # Any int is a thread count; the core takes a C int and uses at most 64 anyway.
         nthreads = min(max(1, nthreads), MAX_THREADS)
-        out, unfinished = self._matcher.many(texts, senders, nthreads)
+        out, unfinished = self._matcher.many(texts, senders_at, nthreads)
         if unfinished:  # candidates left for the Python path
             for i, found in enumerate(out):
                 if found.__class__ is not list:
-                    sender = senders[i] if senders is not None else None
-                    ctx = _facts(ctxs[i] if ctxs is not None else None)
+                    sender = senders_at[i] if senders_at is not None else None
+                    ctx = _facts(ctxs_at[i] if ctxs_at is not None else None)
                     out[i] = self._finisher.finish(texts[i], found[0], sender, ctx, day)
         return out
 
@@ -200,6 +202,8 @@ class Ruleset:
         literal scan did not rule out, each of which `match` then finishes. What one
         match costs beyond the scan; the build's example runner budgets on it (E913).
         A DLT sender's header is counted as a second lookup: an upper bound."""
+        if not isinstance(text, str):  # as `match` says it, not str.__str__'s own words
+            raise TypeError(f"text must be str, not {type(text).__name__}")
         sender = sender_text(sender)
         ids = {self._senders.get(sender, -1) if sender is not None else -1}
         header = dlt_header(sender)
@@ -339,6 +343,15 @@ def _column(value: object, must: str, *single: type) -> None:
     for a column of contexts (`single`), which would be taken for a batch of its keys."""
     if isinstance(value, (str, bytes, *single)):
         raise TypeError(f"{must}, one per message, not a single {type(value).__name__}")
+
+
+def _indexable(column: Iterable[Any] | None) -> Any:
+    """A column as the core reads it, by len() and index: one that has both is read as
+    it is (a numpy array, or a class that makes each item on access); any other iterable
+    (a generator, which raised 'has no len()') is read once into a list, like texts."""
+    if column is None or hasattr(column, "__len__") and hasattr(column, "__getitem__"):
+        return column
+    return list(column)
 
 
 def _facts(ctx: Mapping | None) -> dict:

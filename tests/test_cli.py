@@ -420,3 +420,90 @@ def test_match_reports_malformed_records_of_a_crafted_artifact(tmp_path: Path) -
     bad.write_bytes(pack(tables, {"meta": sections["meta"], "scenes": scenes}))
     done = scenec("match", str(bad), MSG)
     assert done.returncode == 2 and "malformed scene records skipped (spend)" in done.stderr
+
+
+def _interrupted(args: list[str], wait_for: str | None, delay: float,
+                 stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run `scenec ARGS`, wait until its output shows `wait_for` (or `delay` seconds),
+    then send SIGINT as Ctrl-C would."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    if wait_for is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+        assert wait_for in proc.stdout.readline()
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_ctrl_c_is_a_short_message_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C printed a KeyboardInterrupt traceback from wherever the command was (Lark's
+    lexer, the checker, `re`'s compiler); now one line and the shell's 130. A build
+    interrupted leaves neither an artifact nor a temporary file."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    done = _interrupted(["match", out, "--file", "-", "--json"], "matches", 0.2, MSG + "\n")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "scenec: interrupted\n"
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    target = tmp_path / "out" / "all.scb"
+    target.parent.mkdir()
+    done = _interrupted(["build", str(rules), "-o", str(target)], None, 1.5)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "scenec: interrupted\n"
+    assert list(target.parent.iterdir()) == []
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    """A read error inside `--file` (EIO from /proc/self/mem) was printed as Python's
+    '[Errno 5] Input/output error', naming no file."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    done = scenec("match", out, "--file", "/proc/self/mem")
+    assert done.returncode == 2
+    assert done.stderr.startswith("scenec: error: cannot read --file /proc/self/mem: ")
+    assert "Errno" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("twice", [["-o", "a.scb", "-o", "b.scb"],
+                                   ["--output", "a.scb", "-o", "b.scb"]])
+def test_an_option_given_twice_is_refused(tmp_path: Path, twice: list[str]) -> None:
+    """`build … -o a.scb -o b.scb` wrote only b.scb (argparse keeps the last value), so a
+    script that meant both, or one, got a silent surprise; likewise two `--file`,
+    `--sender` or `--now` for `match`. Each is a usage error (exit 2) naming both values."""
+    src = write(tmp_path, GOOD)
+    done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "build", src, *twice],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "given twice" in done.stderr, done.stderr
+    assert not (tmp_path / "a.scb").exists() and not (tmp_path / "b.scb").exists()
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", src, "-o", out).returncode == 0
+    for flag, values in [("--file", ("-", "-")), ("--sender", ("95555", "10086")),
+                         ("--now", ("2025-01-01", "2025-01-02"))]:
+        done = scenec("match", out, *([] if flag == "--file" else [MSG]),
+                      flag, values[0], flag, values[1], stdin="")
+        assert done.returncode == 2 and f"{flag} given twice" in done.stderr, done.stderr
+    # the same context fact twice: `--ctx segment=gold --ctx segment=basic` kept the last
+    done = scenec("match", out, MSG, "--ctx", "segment=gold", "--ctx", "segment=basic")
+    assert done.returncode == 2 and "--ctx segment given twice" in done.stderr, done.stderr
+
+
+def test_match_to_a_full_output_says_it_cannot_write(tmp_path: Path) -> None:
+    """`scenec match … > /dev/full` said 'scenec: error: [Errno 28] No space left on
+    device', as if an input were at fault (match took every OSError for one); now
+    'cannot write the output', as `check` says it, exit 2."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    for args in ([MSG], [MSG, "--json"], ["--file", "-"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", "match", out,
+                                   *args], input=MSG + "\n", stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr == "scenec: error: cannot write the output: No space left on device\n"

@@ -948,3 +948,17 @@ def test_no_hint_names_an_internal_terminal() -> None:
     for terminal in parser._lark().terminals:
         hint = parser._expected_hint({terminal.name})
         assert hint is not None and "__" not in hint and "ANON" not in hint, hint
+
+
+@pytest.mark.parametrize(("when", "col", "word"), [
+    ('"x" and and "y"', 16, "and"), ('"x" and or "y"', 16, "or"), ('and "y"', 8, "and"),
+    ('"x" or not and "y"', 19, "and"), ('"x" and (and "y")', 17, "and")])
+def test_a_doubled_operator_is_blamed_where_it_stands(when: str, col: int, word: str) -> None:
+    """`when "x" and and "y"`: the second `and` can be read as a field's name, so the
+    error fell on the token after it ('"y"', wanting a comparison). It is now at the
+    keyword, wanting a condition. (`and` as a field compared, `and == 1`, is untouched.)"""
+    result = one_file(f'scene a "A" {{\n  when {when}\n}}\n')
+    (d,) = result.diagnostics.errors
+    assert (d.code, d.span.line, d.span.col) == ("E001", 2, col), result.rendered()
+    assert d.message == f"unexpected '{word}'"
+    assert d.hint and "condition" in d.hint

@@ -119,3 +119,13 @@ def test_an_english_month_needs_a_day(text: str) -> None:
     day can be, gives no value: a calendar button needs a day."""
     m = re2.compile(BUILTIN["date"].pattern).search(text)
     assert m is not None and normalise("date", m.group(0)) is None
+
+
+@pytest.mark.parametrize("kind", ["date", "date_dmy"])
+@pytest.mark.parametrize("raw", ["20041-02-29", "12345-12-05", "2 Mar 99999",
+                                 "29-02-20041", "999999999-1-1"])
+def test_a_year_of_five_digits_or_more_is_no_date(kind: str, raw: str) -> None:
+    """A date's value is `YYYY-MM-DD`. A year beyond 9999 (from a user regex read `as
+    date`) gave `12345-12-05`, and its day was checked against the year of its first four
+    digits: `20041-02-29` passed as a leap day (2004's) into calendar buttons."""
+    assert normalise(kind, raw) is None

@@ -693,3 +693,45 @@ def test_near_is_linear_when_a_string_overlaps_itself(monkeypatch: pytest.Monkey
     calls.clear()
     assert evaluate.near("验证码" * 5000 + "登录", "验证码", "登录", 3)
     assert not evaluate.near("ab " * 20_000, "ab", "zz", 3) and calls == []
+
+
+def test_a_context_value_is_read_as_its_plain_value() -> None:
+    """A fact's value of a subclass (a str or int whose comparison raises or lies) was
+    compared with its own methods: the error was caught as if the record were malformed,
+    the scene listed in `broken_scenes` (which the CLI reports as 'rebuild the
+    artifact'). A subclass is now read as its plain str, int or float value."""
+
+    class Odd(str):
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("odd")
+
+        __hash__ = str.__hash__
+
+    class Liar(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = str.__hash__
+
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    gold = rs.match(MSG, ctx={"segment": "gold"})
+    assert rs.match(MSG, ctx={"segment": Odd("gold")}) == gold
+    assert rs.match(MSG, ctx={"segment": Liar("silver")}) == rs.match(
+        MSG, ctx={"segment": "silver"})
+    assert rs.broken_scenes == set()
+
+
+def test_batch_columns_may_be_any_iterable() -> None:
+    """`senders` and `ctxs` given as generators raised Python's own 'object of type
+    generator has no len()'; they are read once, like `texts`. `woken` of a non-str said
+    "descriptor '__str__' requires a 'str' object"; now as `match` says it."""
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    want = rs.match_many([MSG, "你好"], ["95555", None], ctxs=[{"segment": "gold"}, None])
+    assert rs.match_many(iter([MSG, "你好"]), (s for s in ["95555", None]),
+                         ctxs=(c for c in [{"segment": "gold"}, None])) == want
+    with pytest.raises(ValueError, match="one entry per text"):
+        rs.match_many([MSG], (s for s in ["95555", None]))
+    with pytest.raises(TypeError, match="text must be str, not int"):
+        rs.woken(5)  # type: ignore[arg-type]

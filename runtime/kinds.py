@@ -151,8 +151,8 @@ def _time(raw: str) -> str | None:
         return None
     hour = _clock_hour(raw, parts[0])
     minute = parts[1] if len(parts) > 1 else (30 if raw.endswith("半") else 0)
-    if hour > 24 or minute > 59:
-        return None
+    if hour > 24 or minute > 59 or hour == 24 and (minute or len(parts) > 2 and parts[2]):
+        return None  # 24:00 is midnight at the end of a day; 24:59 is no time
     if len(parts) > 2:
         if parts[2] > 59:
             return None

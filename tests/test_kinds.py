@@ -69,7 +69,8 @@ def test_kind_finds_and_normalises(kind: str, text: str, raw: str, value: object
 
 
 @pytest.mark.parametrize(("kind", "raw"), [("date", "13月45日"), ("time", "25:00"),
-                                          ("time", "12:75"), ("time", "24:59"), ("date", "2024-00-10"),
+                                          ("time", "12:75"), ("time", "24:59"),
+                                          ("date", "2024-00-10"),
                                           ("date", "02月30日"), ("date", "2023-02-29"),
                                           ("date", "4/31"), ("date", "31-Feb-2025"),
                                           ("date", "Feb 30"), ("date", "Dec"),

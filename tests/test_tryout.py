@@ -23,8 +23,8 @@ TRYOUT = ROOT / "tests" / "corpus" / "tryout.tsv"
 NOW = dt.date(2026, 11, 27)
 # right scene with every expected field, after session 26's fixes (first try: zh 94, en 61;
 # the variants and imitations were written after the fixes; session 26c's en101–en250: first
-# try 68 of 150 and one wrong, 102 after its fixes)
-MIN_RIGHT = {"zh": 140, "en": 196, "zv": 30, "ev": 30, "zi": 19, "ei": 14}
+# try 68 of 150 and one wrong, 107 after its fixes; en029 gained its tracking number)
+MIN_RIGHT = {"zh": 140, "en": 201, "zv": 30, "ev": 30, "zi": 19, "ei": 14}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0
 

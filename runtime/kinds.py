@@ -87,19 +87,27 @@ def _day_month_year(parts: list[int]) -> list[int]:
     return []
 
 
-def _date(raw: str) -> str | None:
-    """`YYYY-MM-DD` when the text gives a year, else `MM-DD`; None for a day the calendar
-    lacks. An English date ("12-Dec-2025", "Dec 2, 2025", "2nd December") gives its
-    numbers day first, then the year, whichever side of the month's name they stand."""
+def _ordered(raw: str, day_first: bool) -> list[int]:
+    """A date's numbers as ([year,] month, day). An English date ("12-Dec-2025", "Dec 2,
+    2025", "2nd December") gives its numbers day first, then the year, whichever side of
+    the month's name they stand; `day_first` (`date_dmy`) reads `05-12-2025` as 5
+    December; a year after two numbers otherwise orders them as `_day_month_year` can."""
     parts = _parts(raw)
     named = _month_name(raw)
-    if named is not None and len(parts) in (1, 2):
-        day, month = parts[0], named
-        parts = [parts[1], month, day] if len(parts) == 2 else [month, day]
-    elif named is not None:
-        return None
-    elif len(parts) == 3 and parts[2] > 31:
-        parts = _day_month_year(parts)
+    if named is not None:
+        if len(parts) == 2:
+            return [parts[1], named, parts[0]]
+        return [named, parts[0]] if len(parts) == 1 else []
+    if len(parts) == 3 and day_first and parts[0] <= 31:
+        return [parts[2], parts[1], parts[0]]
+    if len(parts) == 3 and parts[2] > 31:
+        return _day_month_year(parts)
+    return parts
+
+
+def _calendar(parts: list[int]) -> str | None:
+    """`YYYY-MM-DD` from (year, month, day), `MM-DD` from (month, day); None for a day the
+    calendar lacks."""
     if len(parts) == 3:
         year, month, day = parts
         if year < 100:  # `14年10月27日`: SMS write two-digit years for this century
@@ -119,14 +127,14 @@ def _date(raw: str) -> str | None:
     return f"{prefix}{month:02d}-{day:02d}"
 
 
+def _date(raw: str) -> str | None:
+    return _calendar(_ordered(raw, day_first=False))
+
+
 def _date_dmy(raw: str) -> str | None:
     """`date_dmy`: numbers day first (`05-12-2025` is 5 December), as Indian and British
     senders write them; a year first (`2025-12-05`) or a month's name reads as `date`."""
-    parts = _parts(raw)
-    if _month_name(raw) is None and len(parts) == 3 and parts[0] <= 31:
-        day, month, year = parts
-        return _date(f"{year}-{month}-{day}")
-    return _date(raw)
+    return _calendar(_ordered(raw, day_first=True))
 
 
 _AFTERNOON = ("下午", "晚上", "傍晚", "夜里", "夜间")
@@ -182,7 +190,7 @@ _EN_DATE = (
     # January 20; then Dec 2, 2025, December 12 2025, Dec. 2nd
     rf"|{_MONTH}\.?[ -]?\d{{4}}|{_MONTH}\.?[ -]?\d{{1,2}}{_ORDINAL}(?:,?[ -]?\d{{4}})?")
 _DATE = (r"(?:\d{2}){1,2}年\d{1,2}月\d{1,2}[日号]?|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
-         rf"|\d{{1,2}}月\d{{1,2}}[日号]?|\d{{1,2}}/\d{{1,2}}/\d{{4}}|\d{{1,2}}/\d{{1,2}}|{_EN_DATE}")
+         rf"|\d{{1,2}}月\d{{1,2}}[日号]?|\d{{1,2}}/\d{{1,2}}(?:/\d{{4}})?|{_EN_DATE}")
 # Day first: 05-12-2025, 5/12/25, 05.12.2025 (and ISO and English names, as `date`).
 _DATE_DMY = (r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
              rf"|{_EN_DATE}")

@@ -5,7 +5,9 @@ tuned on (`zv…`, `ev…`), and 33 imitations that must not get a service scene
 lures and chat in the same words (`zi…`, `ei…`, categories `-` or marketing). Session 26c
 added 150 more English notices in phrasings the first round had not used (`en101`–`en250`:
 American, British and Indian senders, other enterprises and word orders) and 150 more
-Chinese everyday notices (`zn…`).
+Chinese everyday notices (`zn…`). Session 27 (everyday3) added 75 English notices from
+American, British, Indian, Singaporean and Australian senders (`e3…`) and 75 Chinese ones
+(`z3…`) in phrasings and enterprises the earlier rounds had not used.
 `tests/corpus/tryout.tsv` gives, per message, the sender (may be empty), the categories a
 careful reader accepts (`/`-separated; `-` = no scene is also right) and the fields the
 best match must carry (`name` present, `name=value` equal). The floors are what the library
@@ -26,7 +28,9 @@ NOW = dt.date(2026, 11, 27)
 # the variants and imitations were written after the fixes; session 26c's en101–en250: first
 # try 68 of 150 and one wrong, 107 after its fixes; en029 gained its tracking number)
 # zn: first try 105 of 150 (0 wrong), 141 after session 26c's fixes
-MIN_RIGHT = {"zh": 140, "en": 201, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 141}
+# session 27: e3 first try 37 of 75 (3 wrong), z3 56 of 75 (2 wrong); after its fixes e3 70,
+# z3 72 (none wrong), and the earlier rounds' en 215, zn 143
+MIN_RIGHT = {"zh": 140, "en": 215, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 143, "e3": 70, "z3": 72}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0
 
@@ -58,7 +62,7 @@ def test_tryout_rows_are_well_formed() -> None:
     rows = _rows()
     assert all(len(r) == 5 for r in rows) and len({r[0] for r in rows}) == len(rows)
     count = {k: sum(r[0][:2] == k for r in rows) for k in MIN_RIGHT}
-    assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150}
+    assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150, "e3": 75, "z3": 75}
 
 
 def test_tryout_floors(library: Ruleset) -> None:

@@ -29,9 +29,9 @@ NOW = dt.date(2026, 11, 27)
 # try 68 of 150 and one wrong, 107 after its fixes; en029 gained its tracking number)
 # zn: first try 105 of 150 (0 wrong), 141 after session 26c's fixes
 # session 27: e3 first try 37 of 75 (3 wrong), z3 56 of 75 (2 wrong); after its fixes e3 73,
-# z3 75 (none wrong), and the earlier rounds' en 233 (en199, Xfinity's bill, also accepted as
+# z3 75 (none wrong), and the earlier rounds' en 235 (en199, Xfinity's bill, also accepted as
 # a telecom bill), zn 143
-MIN_RIGHT = {"zh": 140, "en": 233, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 143,
+MIN_RIGHT = {"zh": 140, "en": 235, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 143,
              "e3": 73, "z3": 75}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0

@@ -5,7 +5,9 @@ tuned on (`zv…`, `ev…`), and 33 imitations that must not get a service scene
 lures and chat in the same words (`zi…`, `ei…`, categories `-` or marketing). Session 26c
 added 150 more English notices in phrasings the first round had not used (`en101`–`en250`:
 American, British and Indian senders, other enterprises and word orders) and 150 more
-Chinese everyday notices (`zn…`).
+Chinese everyday notices (`zn…`). Session 27 (everyday3) added 75 English notices from
+American, British, Indian, Singaporean and Australian senders (`e3…`) and 75 Chinese ones
+(`z3…`) in phrasings and enterprises the earlier rounds had not used.
 `tests/corpus/tryout.tsv` gives, per message, the sender (may be empty), the categories a
 careful reader accepts (`/`-separated; `-` = no scene is also right) and the fields the
 best match must carry (`name` present, `name=value` equal). The floors are what the library
@@ -28,7 +30,11 @@ NOW = dt.date(2026, 11, 27)
 # zn: first try 105 of 150 (0 wrong), 141 after session 26c's fixes, 148 after session 27's
 # (audit-zh9: pick-up codes as their own kind, 联通's "您…月消费", 广电's 宽带费, 德邦 and 京东物流
 # deliveries, 携程's flight refund; zn082/083/086 and zn112 accept the new or fitting category)
-MIN_RIGHT = {"zh": 140, "en": 201, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 148}
+# session 27 (everyday3): e3 first try 37 of 75 (3 wrong), z3 56 of 75 (2 wrong); after its
+# fixes e3 73, z3 75 (none wrong), and the earlier rounds' en 235 (en199, Xfinity's bill, also
+# accepted as a telecom bill); its pick-up codes merged into audit-zh9's drink_pickup_code
+MIN_RIGHT = {"zh": 140, "en": 235, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 148,
+             "e3": 73, "z3": 75}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0
 
@@ -60,7 +66,8 @@ def test_tryout_rows_are_well_formed() -> None:
     rows = _rows()
     assert all(len(r) == 5 for r in rows) and len({r[0] for r in rows}) == len(rows)
     count = {k: sum(r[0][:2] == k for r in rows) for k in MIN_RIGHT}
-    assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150}
+    assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150,
+                     "e3": 75, "z3": 75}
 
 
 def test_tryout_floors(library: Ruleset) -> None:

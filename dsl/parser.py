@@ -87,7 +87,23 @@ def _parse_clean(path: str, text: str) -> ast.File | None:
     scratch = DiagnosticBag()
     builder = _Builder(path, scratch)
     items = table_driver.parse(drv, text, builder.node, builder.leaf)
-    return ast.File(path, items) if items is not None and not scratch.items else None
+    return ast.File(path, items) if isinstance(items, list) and not scratch.items else None
+
+
+def _too_deep_at(text: str) -> table_driver.TooDeep | None:
+    """Where the table driver finds an expression nested past `MAX_NESTING` before its
+    first syntax error, or None. Lark holds every token of what it parses (3 M `(` took
+    22 s and 900 MB), so recovery asks this before each Lark parse; the driver stops at the
+    same syntax errors as Lark, so Lark never reads past an opener this would have found."""
+    drv = _driver()
+    if drv is None:
+        return None
+    found = table_driver.parse(drv, text, _nothing, _nothing)
+    return found if isinstance(found, table_driver.TooDeep) else None
+
+
+def _nothing(*_: object) -> object:
+    return _nothing  # any value but None: None would stop the driver
 
 
 def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
@@ -100,6 +116,16 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     for _ in range(MAX_SYNTAX_ERRORS):
         if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
             break  # the first parse always runs: its cost is bounded by the file size
+        deep = _too_deep_at(work)
+        if deep is not None:
+            spent += deep.offset
+            budget.left -= deep.offset
+            _report_too_deep(path, deep.line, deep.column, diags)
+            line, blanked = deep.line, _blank_item(work, deep.offset)
+            dropped += _dropped_definitions(work, blanked)
+            mentioned |= _mentioned_names(work, blanked)
+            work = blanked
+            continue
         try:
             tree = _lark().parse(work)
             glued = _glued_keyword(tree, work)
@@ -838,8 +864,13 @@ def _too_deep(tree: Tree) -> Token | None:
             level += 1
             if level > MAX_NESTING:
                 return _first_token(node)
-        stack.extend((ch, level) for ch in node.children if isinstance(ch, Tree))
+        stack.extend((ch, level) for ch in reversed(node.children) if isinstance(ch, Tree))
     return None
+
+
+def _report_too_deep(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
+    diags.error("E902", f"nesting deeper than {MAX_NESTING} levels", Span.point(path, line, col),
+                "split the condition into simpler parts or use word sets")
 
 
 def _first_token(node: Tree) -> Token:
@@ -856,9 +887,7 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
             continue
         deep = _too_deep(child)
         if deep is not None:
-            diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
-                        Span.point(path, deep.line or 1, deep.column or 1),
-                        "split the condition into simpler parts or use word sets")
+            _report_too_deep(path, deep.line or 1, deep.column or 1, diags)
             continue
         items.append(builder.build(child)[0])  # type: ignore[arg-type]
     return ast.File(path, items)

@@ -258,6 +258,44 @@ def test_nesting_limit(depth: int) -> None:
         assert d.span.line in (2, 3) and d.span.col > 6
 
 
+@pytest.mark.parametrize("shape", ["closed", "open", "nots", "after-an-error"])
+def test_hostile_nesting_is_refused_early(shape: str) -> None:
+    """Round 11: 3 M `(` took 22 s and 900 MB. The table driver shifted every `(` and gave
+    up only when it reduced the 65th group from the inside, and Lark then parsed the whole
+    file again, holding each token. Now the driver stops at the first opener past
+    `MAX_NESTING` (counting from the outside, as the E902 of a Lark parse does), and
+    recovery runs that check before each Lark parse, so a syntax error earlier in the file
+    does not hand the deep item to Lark either."""
+    import tracemalloc
+
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    n = 400_000
+    head = 'scene a "A" {\n when '
+    body = {"closed": "(" * n + '"x"' + ")" * n + "\n}\n", "open": "(" * n + "\n",
+            "nots": "not " * n + '"x"\n}\n', "after-an-error": "(" * n + '"x"' + ")" * n
+            + "\n}\n"}[shape]
+    first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
+    text = first + head + body + 'scene b "B" {\n when "y"\n}\n'
+    diags = DiagnosticBag()
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    took = time.perf_counter() - start
+    line = 2 + first.count("\n")
+    want = [("E001", 2, 11)] if first else []
+    col = 7 + (4 if shape == "nots" else 1) * parser.MAX_NESTING
+    want.append(("E902", line, col))
+    assert [(d.code, d.span.line, d.span.col) for d in diags.items] == want
+    assert [i.id.value for i in parsed.items] == ["b"]  # type: ignore[attr-defined]
+    assert took < 5, took
+    assert peak < 60 << 20, peak
+
+
 def test_string_length_limit() -> None:
     ok = one_file('scene a "A" { when "' + "长" * parser.MAX_STRING_CHARS + '" }')
     assert ok.ok

@@ -113,6 +113,8 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     spent, line = 0, 1
     dropped: list[tuple[str, str]] = []
     mentioned: set[str] = set()
+    reported: set[int] = set()  # offsets of the errors reported
+    spoiled: set[tuple[int, int]] = set()  # (line, col) of items a clause was blanked in
     for _ in range(MAX_SYNTAX_ERRORS):
         if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
             break  # the first parse always runs: its cost is bounded by the file size
@@ -140,15 +142,23 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             read = _offset(exc, work)  # a failed parse reads the text up to the error
             spent += read
             budget.left -= read
-            blanked = _report_and_blank(path, exc, work, diags, budget)
+            if read in reported:  # met again after a clause was blanked: drop the item
+                blanked, item = _blank_item(work, read), None
+            else:
+                reported.add(read)
+                blanked, item = _report_and_blank(path, exc, work, diags, budget)
             line = _position(exc, work)[0]
             if blanked == work:
                 return ast.File(path, [], dropped, set(_NAME.findall(work)))
-            dropped += _dropped_definitions(work, blanked)
-            mentioned |= _mentioned_names(work, blanked)
+            whole = blanked if item is None else _blank_item(work, item)
+            dropped += _dropped_definitions(work, whole)
+            mentioned |= _mentioned_names(work, whole)
+            if item is not None:
+                spoiled.add(_line_col(work, item))
             work = blanked
             continue
         parsed = _to_file(path, tree, diags)
+        parsed.items = [i for i in parsed.items if (i.span.line, i.span.col) not in spoiled]
         parsed.dropped, parsed.mentioned = dropped, mentioned
         return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
@@ -173,22 +183,107 @@ def _stopped_because(spent: int, budget: RecoveryBudget) -> str:
 
 
 def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: DiagnosticBag,
-                      budget: RecoveryBudget) -> str:
+                      budget: RecoveryBudget) -> tuple[str, int | None]:
     """Report one syntax error and return the text with the part it spoils blanked, so
-    that the next parse reaches the errors after it."""
+    that the next parse reaches the errors after it. Inside a scene or enterprise only the
+    clause is blanked, and the offset of the item's keyword comes back with the text: the
+    item is still dropped once its other clauses have been checked (else None)."""
     at = _offset(exc, text)
     taken = _keyword_taken_as_name(exc, text)
     if taken is not None:  # `extract f =` then `scene s2 …`: `scene` was read as the name
         word = text[taken:].split(None, 1)[0]
         _report_unfinished(path, word, _expected_at(text, taken, budget), text, taken, diags)
-        return _blank_item(text, taken, previous=True)
+        return _blank_item(text, taken, previous=True), None
     if _starts_item(exc, text):  # `scene` inside a block: the block before is open
         expected = set(getattr(exc, "expected", None) or ())
         _report_unfinished(path, str(getattr(exc, "token", "")), expected, text, at, diags)
-        return _blank_item(text, at, previous=True)
+        return _blank_item(text, at, previous=True), None
     line, col = _position(exc, text)
     _report_syntax(path, exc, text, line, col, diags)
-    return _blank_stray(text, at) if _between_items(exc) else _blank_item(text, at)
+    if _between_items(exc):
+        return _blank_stray(text, at), None
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    taken = _clause_keyword_taken_as_name(exc, text)
+    if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
+        at, expected = taken, set()
+    clause = _clause_around(text, at, expected)
+    if clause is None:
+        return _blank_item(text, at), None
+    begin, end, item = clause
+    return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], item
+
+
+# A clause of a scene or enterprise at the start of a line (`sender is …` continues a
+# condition), the `}` that closes the item, and an
+# item's header up to its `{`.
+_CLAUSE_LINE = re.compile(
+    r'^[ \t]*(?:(?:category|priority|tags|meta|template|when|extract|require|highlight|button'
+    r'|menu|valid|example|counterexample|enterprise)\b|sender\b(?![ \t]+is\b)|\})', re.M)
+_HEADER = re.compile(r'[ \t]*(?:scene|enterprise)[ \t]+\w+[ \t]+"[^"\n]*"\s*\{')
+# What braces are counted among: strings, regexes and comments (cut at the line's end).
+# Written as runs of a class between escapes: a repeated group would cost Python's `re` a
+# backtracking entry per character (see `scene.lark`).
+_BRACE_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|/[^/\\\n]*(?:\\.[^/\\\n]*)*/?'
+                         r'|#[^\n]*|[{}]')
+
+
+def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, int] | None:
+    """The stretch [begin, end) of the clause a syntax error at `at` spoils, and the offset
+    of its item's keyword; None where blanking less than the item is not safe.
+
+    The clause runs from the line its keyword starts to the next line that starts a
+    clause or closes the item. An error at the start of a line where the item could not
+    close (`when ("a"` then `template "x"`) is the clause before it left unfinished. The
+    stretch must hold its own braces (`ctx { … }`) and no others: blanking the item's `}`
+    would make the next item's keyword the error."""
+    begin = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1) if m.start() <= at),
+                default=-1)
+    head = _HEADER.match(text, begin) if begin >= 0 else None
+    if head is None or at < head.end():
+        return None
+    line_start = text.rfind("\n", 0, at) + 1
+    starts = [m.start() for m in _CLAUSE_LINE.finditer(text, head.end(), at + 1)
+              if text[m.end() - 1] != "}"]
+    if not text[line_start:at].strip() and "RBRACE" not in expected:
+        starts = [s for s in starts if s < line_start]  # the clause before is unfinished
+        end = line_start
+    else:
+        starts = [s for s in starts if s <= line_start] or [line_start]
+        stop = _CLAUSE_LINE.search(text, text.find("\n", at) + 1 or len(text))
+        end = stop.start() if stop is not None and text.find("\n", at) >= 0 else -1
+    start = max(max(starts, default=head.end()), head.end())
+    after = min((m.start() for m in _ITEM_START.finditer(text, at + 1)), default=len(text))
+    if end <= start or end > after or not _braces_balance(text, start, end):
+        return None
+    return start, end, begin + len(text[begin:head.end()]) - len(text[begin:head.end()].lstrip())
+
+
+def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
+    """Where the token before the error is a clause's keyword that starts its line but was
+    read as a name (a field in an unfinished condition); None otherwise."""
+    history = getattr(exc, "token_history", None) or []
+    prev = history[-1] if history else None
+    pos = getattr(prev, "start_pos", None)
+    if getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
+        return None
+    line_start = text.rfind("\n", 0, pos) + 1
+    if text[line_start:pos].strip() or not _CLAUSE_LINE.match(text, line_start):
+        return None
+    return pos
+
+
+def _braces_balance(text: str, begin: int, end: int) -> bool:
+    """Every `{` in text[begin:end] is closed there and no `}` closes one opened before it."""
+    depth = 0
+    for m in _BRACE_SCAN.finditer(text, begin, end):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:

@@ -424,6 +424,65 @@ def test_error_count_limit() -> None:
     assert len(result.diagnostics.errors) == parser.MAX_SYNTAX_ERRORS + 1
 
 
+_ONE_SCENE_MANY_ERRORS = """\
+words w = "a", "b"
+scene a "A" {
+  priority x
+  template "pay ${amount}"
+  when "a" and and "b"
+  extract n = /(\\d+)/
+  when ("a" or "b"
+  template "x"
+  tags "t",
+  highlight n
+}
+scene b "B" {
+  when "c" "d"
+  example "c"
+}
+scene c "C" {
+  when any(w)
+}
+"""
+
+
+def test_every_syntax_error_of_one_scene_is_reported_at_once() -> None:
+    """Round 11: recovery blanked the whole item around a syntax error, so the second
+    error of the same scene was reported only once the first was fixed. It now blanks the
+    clause (from the line its keyword starts to the next clause or the closing `}`), parses
+    again to find the next error, and still drops the scene: what the checker would say of
+    a scene missing a clause is not said, and names in it are not reported unused."""
+    result = one_file(_ONE_SCENE_MANY_ERRORS)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == [("E001", 3, 12), ("E001", 5, 16), ("E001", 8, 3), ("E001", 10, 3),
+                   ("E001", 13, 12)], got
+    assert all(d.hint for d in result.diagnostics.errors)
+    assert not result.diagnostics.warnings  # `w` is used by c; nothing unused, no cascade
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # an open `(` at the end of a scene: the `}` is where it fails, one error, no cascade
+    ('scene a "A" {\n  when ("a"\n}\nscene b "B" {\n  priority x\n}\n',
+     [("E001", 3, 1), ("E001", 5, 12)]),
+    # braces of a ctx { … } inside the clause
+    ('context { n: number }\nscene a "A" {\n  when "x"\n  example "x" ctx { n = }\n'
+     '  priority y\n}\n', [("E001", 4, 25), ("E001", 5, 12)]),
+    # a stray word on its own line, then a clause in error
+    ('scene a "A" {\n  when "x"\n  oops\n  priority y\n}\n',
+     [("E001", 3, 3), ("E001", 4, 12)]),
+    # `sender is` continues a condition on the next line
+    ('scene a "A" {\n  when "x" and\n    sender is e and\n  priority y\n}\n',
+     [("E001", 4, 12)]),
+    # an enterprise block allows only sender clauses
+    ('enterprise e "E" {\n  sender "1"\n  when "x"\n  sender 5\n}\n',
+     [("E001", 3, 3), ("E001", 4, 10)]),
+])
+def test_recovery_inside_an_item_reports_no_cascade(text: str, want: list) -> None:
+    result = one_file(text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == want, got
+
+
 def test_recovery_work_is_bounded() -> None:
     """Each recovery re-parses up to the next error; a big file full of late errors once
     took minutes. The budget stops it with E909 well within a second or two."""

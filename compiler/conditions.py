@@ -6,11 +6,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ..dsl import ast
+from ..runtime.evaluate import MAX_SCENE_LITERALS
 from ..runtime.fold import fold
 from . import model as m
 from .patterns import check_regex
 
-MAX_LITERALS_PER_SCENE = 2_000  # E903, reported by the checker once the scene is done
+# E903, reported by the checker once the scene is done; `validate` holds a record to it
+MAX_LITERALS_PER_SCENE = MAX_SCENE_LITERALS
 
 if TYPE_CHECKING:
     from ..dsl.diagnostics import DiagnosticBag

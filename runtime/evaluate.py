@@ -44,6 +44,7 @@ REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a rule set's distinct regex
 REGEX_BUDGET_PER_SCENE = 2_000
 MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
 MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
+MAX_SCENE_LITERALS = 2_000  # literals of one scene's conditions and senders (E903)
 _PROBE = re2.Options()
 _PROBE.log_errors = False
 _PROBE.max_mem = 2 << 20
@@ -325,6 +326,7 @@ class SceneRunner:
     def __init__(self, index: int, rec: dict, rx: Patterns) -> None:
         self.rec = rec
         self.index = index
+        _check_literals(rec)
         valid = rec["valid"]
         self.valid = (dt.date.fromisoformat(valid[0]), dt.date.fromisoformat(valid[1])) \
             if valid else None
@@ -511,6 +513,30 @@ def _check_counts(runner: SceneRunner) -> None:
                    for names in (runner.require, runner.highlight))):
         raise ValueError("more extractors, actions, required or highlighted fields than a "
                          "build writes")
+
+
+def _check_literals(rec: dict) -> None:
+    """A record's conditions (sender, `when`, the actions' guards) hold no more literals
+    than E903 lets a scene have (each `in` of a `lit`, each signature and number of a
+    sender list; template text is counted by the compiler too, so this bound is looser).
+    Lowering never copies a literal, so a built record is within it; a crafted `or` of
+    30,000 literals passed `validate` and cost ~5 ms a message on the Python path."""
+    conds = [rec["sender"], rec["when"], *(a[4] for a in rec["actions"])]
+    count = 0
+    while conds:
+        c = conds.pop()
+        if not isinstance(c, list) or not c:
+            continue
+        if c[0] == "lit":
+            count += 1
+        elif c[0] == "sender":
+            count += len(c[1]) + len(c[2])
+        elif c[0] in ("and", "or"):
+            conds.extend(c[1])
+        elif c[0] == "not":
+            conds.append(c[1])
+    if count > MAX_SCENE_LITERALS:
+        raise ValueError(f"{count:,} literals, more than a build writes ({MAX_SCENE_LITERALS:,})")
 
 
 def _check_described(static: tuple, tags: Any, meta: Any) -> None:

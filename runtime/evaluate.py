@@ -45,6 +45,9 @@ REGEX_BUDGET_PER_SCENE = 2_000
 MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
 MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
 MAX_SCENE_LITERALS = 2_000  # literals of one scene's conditions and senders (E903)
+# Levels of one record condition: a build writes at most two a nesting level (E902's 64:
+# `(a or b and (…))` is an `or` holding an `and`), plus a `none(…)` at the leaf.
+MAX_CONDITION_DEPTH = 256
 _PROBE = re2.Options()
 _PROBE.log_errors = False
 _PROBE.max_mem = 2 << 20
@@ -518,23 +521,29 @@ def _check_counts(runner: SceneRunner) -> None:
 def _check_literals(rec: dict) -> None:
     """A record's conditions (sender, `when`, the actions' guards) hold no more literals
     than E903 lets a scene have (each `in` of a `lit`, each signature and number of a
-    sender list; template text is counted by the compiler too, so this bound is looser).
-    Lowering never copies a literal, so a built record is within it; a crafted `or` of
-    30,000 literals passed `validate` and cost ~5 ms a message on the Python path."""
-    conds = [rec["sender"], rec["when"], *(a[4] for a in rec["actions"])]
+    sender list; template text is counted by the compiler too, so this bound is looser),
+    and nest no deeper than E902 lets a build write them. Lowering never copies a literal,
+    so a built record is within both; a crafted `or` of 30,000 literals passed `validate`
+    and cost ~5 ms a message on the Python path, and 24,000 nested `not`s were served as
+    as many nested calls wherever the host had raised its recursion limit (elsewhere the
+    JSON decoder refused them past ~500, by a RecursionError)."""
+    conds = [(c, 1) for c in (rec["sender"], rec["when"], *(a[4] for a in rec["actions"]))]
     count = 0
     while conds:
-        c = conds.pop()
+        c, depth = conds.pop()
         if not isinstance(c, list) or not c:
             continue
+        if depth > MAX_CONDITION_DEPTH:
+            raise ValueError(f"a condition nested deeper than a build writes "
+                             f"({MAX_CONDITION_DEPTH} levels)")
         if c[0] == "lit":
             count += 1
         elif c[0] == "sender":
             count += len(c[1]) + len(c[2])
         elif c[0] in ("and", "or"):
-            conds.extend(c[1])
+            conds.extend((x, depth + 1) for x in c[1])
         elif c[0] == "not":
-            conds.append(c[1])
+            conds.append((c[1], depth + 1))
     if count > MAX_SCENE_LITERALS:
         raise ValueError(f"{count:,} literals, more than a build writes ({MAX_SCENE_LITERALS:,})")
 

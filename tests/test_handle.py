@@ -79,6 +79,12 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["rules.scb"]
 
 
+def _nested(cond: list, depth: int) -> list:
+    for _ in range(depth):
+        cond = ["not", cond]
+    return cond
+
+
 @pytest.mark.parametrize("field, value", [
     ("extracts", "not a list of extractors"),
     # A comparison whose value has the wrong type used to pass `validate` and then raise
@@ -119,6 +125,11 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     ("sender", ["sender", [f"s{i}" for i in range(1_001)], [str(i) for i in range(1_000)]]),
     ("actions", [["button", "b", "copy", [["t", "x"]],
                   ["or", [["lit", f"w{i}"] for i in range(2_001)]], []]]),
+    # A condition nested deeper than a build writes (E902: at most ~2 levels a nesting
+    # level): 300 passed, 600 was refused only by the JSON decoder's RecursionError, and
+    # a host that raised its recursion limit served 24,000 nested closures a message.
+    ("when", _nested(["lit", "账单"], 300)),
+    ("actions", [["button", "b", "copy", [["t", "x"]], _nested(["lit", "x"], 300), []]]),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:
@@ -153,6 +164,23 @@ def test_a_scene_at_the_literal_limit_is_served_after_reload(tmp_path: Path) -> 
     path = tmp_path / "limit.scb"
     path.write_bytes(built.artifact)
     assert Handle(str(path)).best("w5 12", "10690001").scene == "a"  # type: ignore[union-attr]
+
+
+def test_a_scene_at_the_nesting_limit_is_served_after_reload(tmp_path: Path) -> None:
+    """`validate` bounds a record condition's depth; the deepest a build writes (64
+    levels of E902, each an `or` holding an `and`, a `none(…)` at the leaf, the same in a
+    guard) still loads and validates."""
+    from scenec.dsl.parser import MAX_NESTING
+
+    e = 'none("q")'
+    for i in range(MAX_NESTING):
+        e = f'("a{i}" or {e} and "b{i}")'
+    built = compile_text(f'scene a "A" {{\n  when {e}\n  extract n = /(\\d+)/\n'
+                         f'  button "b" -> copy(n) if {e}\n}}\n')
+    assert built.artifact, [str(d) for d in built.diagnostics.errors]
+    path = tmp_path / "deep.scb"
+    path.write_bytes(built.artifact)
+    assert Handle(str(path)).best("a63 1").scene == "a"  # type: ignore[union-attr]
 
 
 def crafted(tmp_path: Path, field: str, value: object) -> Path:

@@ -675,7 +675,10 @@ class SceneChecker:
                                did_you_mean(name.value, self.fields, self.diags)
                                or f"this scene's fields: {known}")
             for name, value in ex.ctx:
-                if name.value not in self.sym.context:
+                if ("context", name.value) in self.sym.dropped \
+                        and name.value not in self.sym.context:
+                    self.ok = False  # the syntax error in its context block says it
+                elif name.value not in self.sym.context:
                     self.error("E106", f"unknown context fact '{name.value}'", name.span,
                                did_you_mean(name.value, self.sym.context, self.diags) or
                                "declare it in a context { … } block")

@@ -108,6 +108,9 @@ class CondChecker:
         name = e.left.name
         if e.left.is_ctx:
             entry = self.scene.sym.context.get(name.value)
+            if entry is None and ("context", name.value) in self.scene.sym.dropped:
+                self.scene.ok = False  # the syntax error in its context block says it
+                return m.CConst(False)
             if entry is None:
                 from .checker import did_you_mean
 

@@ -539,6 +539,7 @@ def _blank_stray(text: str, at: int) -> str:
 
 
 _DEFINITION = re.compile(r"[ \t]*(words|slot|extractor|enterprise)[ \t]+(\w+)")
+_CONTEXT = re.compile(r"[ \t]*(context)\b")
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -551,14 +552,26 @@ def _mentioned_names(before: str, after: str) -> set[str]:
 
 
 def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
-    """The (keyword, name) of each top-level definition that blanking removed."""
+    """The (keyword, name) of each top-level definition that blanking removed. A dropped
+    `context { … }` block gives ("context", name) for every name written in it: with the
+    block cut short, a fact's name may stand without its `:` or type."""
     lo, hi = _changed_stretch(before, after)
     out = []
     for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
         d = _DEFINITION.match(before, m.start())
         if d is not None and not after[d.start(1):d.end(2)].strip():
             out.append((d.group(1), d.group(2)))
+        c = _CONTEXT.match(before, m.start())
+        if c is not None and not after[c.start(1):c.end(1)].strip():
+            end = min(hi, _item_end(before, c.end()))
+            out += [("context", name) for name in _NAME.findall(before, c.end(), end)]
     return out
+
+
+def _item_end(text: str, at: int) -> int:
+    """Where the next top-level item after offset `at` starts (or the text's end)."""
+    nxt = _ITEM_START.search(text, at)
+    return len(text) if nxt is None else nxt.start()
 
 
 def _changed_stretch(before: str, after: str) -> tuple[int, int]:

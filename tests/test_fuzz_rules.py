@@ -946,6 +946,20 @@ def test_a_context_fact_declared_again_alike_is_one_fact() -> None:
     assert [(d.code, d.span.line) for d in one_file(clash).diagnostics.errors] == [("E101", 2)]
 
 
+def test_the_facts_of_a_context_block_a_syntax_error_dropped_are_not_unknown() -> None:
+    """Round 11: a syntax error in `context { … }` dropped the block, and every use of its
+    facts was then E106 'unknown context fact' beside the one real error, in `when`, in
+    guards and in examples' `ctx { … }`. A fact the dropped block declared is not
+    unknown; one it did not declare still is."""
+    result = one_file('context { n: number, b bool }\n'
+                      'scene a "A" {\n  when "x" and ctx.n > 3\n}\n'
+                      'scene b "B" {\n  when "x" and ctx.b == true\n'
+                      '  example "x" ctx { n = 1 }\n}\n'
+                      'scene c "C" {\n  when "x" and ctx.zz == 1\n}\n')
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == [("E001", 1, 24), ("E106", 10, 20)], got
+
+
 def test_names_in_text_a_syntax_error_dropped_are_not_reported_unused() -> None:
     """Recovery drops the scene with the syntax error, and with it the only uses of a
     word set, a slot kind and an extractor: they were reported as never used beside the

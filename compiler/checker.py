@@ -332,6 +332,8 @@ def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> N
         if cf.type.value not in CONTEXT_TYPES:
             diags.error("E204", f"unknown context type '{cf.type.value}'", cf.type.span,
                         "context facts are str, number or bool")
+            # declared all the same: its uses are not 'unknown context fact' too
+            sym.dropped.add(("context", cf.name.value))
         elif cf.name.value in sym.context:
             # the same fact declared again alike (a rule file that repeats the library's
             # `context { vip: bool }` to stand alone) is one fact; another type is a clash

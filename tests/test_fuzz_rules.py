@@ -960,6 +960,15 @@ def test_the_facts_of_a_context_block_a_syntax_error_dropped_are_not_unknown() -
     assert got == [("E001", 1, 24), ("E106", 10, 20)], got
 
 
+def test_a_context_fact_of_an_unknown_type_is_not_unknown_too() -> None:
+    """Round 11: `context { n: numbr }` was E204 at the type and then E106 'unknown
+    context fact' at every use of `ctx.n`: the fact is declared, its type is wrong."""
+    result = one_file('context { n: numbr }\nscene a "A" {\n  when "x" and ctx.n > 3\n'
+                      '  example "x" ctx { n = 1 }\n}\n')
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == [("E204", 1, 14)], got
+
+
 def test_names_in_text_a_syntax_error_dropped_are_not_reported_unused() -> None:
     """Recovery drops the scene with the syntax error, and with it the only uses of a
     word set, a slot kind and an extractor: they were reported as never used beside the

@@ -67,11 +67,14 @@ class Symbols:
     # each named extractor compiled at its first use (None: it has errors, reported once)
     compiled: dict[str, m.Extractor | None] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
-    # definitions a syntax error dropped ("extractor", "awb"): their uses are not unknown
+    # definitions a syntax error dropped ("extractor", "awb"), and context facts of an
+    # unknown type ("context", "n"): their uses are not unknown
     dropped: set[tuple[str, str]] = field(default_factory=set)
     # names written in text a syntax error dropped: maybe uses, so never "unused"
     mentioned: set[str] = field(default_factory=set)
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
+    # imports that failed (E501), as (path, span): an unknown name may be defined there
+    failed_imports: list[tuple[str, Span]] = field(default_factory=list)
 
     def finish(self) -> Symbols:
         """Derived tables, built once per build rather than once per scene."""
@@ -237,6 +240,18 @@ def _leaves(scene: m.Scene) -> list[m.Cond]:
     return out
 
 
+def _failed_import_hint(sym: Symbols) -> str | None:
+    """With an import that failed, an unknown name is most likely defined in it: saying
+    'define it with …' at each of its uses sent the author to write what the file has."""
+    if not sym.failed_imports:
+        return None
+    path, span = sym.failed_imports[0]
+    more = f"; {len(sym.failed_imports) - 1} more imports failed" \
+        if len(sym.failed_imports) > 1 else ""
+    return (f"maybe defined in '{path}', which could not be imported "
+            f"({os.path.basename(span.file)}:{span.line}){more}")
+
+
 def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
     diags.error("E101", f"duplicate {what} '{name.value}'", name.span,
                 f"first defined at {first.file}:{first.line}:{first.col}")
@@ -244,6 +259,8 @@ def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> 
 
 def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
+    sym.failed_imports = [(d.message.split(": ", 1)[-1], d.span) for d in diags.items
+                          if d.code == "E501"]
     for f in sources.files:
         sym.dropped.update(f.dropped)
         sym.mentioned.update(f.mentioned)
@@ -457,7 +474,10 @@ class SceneChecker:
             self.ok = False
             return
         what = "word set" if keyword == "words" else keyword
-        self.error(code, f"unknown {what} '{name.value}'", name.span, hint())
+        told = hint()
+        if told is None or not told.startswith("did you mean"):
+            told = _failed_import_hint(self.sym) or told
+        self.error(code, f"unknown {what} '{name.value}'", name.span, told)
 
     def check(self, s: ast.Scene, order: int) -> m.Scene | None:
         enterprise, sender = self._sender(s)

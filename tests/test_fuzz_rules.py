@@ -969,6 +969,22 @@ def test_a_context_fact_of_an_unknown_type_is_not_unknown_too() -> None:
     assert got == [("E204", 1, 14)], got
 
 
+def test_an_unknown_name_after_a_failed_import_says_where_it_may_be() -> None:
+    """Round 11: with `import "banks.scene"` missing (E501), each enterprise, word set and
+    extractor it defined was an unknown name whose hint said to define it here (`define it
+    with: words NAME = …`). The hint now names the import that failed."""
+    result = one_file('import "banks.scene"\nscene a "A" {\n  enterprise cmb\n'
+                      '  when any(bankwords)\n  extract f = acct\n}\n')
+    got = [(d.code, d.span.line) for d in result.diagnostics.sorted()]
+    assert got == [("E501", 1), ("E102", 3), ("E103", 4), ("E109", 5)], got
+    for d in result.diagnostics.errors[1:]:
+        assert d.hint is not None and "'banks.scene', which could not be imported (r.scene:1)" \
+            in d.hint, d.hint
+    typo = one_file('import "banks.scene"\nwords bank_words = "a"\nscene a "A" {\n'
+                    '  when any(bankwords)\n}\n')
+    assert [d.hint for d in typo.diagnostics.errors][1] == "did you mean 'bank_words'?"
+
+
 def test_names_in_text_a_syntax_error_dropped_are_not_reported_unused() -> None:
     """Recovery drops the scene with the syntax error, and with it the only uses of a
     word set, a slot kind and an extractor: they were reported as never used beside the

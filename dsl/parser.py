@@ -214,8 +214,7 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
 
 
 # A clause of a scene or enterprise at the start of a line (`sender is …` continues a
-# condition), the `}` that closes the item, and an
-# item's header up to its `{`.
+# condition) or the `}` that closes the item; an item's header up to its `{`.
 _CLAUSE_LINE = re.compile(
     r'^[ \t]*(?:(?:category|priority|tags|meta|template|when|extract|require|highlight|button'
     r'|menu|valid|example|counterexample|enterprise)\b|sender\b(?![ \t]+is\b)|\})', re.M)
@@ -236,26 +235,27 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
     close (`when ("a"` then `template "x"`) is the clause before it left unfinished. The
     stretch must hold its own braces (`ctx { … }`) and no others: blanking the item's `}`
     would make the next item's keyword the error."""
-    begin = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1) if m.start() <= at),
-                default=-1)
-    head = _HEADER.match(text, begin) if begin >= 0 else None
+    item = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1)), default=-1)
+    head = _HEADER.match(text, item) if item >= 0 else None
     if head is None or at < head.end():
         return None
     line_start = text.rfind("\n", 0, at) + 1
     starts = [m.start() for m in _CLAUSE_LINE.finditer(text, head.end(), at + 1)
               if text[m.end() - 1] != "}"]
     if not text[line_start:at].strip() and "RBRACE" not in expected:
-        starts = [s for s in starts if s < line_start]  # the clause before is unfinished
-        end = line_start
+        begin = max((s for s in starts if s < line_start), default=head.end())
+        end = line_start  # the clause before this line is unfinished
     else:
-        starts = [s for s in starts if s <= line_start] or [line_start]
-        stop = _CLAUSE_LINE.search(text, text.find("\n", at) + 1 or len(text))
-        end = stop.start() if stop is not None and text.find("\n", at) >= 0 else -1
-    start = max(max(starts, default=head.end()), head.end())
-    after = min((m.start() for m in _ITEM_START.finditer(text, at + 1)), default=len(text))
-    if end <= start or end > after or not _braces_balance(text, start, end):
+        begin = max(starts, default=line_start)
+        line_end = text.find("\n", at)
+        stop = _CLAUSE_LINE.search(text, line_end + 1) if line_end >= 0 else None
+        end = stop.start() if stop is not None else -1
+    begin = max(begin, head.end())
+    next_item = _item_end(text, at + 1)
+    if not begin < end <= next_item or not _braces_balance(text, begin, end):
         return None
-    return start, end, begin + len(text[begin:head.end()]) - len(text[begin:head.end()].lstrip())
+    keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
+    return begin, end, keyword
 
 
 def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:

@@ -11,6 +11,7 @@ the file is parsed again, until it parses or the error budget is spent.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -423,7 +424,7 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
                         "a regex is written /pattern/ on one line; escape a slash as \\/")
         else:
             diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
-                        _expected_hint(exc.allowed or set()))
+                        _look_alike_hint(ch) or _expected_hint(exc.allowed or set()))
         return
     if isinstance(exc, UnexpectedEOF) or isinstance(exc, UnexpectedToken) and \
             exc.token.type == "$END":
@@ -447,6 +448,23 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         return
     diags.error("E001", "unexpected end of file", Span.point(path, line, col),
                 _expected_hint(getattr(exc, "expected", set()) or set()))
+
+
+# What an input method types for ASCII punctuation that NFKC does not map back.
+_LOOK_ALIKE = {"“": '"', "”": '"', "„": '"', "‟": '"', "＂": '"', "‘": "'", "’": "'",
+               "、": ","}
+
+
+def _look_alike_hint(ch: str) -> str | None:
+    """A hint for a character that only looks like the punctuation the language uses: a
+    curly quote, a full-width comma or bracket (what a Chinese input method types),
+    which the list of what the grammar expected did not point out."""
+    plain = _LOOK_ALIKE.get(ch) or unicodedata.normalize("NFKC", ch)
+    if ch == "'" or plain == "'":
+        return "a string is written with double quotes: \"…\""
+    if plain == ch or len(plain) != 1 or not plain.isascii() or plain.isalnum():
+        return None
+    return f"write '{plain}' (ASCII) for '{ch}'"
 
 
 def _report_end_of_file(path: str, exc: UnexpectedInput, text: str,

@@ -296,6 +296,44 @@ def test_hostile_nesting_is_refused_early(shape: str) -> None:
     assert peak < 60 << 20, peak
 
 
+def test_the_driver_and_lark_blame_the_same_opener() -> None:
+    """The driver counts levels from the outside as it shifts (`TooDeep`), Lark's parse
+    from its tree (`parser._too_deep`): on random expressions 55-75 levels deep, mixing
+    `not`, groups, calls' parentheses and guards, both give the same E902."""
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    rng = random.Random(11)
+
+    def expr(d: int) -> str:
+        if d <= 0:
+            return rng.choice(['"a"', 'any("x", "y")', 'near("a", "b", 3)', 'none("q")'])
+        r = rng.random()
+        if r < 0.35:
+            return "not " + expr(d - 1)
+        if r < 0.7:
+            return "(" + expr(d - 1) + ")"
+        if r < 0.85:
+            return "(" + expr(d - 1) + " and " + expr(rng.randint(0, 3)) + ")"
+        return expr(rng.randint(0, 2)) + " or (" + expr(d - 1) + ")"
+
+    deep = 0
+    for _ in range(60):
+        e = expr(rng.randint(55, 75))
+        src = rng.choice(['scene s "S" {{\n  when {}\n}}\n',
+                          'scene s "S" {{\n  when "z"\n  button "b" -> tel("1") if {}\n}}\n'])
+        src = src.format(e)
+        both = []
+        for driver in (parser._driver, lambda: None):
+            diags = DiagnosticBag()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(parser, "_driver", driver)
+                parser.parse_text("f.scene", src, diags)
+            both.append([(d.code, d.span.line, d.span.col) for d in diags.items])
+        assert both[0] == both[1], e
+        deep += both[0] == [("E902", both[0][0][1], both[0][0][2])] if both[0] else 0
+    assert 10 < deep < 50, deep  # both sides of the limit are tried
+
+
 def test_string_length_limit() -> None:
     ok = one_file('scene a "A" { when "' + "长" * parser.MAX_STRING_CHARS + '" }')
     assert ok.ok

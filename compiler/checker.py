@@ -42,7 +42,7 @@ REGEX_BUDGET_PER_SCENE = evaluate.REGEX_BUDGET_PER_SCENE
 # kind's regex holds): a template that matches a long text is read by RE2's capture engine,
 # whose cost per character grows with the groups (~0.05 s per group per million
 # characters); the shipped library's largest scene has 20.
-MAX_SCENE_PLACEHOLDERS = 32
+MAX_SCENE_PLACEHOLDERS = evaluate.MAX_SCENE_PLACEHOLDERS  # the runtime holds records to it
 # Extractors and actions of one scene: each extractor searches the message and each action
 # is rendered for every match of the scene, and nothing else bounded their number (5,000
 # copies of one extractor, 150 KB of rules, took 120-300 ms a message). The shipped

@@ -45,6 +45,7 @@ REGEX_BUDGET_PER_SCENE = 2_000
 MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
 MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
 MAX_SCENE_LITERALS = 2_000  # literals of one scene's conditions and senders (E903)
+MAX_SCENE_PLACEHOLDERS = 32  # capture groups of one scene's templates (E912)
 # Levels of one record condition: a build writes at most two a nesting level (E902's 64:
 # `(a or b and (…))` is an `or` holding an `and`), plus a `none(…)` at the leaf.
 MAX_CONDITION_DEPTH = 256
@@ -516,6 +517,12 @@ def _check_counts(runner: SceneRunner) -> None:
                    for names in (runner.require, runner.highlight))):
         raise ValueError("more extractors, actions, required or highlighted fields than a "
                          "build writes")
+    # E912: a template's named slots each read a group of their own, and all of a scene's
+    # templates capture at most MAX_SCENE_PLACEHOLDERS groups (20,000 slots of one group
+    # cost 1.8 ms a match)
+    if sum(r.groups for r, _ in runner.templates) > MAX_SCENE_PLACEHOLDERS or any(
+            len(slots) > r.groups for r, slots in runner.templates):
+        raise ValueError("more template groups or slots than a build writes")
 
 
 def _check_literals(rec: dict) -> None:
@@ -544,6 +551,7 @@ def _check_literals(rec: dict) -> None:
             conds.extend((x, depth + 1) for x in c[1])
         elif c[0] == "not":
             conds.append((c[1], depth + 1))
+    count += len(rec["templates"])  # each holds fixed text (E303), which E903 counts
     if count > MAX_SCENE_LITERALS:
         raise ValueError(f"{count:,} literals, more than a build writes ({MAX_SCENE_LITERALS:,})")
 

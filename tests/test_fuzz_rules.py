@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.compiler import Compiled, build, checker, compile_paths, sources
 from scenec.dsl import parser
-from scenec.runtime import load
+from scenec.runtime import load, loads
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 SHIPPED = sorted(RULES.rglob("*.scene"))
@@ -576,7 +576,9 @@ def test_placeholders_per_scene_limit() -> None:
         return "W" + "X".join("${s" + str(i) + "}" for i in range(start, start + n)) + "Y"
     assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n}}\n').ok
     anonymous = "W" + "X".join("${_}" for _ in range(60)) + "Y"
-    assert one_file(f'scene a "A" {{\n template "{tpl(32)}"\n template "{anonymous}"\n}}\n').ok
+    at_limit = one_file(f'scene a "A" {{\n template "{tpl(32)}"\n template "{anonymous}"\n}}\n')
+    assert at_limit.ok and at_limit.artifact
+    loads(at_limit.artifact).validate()  # the runtime holds a record to the same limit
     over = one_file(f'scene a "A" {{\n template "{tpl(20)}"\n template "{tpl(13, 20)}"\n}}\n')
     (d,) = over.diagnostics.errors
     assert (d.code, d.span.line) == ("E912", 3) and "33" in d.message

@@ -128,6 +128,12 @@ def _nested(cond: list, depth: int) -> list:
     # A condition nested deeper than a build writes (E902: at most ~2 levels a nesting
     # level): 300 passed, 600 was refused only by the JSON decoder's RecursionError, and
     # a host that raised its recursion limit served 24,000 nested closures a message.
+    # Round 11: template slots beyond E912 (32 capture groups a scene): 20,000 slots of
+    # one group passed `validate` and cost 1.8 ms a match instead of 0.01; 33 groups,
+    # and more templates than E903 lets a scene write, are refused too.
+    ("templates", [["账单(\\d+)", [["n", "digits", 1]] * 20_000]]),
+    ("templates", [["账单" + "(\\d)" * 33, [[f"n{i}", "digits", i + 1] for i in range(33)]]]),
+    ("templates", [[f"账单{i}", []] for i in range(2_001)]),
     ("when", _nested(["lit", "账单"], 300)),
     ("actions", [["button", "b", "copy", [["t", "x"]], _nested(["lit", "x"], 300), []]]),
 ])

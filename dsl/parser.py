@@ -450,7 +450,10 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
                 _expected_hint(getattr(exc, "expected", set()) or set()))
 
 
-# What an input method types for ASCII punctuation that NFKC does not map back.
+# The ASCII punctuation the language writes (a look-alike of another, `；`, gets no hint:
+# writing `;` would be no better), and what an input method types for it that NFKC does
+# not map back.
+_PUNCTUATION = frozenset('"{}()[],.:=<>!/#-+')
 _LOOK_ALIKE = {"“": '"', "”": '"', "„": '"', "‟": '"', "＂": '"', "‘": "'", "’": "'",
                "、": ","}
 
@@ -462,7 +465,7 @@ def _look_alike_hint(ch: str) -> str | None:
     plain = _LOOK_ALIKE.get(ch) or unicodedata.normalize("NFKC", ch)
     if ch == "'" or plain == "'":
         return "a string is written with double quotes: \"…\""
-    if plain == ch or len(plain) != 1 or not plain.isascii() or plain.isalnum():
+    if plain == ch or plain not in _PUNCTUATION:
         return None
     return f"write '{plain}' (ASCII) for '{ch}'"
 

@@ -42,7 +42,7 @@ REGEX_BUDGET_PER_SCENE = evaluate.REGEX_BUDGET_PER_SCENE
 # kind's regex holds): a template that matches a long text is read by RE2's capture engine,
 # whose cost per character grows with the groups (~0.05 s per group per million
 # characters); the shipped library's largest scene has 20.
-MAX_SCENE_PLACEHOLDERS = 32
+MAX_SCENE_PLACEHOLDERS = evaluate.MAX_SCENE_PLACEHOLDERS  # the runtime holds records to it
 # Extractors and actions of one scene: each extractor searches the message and each action
 # is rendered for every match of the scene, and nothing else bounded their number (5,000
 # copies of one extractor, 150 KB of rules, took 120-300 ms a message). The shipped
@@ -67,11 +67,14 @@ class Symbols:
     # each named extractor compiled at its first use (None: it has errors, reported once)
     compiled: dict[str, m.Extractor | None] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)  # "words:x" / "slot:y" referenced somewhere
-    # definitions a syntax error dropped ("extractor", "awb"): their uses are not unknown
+    # definitions a syntax error dropped ("extractor", "awb"), and context facts of an
+    # unknown type ("context", "n"): their uses are not unknown
     dropped: set[tuple[str, str]] = field(default_factory=set)
     # names written in text a syntax error dropped: maybe uses, so never "unused"
     mentioned: set[str] = field(default_factory=set)
     kinds: dict[str, str] = field(default_factory=dict)  # user slot kind -> pattern
+    # imports that failed (E501), as (path, span): an unknown name may be defined there
+    failed_imports: list[tuple[str, Span]] = field(default_factory=list)
 
     def finish(self) -> Symbols:
         """Derived tables, built once per build rather than once per scene."""
@@ -237,6 +240,18 @@ def _leaves(scene: m.Scene) -> list[m.Cond]:
     return out
 
 
+def _failed_import_hint(sym: Symbols) -> str | None:
+    """With an import that failed, an unknown name is most likely defined in it: saying
+    'define it with …' at each of its uses sent the author to write what the file has."""
+    if not sym.failed_imports:
+        return None
+    path, span = sym.failed_imports[0]
+    more = f"; {len(sym.failed_imports) - 1} more imports failed" \
+        if len(sym.failed_imports) > 1 else ""
+    return (f"maybe defined in '{path}', which could not be imported "
+            f"({os.path.basename(span.file)}:{span.line}){more}")
+
+
 def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> None:
     diags.error("E101", f"duplicate {what} '{name.value}'", name.span,
                 f"first defined at {first.file}:{first.line}:{first.col}")
@@ -244,6 +259,8 @@ def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> 
 
 def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
+    sym.failed_imports = [(d.message.split(": ", 1)[-1], d.span) for d in diags.items
+                          if d.code == "E501"]
     for f in sources.files:
         sym.dropped.update(f.dropped)
         sym.mentioned.update(f.mentioned)
@@ -332,6 +349,8 @@ def _collect_context(item: ast.Context, sym: Symbols, diags: DiagnosticBag) -> N
         if cf.type.value not in CONTEXT_TYPES:
             diags.error("E204", f"unknown context type '{cf.type.value}'", cf.type.span,
                         "context facts are str, number or bool")
+            # declared all the same: its uses are not 'unknown context fact' too
+            sym.dropped.add(("context", cf.name.value))
         elif cf.name.value in sym.context:
             # the same fact declared again alike (a rule file that repeats the library's
             # `context { vip: bool }` to stand alone) is one fact; another type is a clash
@@ -455,7 +474,10 @@ class SceneChecker:
             self.ok = False
             return
         what = "word set" if keyword == "words" else keyword
-        self.error(code, f"unknown {what} '{name.value}'", name.span, hint())
+        told = hint()
+        if told is None or not told.startswith("did you mean"):
+            told = _failed_import_hint(self.sym) or told
+        self.error(code, f"unknown {what} '{name.value}'", name.span, told)
 
     def check(self, s: ast.Scene, order: int) -> m.Scene | None:
         enterprise, sender = self._sender(s)
@@ -675,7 +697,10 @@ class SceneChecker:
                                did_you_mean(name.value, self.fields, self.diags)
                                or f"this scene's fields: {known}")
             for name, value in ex.ctx:
-                if name.value not in self.sym.context:
+                if ("context", name.value) in self.sym.dropped \
+                        and name.value not in self.sym.context:
+                    self.ok = False  # the syntax error in its context block says it
+                elif name.value not in self.sym.context:
                     self.error("E106", f"unknown context fact '{name.value}'", name.span,
                                did_you_mean(name.value, self.sym.context, self.diags) or
                                "declare it in a context { … } block")

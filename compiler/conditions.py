@@ -6,11 +6,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ..dsl import ast
+from ..runtime.evaluate import MAX_SCENE_LITERALS
 from ..runtime.fold import fold
 from . import model as m
 from .patterns import check_regex
 
-MAX_LITERALS_PER_SCENE = 2_000  # E903, reported by the checker once the scene is done
+# E903, reported by the checker once the scene is done; `validate` holds a record to it
+MAX_LITERALS_PER_SCENE = MAX_SCENE_LITERALS
 
 if TYPE_CHECKING:
     from ..dsl.diagnostics import DiagnosticBag
@@ -106,6 +108,9 @@ class CondChecker:
         name = e.left.name
         if e.left.is_ctx:
             entry = self.scene.sym.context.get(name.value)
+            if entry is None and ("context", name.value) in self.scene.sym.dropped:
+                self.scene.ok = False  # the syntax error in its context block says it
+                return m.CConst(False)
             if entry is None:
                 from .checker import did_you_mean
 

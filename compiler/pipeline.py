@@ -10,6 +10,7 @@ import datetime as dt
 import errno
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..dsl.diagnostics import Diagnostic, DiagnosticBag, SourceCache, Span, render
@@ -61,8 +62,31 @@ class Compiled:
         return [render(d, self.sources) for d in self.diagnostics.sorted()]
 
 
-def front_end(paths: list[str]) -> Compiled:
+# One rule path (file or folder), or several.
+Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def path_list(paths: object) -> list[str]:
+    """The rule paths of a build: one str or `os.PathLike` is one path. A str where a list
+    was meant was read character by character, and its `/` is the root: the whole file
+    system was walked for rule files. bytes are refused (a path list of bytes would need
+    decoding the same way for the diagnostics that name them)."""
+    if isinstance(paths, (bytes, bytearray)):
+        raise TypeError("paths must be a str, an os.PathLike or a list of them, not bytes")
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    out = []
+    for p in paths:  # type: ignore[attr-defined]
+        if not isinstance(p, (str, os.PathLike)) or isinstance(os.fspath(p), bytes):
+            raise TypeError(f"paths must be a str, an os.PathLike or a list of them, "
+                            f"not a list holding {type(p).__name__}")
+        out.append(os.fspath(p))
+    return out
+
+
+def front_end(paths: Paths) -> Compiled:
     """Parse and check; no tables are built."""
+    paths = path_list(paths)
     diags = DiagnosticBag()
     with collector_paused():
         sources = load(paths, diags)
@@ -88,10 +112,10 @@ def artifact_bytes(model: m.Model, lowered: Lowered | None = None,
     return pack(tables, {"meta": meta, "scenes": scenes})
 
 
-def compile_paths(paths: list[str], *, run_examples: bool = True, strict: bool = False) -> Compiled:
+def compile_paths(paths: Paths, *, run_examples: bool = True, strict: bool = False) -> Compiled:
     """Everything `scenec build` does except writing the file."""
     with collector_paused():
-        return _compile(paths, run_examples, strict)
+        return _compile(path_list(paths), run_examples, strict)
 
 
 def _compile(paths: list[str], run_examples: bool, strict: bool) -> Compiled:
@@ -152,23 +176,21 @@ def _oversized_records(model: m.Model, encoded: bytes, diags: DiagnosticBag) -> 
     return True
 
 
-def compile_files(paths: list[str] | str, *, run_examples: bool = False) -> Ruleset:
+def compile_files(paths: Paths, *, run_examples: bool = False) -> Ruleset:
     """Compile in memory; raises CompileError with every diagnostic on failure."""
-    result = compile_paths([paths] if isinstance(paths, str) else list(paths),
-                           run_examples=run_examples)
+    result = compile_paths(path_list(paths), run_examples=run_examples)
     if result.diagnostics.errors or result.ruleset is None:
         raise CompileError(result.diagnostics.sorted(), result.sources)
     return result.ruleset
 
 
-def build(paths: list[str] | str, out: str, *, strict: bool = False,
+def build(paths: Paths, out: str, *, strict: bool = False,
           run_examples: bool = True) -> Compiled:
     """Compile and write `out` atomically; nothing is written when there is an error.
 
     Problems in the rules are diagnostics in the result; an `out` that cannot be written
     (missing folder, a directory, no permission) raises OSError, leaving no file behind."""
-    result = compile_paths([paths] if isinstance(paths, str) else list(paths),
-                           run_examples=run_examples, strict=strict)
+    result = compile_paths(path_list(paths), run_examples=run_examples, strict=strict)
     if result.diagnostics.errors or result.artifact is None:
         return result
     target = os.path.realpath(out)

@@ -183,6 +183,7 @@ def _near(text: str, a: str, b: str, distance: int) -> bool:
 def _compare(c: m.CCompare, value: Any) -> bool:
     if value is None or not _same_type(c.type, value):
         return False
+    value = _plain(value)
     if c.op == "in":
         return value in c.values
     right = c.values[0]
@@ -190,6 +191,16 @@ def _compare(c: m.CCompare, value: Any) -> bool:
         "==": value == right, "!=": value != right, "<": value < right,
         "<=": value <= right, ">": value > right, ">=": value >= right,
     }[c.op]
+
+
+def _plain(value: Any) -> Any:
+    """A str, int or float subclass as its plain value, as the runtime reads a fact (its
+    own `__eq__` or `__gt__` may raise or lie); bool cannot be subclassed."""
+    if type(value) in (bool, str, int, float):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # not str(value): its own __str__ may lie too
+    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
 
 
 def _same_type(typ: str, value: Any) -> bool:

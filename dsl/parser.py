@@ -11,6 +11,7 @@ the file is parsed again, until it parses or the error budget is spent.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -87,7 +88,23 @@ def _parse_clean(path: str, text: str) -> ast.File | None:
     scratch = DiagnosticBag()
     builder = _Builder(path, scratch)
     items = table_driver.parse(drv, text, builder.node, builder.leaf)
-    return ast.File(path, items) if items is not None and not scratch.items else None
+    return ast.File(path, items) if isinstance(items, list) and not scratch.items else None
+
+
+def _too_deep_at(text: str) -> table_driver.TooDeep | None:
+    """Where the table driver finds an expression nested past `MAX_NESTING` before its
+    first syntax error, or None. Lark holds every token of what it parses (3 M `(` took
+    22 s and 900 MB), so recovery asks this before each Lark parse; the driver stops at the
+    same syntax errors as Lark, so Lark never reads past an opener this would have found."""
+    drv = _driver()
+    if drv is None:
+        return None
+    found = table_driver.parse(drv, text, _nothing, _nothing)
+    return found if isinstance(found, table_driver.TooDeep) else None
+
+
+def _nothing(*_: object) -> object:
+    return _nothing  # any value but None: None would stop the driver
 
 
 def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
@@ -97,9 +114,21 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     spent, line = 0, 1
     dropped: list[tuple[str, str]] = []
     mentioned: set[str] = set()
+    reported: set[int] = set()  # offsets of the errors reported
+    spoiled: set[tuple[int, int]] = set()  # (line, col) of items a clause was blanked in
     for _ in range(MAX_SYNTAX_ERRORS):
         if spent and (spent > MAX_RECOVERY_CHARS or budget.left < 0):
             break  # the first parse always runs: its cost is bounded by the file size
+        deep = _too_deep_at(work)
+        if deep is not None:
+            spent += deep.offset
+            budget.left -= deep.offset
+            _report_too_deep(path, deep.line, deep.column, diags)
+            line, blanked = deep.line, _blank_item(work, deep.offset)
+            dropped += _dropped_definitions(work, blanked)
+            mentioned |= _mentioned_names(work, blanked)
+            work = blanked
+            continue
         try:
             tree = _lark().parse(work)
             glued = _glued_keyword(tree, work)
@@ -114,15 +143,23 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             read = _offset(exc, work)  # a failed parse reads the text up to the error
             spent += read
             budget.left -= read
-            blanked = _report_and_blank(path, exc, work, diags, budget)
+            if read in reported:  # met again after a clause was blanked: drop the item
+                blanked, item = _blank_item(work, read), None
+            else:
+                reported.add(read)
+                blanked, item = _report_and_blank(path, exc, work, diags, budget)
             line = _position(exc, work)[0]
             if blanked == work:
                 return ast.File(path, [], dropped, set(_NAME.findall(work)))
-            dropped += _dropped_definitions(work, blanked)
-            mentioned |= _mentioned_names(work, blanked)
+            whole = blanked if item is None else _blank_item(work, item)
+            dropped += _dropped_definitions(work, whole)
+            mentioned |= _mentioned_names(work, whole)
+            if item is not None:
+                spoiled.add(_line_col(work, item))
             work = blanked
             continue
         parsed = _to_file(path, tree, diags)
+        parsed.items = [i for i in parsed.items if (i.span.line, i.span.col) not in spoiled]
         parsed.dropped, parsed.mentioned = dropped, mentioned
         return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
@@ -147,22 +184,107 @@ def _stopped_because(spent: int, budget: RecoveryBudget) -> str:
 
 
 def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: DiagnosticBag,
-                      budget: RecoveryBudget) -> str:
+                      budget: RecoveryBudget) -> tuple[str, int | None]:
     """Report one syntax error and return the text with the part it spoils blanked, so
-    that the next parse reaches the errors after it."""
+    that the next parse reaches the errors after it. Inside a scene or enterprise only the
+    clause is blanked, and the offset of the item's keyword comes back with the text: the
+    item is still dropped once its other clauses have been checked (else None)."""
     at = _offset(exc, text)
     taken = _keyword_taken_as_name(exc, text)
     if taken is not None:  # `extract f =` then `scene s2 …`: `scene` was read as the name
         word = text[taken:].split(None, 1)[0]
         _report_unfinished(path, word, _expected_at(text, taken, budget), text, taken, diags)
-        return _blank_item(text, taken, previous=True)
+        return _blank_item(text, taken, previous=True), None
     if _starts_item(exc, text):  # `scene` inside a block: the block before is open
         expected = set(getattr(exc, "expected", None) or ())
         _report_unfinished(path, str(getattr(exc, "token", "")), expected, text, at, diags)
-        return _blank_item(text, at, previous=True)
+        return _blank_item(text, at, previous=True), None
     line, col = _position(exc, text)
     _report_syntax(path, exc, text, line, col, diags)
-    return _blank_stray(text, at) if _between_items(exc) else _blank_item(text, at)
+    if _between_items(exc):
+        return _blank_stray(text, at), None
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    taken = _clause_keyword_taken_as_name(exc, text)
+    if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
+        at, expected = taken, set()
+    clause = _clause_around(text, at, expected)
+    if clause is None:
+        return _blank_item(text, at), None
+    begin, end, item = clause
+    return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], item
+
+
+# A clause of a scene or enterprise at the start of a line (`sender is …` continues a
+# condition) or the `}` that closes the item; an item's header up to its `{`.
+_CLAUSE_LINE = re.compile(
+    r'^[ \t]*(?:(?:category|priority|tags|meta|template|when|extract|require|highlight|button'
+    r'|menu|valid|example|counterexample|enterprise)\b|sender\b(?![ \t]+is\b)|\})', re.M)
+_HEADER = re.compile(r'[ \t]*(?:scene|enterprise)[ \t]+\w+[ \t]+"[^"\n]*"\s*\{')
+# What braces are counted among: strings, regexes and comments (cut at the line's end).
+# Written as runs of a class between escapes: a repeated group would cost Python's `re` a
+# backtracking entry per character (see `scene.lark`).
+_BRACE_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|/[^/\\\n]*(?:\\.[^/\\\n]*)*/?'
+                         r'|#[^\n]*|[{}]')
+
+
+def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, int] | None:
+    """The stretch [begin, end) of the clause a syntax error at `at` spoils, and the offset
+    of its item's keyword; None where blanking less than the item is not safe.
+
+    The clause runs from the line its keyword starts to the next line that starts a
+    clause or closes the item. An error at the start of a line where the item could not
+    close (`when ("a"` then `template "x"`) is the clause before it left unfinished. The
+    stretch must hold its own braces (`ctx { … }`) and no others: blanking the item's `}`
+    would make the next item's keyword the error."""
+    item = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1)), default=-1)
+    head = _HEADER.match(text, item) if item >= 0 else None
+    if head is None or at < head.end():
+        return None
+    line_start = text.rfind("\n", 0, at) + 1
+    starts = [m.start() for m in _CLAUSE_LINE.finditer(text, head.end(), at + 1)
+              if text[m.end() - 1] != "}"]
+    if not text[line_start:at].strip() and "RBRACE" not in expected:
+        begin = max((s for s in starts if s < line_start), default=head.end())
+        end = line_start  # the clause before this line is unfinished
+    else:
+        begin = max(starts, default=line_start)
+        line_end = text.find("\n", at)
+        stop = _CLAUSE_LINE.search(text, line_end + 1) if line_end >= 0 else None
+        end = stop.start() if stop is not None else -1
+    begin = max(begin, head.end())
+    next_item = _item_end(text, at + 1)
+    if not begin < end <= next_item or not _braces_balance(text, begin, end):
+        return None
+    keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
+    return begin, end, keyword
+
+
+def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
+    """Where the token before the error is a clause's keyword that starts its line but was
+    read as a name (a field in an unfinished condition); None otherwise."""
+    history = getattr(exc, "token_history", None) or []
+    prev = history[-1] if history else None
+    pos = getattr(prev, "start_pos", None)
+    if getattr(prev, "type", "") != "IDENT" or not isinstance(pos, int):
+        return None
+    line_start = text.rfind("\n", 0, pos) + 1
+    if text[line_start:pos].strip() or not _CLAUSE_LINE.match(text, line_start):
+        return None
+    return pos
+
+
+def _braces_balance(text: str, begin: int, end: int) -> bool:
+    """Every `{` in text[begin:end] is closed there and no `}` closes one opened before it."""
+    depth = 0
+    for m in _BRACE_SCAN.finditer(text, begin, end):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
@@ -302,7 +424,7 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
                         "a regex is written /pattern/ on one line; escape a slash as \\/")
         else:
             diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
-                        _expected_hint(exc.allowed or set()))
+                        _look_alike_hint(ch) or _expected_hint(exc.allowed or set()))
         return
     if isinstance(exc, UnexpectedEOF) or isinstance(exc, UnexpectedToken) and \
             exc.token.type == "$END":
@@ -326,6 +448,26 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
         return
     diags.error("E001", "unexpected end of file", Span.point(path, line, col),
                 _expected_hint(getattr(exc, "expected", set()) or set()))
+
+
+# The ASCII punctuation the language writes (a look-alike of another, `；`, gets no hint:
+# writing `;` would be no better), and what an input method types for it that NFKC does
+# not map back.
+_PUNCTUATION = frozenset('"{}()[],.:=<>!/#-+')
+_LOOK_ALIKE = {"“": '"', "”": '"', "„": '"', "‟": '"', "＂": '"', "‘": "'", "’": "'",
+               "、": ","}
+
+
+def _look_alike_hint(ch: str) -> str | None:
+    """A hint for a character that only looks like the punctuation the language uses: a
+    curly quote, a full-width comma or bracket (what a Chinese input method types),
+    which the list of what the grammar expected did not point out."""
+    plain = _LOOK_ALIKE.get(ch) or unicodedata.normalize("NFKC", ch)
+    if ch == "'" or plain == "'":
+        return "a string is written with double quotes: \"…\""
+    if plain == ch or plain not in _PUNCTUATION:
+        return None
+    return f"write '{plain}' (ASCII) for '{ch}'"
 
 
 def _report_end_of_file(path: str, exc: UnexpectedInput, text: str,
@@ -418,6 +560,7 @@ def _blank_stray(text: str, at: int) -> str:
 
 
 _DEFINITION = re.compile(r"[ \t]*(words|slot|extractor|enterprise)[ \t]+(\w+)")
+_CONTEXT = re.compile(r"[ \t]*(context)\b")
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -430,14 +573,26 @@ def _mentioned_names(before: str, after: str) -> set[str]:
 
 
 def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
-    """The (keyword, name) of each top-level definition that blanking removed."""
+    """The (keyword, name) of each top-level definition that blanking removed. A dropped
+    `context { … }` block gives ("context", name) for every name written in it: with the
+    block cut short, a fact's name may stand without its `:` or type."""
     lo, hi = _changed_stretch(before, after)
     out = []
     for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
         d = _DEFINITION.match(before, m.start())
         if d is not None and not after[d.start(1):d.end(2)].strip():
             out.append((d.group(1), d.group(2)))
+        c = _CONTEXT.match(before, m.start())
+        if c is not None and not after[c.start(1):c.end(1)].strip():
+            end = min(hi, _item_end(before, c.end()))
+            out += [("context", name) for name in _NAME.findall(before, c.end(), end)]
     return out
+
+
+def _item_end(text: str, at: int) -> int:
+    """Where the next top-level item after offset `at` starts (or the text's end)."""
+    nxt = _ITEM_START.search(text, at)
+    return len(text) if nxt is None else nxt.start()
 
 
 def _changed_stretch(before: str, after: str) -> tuple[int, int]:
@@ -838,8 +993,13 @@ def _too_deep(tree: Tree) -> Token | None:
             level += 1
             if level > MAX_NESTING:
                 return _first_token(node)
-        stack.extend((ch, level) for ch in node.children if isinstance(ch, Tree))
+        stack.extend((ch, level) for ch in reversed(node.children) if isinstance(ch, Tree))
     return None
+
+
+def _report_too_deep(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
+    diags.error("E902", f"nesting deeper than {MAX_NESTING} levels", Span.point(path, line, col),
+                "split the condition into simpler parts or use word sets")
 
 
 def _first_token(node: Tree) -> Token:
@@ -856,9 +1016,7 @@ def _to_file(path: str, tree: Tree, diags: DiagnosticBag) -> ast.File:
             continue
         deep = _too_deep(child)
         if deep is not None:
-            diags.error("E902", f"nesting deeper than {MAX_NESTING} levels",
-                        Span.point(path, deep.line or 1, deep.column or 1),
-                        "split the condition into simpler parts or use word sets")
+            _report_too_deep(path, deep.line or 1, deep.column or 1, diags)
             continue
         items.append(builder.build(child)[0])  # type: ignore[arg-type]
     return ast.File(path, items)

@@ -8,7 +8,8 @@ same grammar's parse table, lexes each state's tokens with the terminals that st
 
 It is only a fast path. It gives up (returns None) on anything it is not sure to read as
 Lark would: a character no accepted terminal starts with, two terminals that could start
-at one character, a syntax error, nesting past `MAX_NESTING`; `parser._parse_clean` also
+at one character, a syntax error, nesting past `MAX_NESTING` (said with `TooDeep`, so that
+the parser reports it without handing a hostile file to Lark); `parser._parse_clean` also
 gives up on any diagnostic from the builder. `parser.parse_text` then parses with Lark,
 which reports the errors; the differential tests hold the two paths to the same AST. A
 grammar this driver cannot mirror (a regex terminal missing from `_FIRST`, a keyword that
@@ -47,6 +48,19 @@ class Tok(NamedTuple):
     end_line: int
     end_column: int
 
+
+class TooDeep(NamedTuple):
+    """Where an expression first opens a level past the driver's `max_nesting`."""
+
+    offset: int
+    line: int
+    column: int
+
+
+# Tokens that open a level of nesting (a `not`, or a `(` that groups), and those after
+# which a `(` only opens a call's arguments (`any(`, `near(`, an action's `tel(`).
+_OPENERS = frozenset(("LPAR", "NOT"))
+_CALLS = frozenset(("ANY", "ALL", "NONE", "NEAR", "IDENT"))
 
 _new = tuple.__new__
 
@@ -137,13 +151,19 @@ Node = Callable[[str, list, Tok, Tok], object]
 Leaf = Callable[[Tok], object]
 
 
-def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | None:
+def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None:
     """The values of the file's top-level items, or None where Lark must decide.
-    `node(name, children, first, last)` builds a rule's value, `leaf(tok)` a token's."""
+    `node(name, children, first, last)` builds a rule's value, `leaf(tok)` a token's.
+
+    An expression that opens more than `max_nesting` levels stops the parse at the opener
+    that goes past it (`TooDeep`): its levels are counted from the outside as they are
+    shifted, since waiting for the reductions (from the inside) would first shift every
+    `(` of a hostile file, and then hand the whole of it to Lark."""
     actions, gotos, marks, words, idents = d.actions, d.gotos, d.marks, d.words, d.idents
     word, word_start, ignored = d.word, d.word_start, d.ignored
     stack: list[int] = [d.start]
     values: list = []  # Tok, (value, first, last, nesting) for a node, list for `_rule`s
+    openers: list[int] = []  # where in `values` the levels still open stand
     pos, n, line, line_start = 0, len(text), 1, 0
     m: Any
     while True:
@@ -183,6 +203,11 @@ def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | None:
             if action.__class__ is int:
                 if tok is None:
                     return None
+                if kind in _OPENERS and not (kind == "LPAR" and values and values[-1]
+                                             .__class__ is Tok and values[-1].type in _CALLS):
+                    openers.append(len(values))
+                    if len(openers) > d.max_nesting:
+                        return TooDeep(m.start(), tok.line, tok.column)
                 stack.append(action)
                 values.append(tok)
                 break
@@ -193,6 +218,8 @@ def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | None:
             value = _reduce(d, rule, stack, values, node, leaf)
             if value is None:
                 return None
+            while openers and openers[-1] >= len(values):  # closed by this reduction
+                openers.pop()
             stack.append(gotos[stack[-1]][rule.origin])
             if tok is None and stack[-1] == d.end:
                 return value if isinstance(value, list) else None

@@ -44,6 +44,11 @@ REGEX_BUDGET_BASE = 1_000_000  # RE2 instructions of a rule set's distinct regex
 REGEX_BUDGET_PER_SCENE = 2_000
 MAX_SCENE_EXTRACTS = 64  # extractors of one scene (E914)
 MAX_SCENE_ACTIONS = 64  # buttons and menus of one scene (E914)
+MAX_SCENE_LITERALS = 2_000  # literals of one scene's conditions and senders (E903)
+MAX_SCENE_PLACEHOLDERS = 32  # capture groups of one scene's templates (E912)
+# Levels of one record condition: a build writes at most two a nesting level (E902's 64:
+# `(a or b and (…))` is an `or` holding an `and`), plus a `none(…)` at the leaf.
+MAX_CONDITION_DEPTH = 256
 _PROBE = re2.Options()
 _PROBE.log_errors = False
 _PROBE.max_mem = 2 << 20
@@ -325,6 +330,7 @@ class SceneRunner:
     def __init__(self, index: int, rec: dict, rx: Patterns) -> None:
         self.rec = rec
         self.index = index
+        _check_literals(rec)
         valid = rec["valid"]
         self.valid = (dt.date.fromisoformat(valid[0]), dt.date.fromisoformat(valid[1])) \
             if valid else None
@@ -511,6 +517,43 @@ def _check_counts(runner: SceneRunner) -> None:
                    for names in (runner.require, runner.highlight))):
         raise ValueError("more extractors, actions, required or highlighted fields than a "
                          "build writes")
+    # E912: a template's named slots each read a group of their own, and all of a scene's
+    # templates capture at most MAX_SCENE_PLACEHOLDERS groups (20,000 slots of one group
+    # cost 1.8 ms a match)
+    if sum(r.groups for r, _ in runner.templates) > MAX_SCENE_PLACEHOLDERS or any(
+            len(slots) > r.groups for r, slots in runner.templates):
+        raise ValueError("more template groups or slots than a build writes")
+
+
+def _check_literals(rec: dict) -> None:
+    """A record's conditions (sender, `when`, the actions' guards) hold no more literals
+    than E903 lets a scene have (each `in` of a `lit`, each signature and number of a
+    sender list; template text is counted by the compiler too, so this bound is looser),
+    and nest no deeper than E902 lets a build write them. Lowering never copies a literal,
+    so a built record is within both; a crafted `or` of 30,000 literals passed `validate`
+    and cost ~5 ms a message on the Python path, and 24,000 nested `not`s were served as
+    as many nested calls wherever the host had raised its recursion limit (elsewhere the
+    JSON decoder refused them past ~500, by a RecursionError)."""
+    conds = [(c, 1) for c in (rec["sender"], rec["when"], *(a[4] for a in rec["actions"]))]
+    count = 0
+    while conds:
+        c, depth = conds.pop()
+        if not isinstance(c, list) or not c:
+            continue
+        if depth > MAX_CONDITION_DEPTH:
+            raise ValueError(f"a condition nested deeper than a build writes "
+                             f"({MAX_CONDITION_DEPTH} levels)")
+        if c[0] == "lit":
+            count += 1
+        elif c[0] == "sender":
+            count += len(c[1]) + len(c[2])
+        elif c[0] in ("and", "or"):
+            conds.extend((x, depth + 1) for x in c[1])
+        elif c[0] == "not":
+            conds.append((c[1], depth + 1))
+    count += len(rec["templates"])  # each holds fixed text (E303), which E903 counts
+    if count > MAX_SCENE_LITERALS:
+        raise ValueError(f"{count:,} literals, more than a build writes ({MAX_SCENE_LITERALS:,})")
 
 
 def _check_described(static: tuple, tags: Any, meta: Any) -> None:

@@ -507,3 +507,20 @@ def test_match_to_a_full_output_says_it_cannot_write(tmp_path: Path) -> None:
                                   stderr=subprocess.PIPE, text=True, timeout=120)
         assert done.returncode == 2
         assert done.stderr == "scenec: error: cannot write the output: No space left on device\n"
+
+
+def test_a_single_path_is_one_path_never_its_characters(tmp_path: Path) -> None:
+    """Round 11: `compile_paths("rules/")` (a str where a list was meant) walked each
+    character as a path, and `"/"` is the root: the whole file system was read for rule
+    files. `compile_paths`, `front_end`, `build` and `compile_files` take one str or
+    `os.PathLike` as one path; a `Path` made `build` and `compile_files` raise TypeError."""
+    from scenec.compiler import build, compile_files, compile_paths, front_end
+
+    folder = Path(write(tmp_path, GOOD)).parent
+    for one in (str(folder), folder):
+        assert compile_paths(one, run_examples=False).ok
+        assert front_end(one).ok
+        assert compile_files(one) is not None
+        assert build(one, str(tmp_path / "x.scb")).ok
+    with pytest.raises(TypeError, match="paths must be"):
+        compile_paths(str(folder).encode())  # type: ignore[arg-type]

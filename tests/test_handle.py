@@ -79,6 +79,12 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["rules.scb"]
 
 
+def _nested(cond: list, depth: int) -> list:
+    for _ in range(depth):
+        cond = ["not", cond]
+    return cond
+
+
 @pytest.mark.parametrize("field, value", [
     ("extracts", "not a list of extractors"),
     # A comparison whose value has the wrong type used to pass `validate` and then raise
@@ -113,6 +119,23 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     ("actions", [["button", "b", "copy", [["t", "x"]], None, []]] * 65),
     ("highlight", ["n", "n"]),
     ("require", ["n", "m"]),
+    # Round 11: more literals than E903 lets a scene hold: an `or` of 30,000 passed
+    # `validate` and cost ~5 ms a message on the Python path instead of microseconds.
+    ("when", ["or", [["lit", f"w{i}"] for i in range(2_001)]]),
+    ("sender", ["sender", [f"s{i}" for i in range(1_001)], [str(i) for i in range(1_000)]]),
+    ("actions", [["button", "b", "copy", [["t", "x"]],
+                  ["or", [["lit", f"w{i}"] for i in range(2_001)]], []]]),
+    # A condition nested deeper than a build writes (E902: at most ~2 levels a nesting
+    # level): 300 passed, 600 was refused only by the JSON decoder's RecursionError, and
+    # a host that raised its recursion limit served 24,000 nested closures a message.
+    # Round 11: template slots beyond E912 (32 capture groups a scene): 20,000 slots of
+    # one group passed `validate` and cost 1.8 ms a match instead of 0.01; 33 groups,
+    # and more templates than E903 lets a scene write, are refused too.
+    ("templates", [["账单(\\d+)", [["n", "digits", 1]] * 20_000]]),
+    ("templates", [["账单" + "(\\d)" * 33, [[f"n{i}", "digits", i + 1] for i in range(33)]]]),
+    ("templates", [[f"账单{i}", []] for i in range(2_001)]),
+    ("when", _nested(["lit", "账单"], 300)),
+    ("actions", [["button", "b", "copy", [["t", "x"]], _nested(["lit", "x"], 300), []]]),
 ])
 def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, field: str,
                                                                value: object) -> None:
@@ -128,6 +151,42 @@ def test_reload_refuses_a_crafted_record_with_a_valid_checksum(tmp_path: Path, f
     good.write_bytes(a.artifact)
     handle.reload(str(good))
     assert handle.generation == 1 and handle.best("账单1").scene == "a"  # type: ignore[union-attr]
+
+
+def test_a_scene_at_the_literal_limit_is_served_after_reload(tmp_path: Path) -> None:
+    """The literals a record holds are held to E903 by `validate`: a scene the compiler
+    took at the limit, its literals in a word set used twice, a sender list and a guard,
+    must still load and validate (lowering never copies a literal)."""
+    from scenec.compiler.conditions import MAX_LITERALS_PER_SCENE
+
+    n = (MAX_LITERALS_PER_SCENE - 4) // 3
+    words = ", ".join(f'"w{i}"' for i in range(n))
+    senders = ", ".join(f'"1069{i:04d}"' for i in range(n))
+    rules = (f'words ws = {words}\nscene a "A" {{\n  sender {senders}\n'
+             '  when any(ws) and not none(ws, "x")\n  extract n = /(\\d+)/\n'
+             '  button "b" -> copy(n) if "y" or "z"\n}\n')
+    built = compile_text(rules)
+    assert built.artifact, [str(d) for d in built.diagnostics.errors]
+    path = tmp_path / "limit.scb"
+    path.write_bytes(built.artifact)
+    assert Handle(str(path)).best("w5 12", "10690001").scene == "a"  # type: ignore[union-attr]
+
+
+def test_a_scene_at_the_nesting_limit_is_served_after_reload(tmp_path: Path) -> None:
+    """`validate` bounds a record condition's depth; the deepest a build writes (64
+    levels of E902, each an `or` holding an `and`, a `none(…)` at the leaf, the same in a
+    guard) still loads and validates."""
+    from scenec.dsl.parser import MAX_NESTING
+
+    e = 'none("q")'
+    for i in range(MAX_NESTING):
+        e = f'("a{i}" or {e} and "b{i}")'
+    built = compile_text(f'scene a "A" {{\n  when {e}\n  extract n = /(\\d+)/\n'
+                         f'  button "b" -> copy(n) if {e}\n}}\n')
+    assert built.artifact, [str(d) for d in built.diagnostics.errors]
+    path = tmp_path / "deep.scb"
+    path.write_bytes(built.artifact)
+    assert Handle(str(path)).best("a63 1").scene == "a"  # type: ignore[union-attr]
 
 
 def crafted(tmp_path: Path, field: str, value: object) -> Path:

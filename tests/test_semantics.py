@@ -722,6 +722,41 @@ def test_a_context_value_is_read_as_its_plain_value() -> None:
     assert rs.broken_scenes == set()
 
 
+def test_the_reference_reads_a_context_value_as_the_runtime_does() -> None:
+    """Round 11: the reference interpreter still compared a subclass's value with its own
+    methods, so it raised where the runtime matched (a str whose `__eq__` raises, an int
+    whose `__gt__` does) and answered otherwise where one lied (a float equal to
+    everything was `in [1, 2.5]`); the two are held to the same answers."""
+    from scenec.compiler.reference import Reference
+
+    class Odd(str):
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("odd")
+
+        __hash__ = str.__hash__
+
+    class Rude(int):
+        def __gt__(self, other: object) -> bool:
+            raise RuntimeError("rude")
+
+    class Liar(float):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = float.__hash__
+
+    src = ('context { n: number, s: str }\nscene a "A" {\n  when "x" and ctx.n > 3\n}\n'
+           'scene b "B" {\n  when "x" and ctx.n in [1, 2.5]\n}\n'
+           'scene c "C" {\n  when "x" and ctx.s in ["p", "q"]\n}\n')
+    built = compile_text(src)
+    assert built.ruleset is not None
+    ref = Reference(built.model)
+    day = dt.date(2026, 1, 1)
+    for ctx in ({"n": Rude(5)}, {"n": Liar(4.0)}, {"s": Odd("p")}):
+        want = [m.scene for m in built.ruleset.match("x", None, ctx, day)]
+        assert [m.scene for m in ref.match("x", None, ctx, day)] == want, ctx
+
+
 def test_batch_columns_may_be_any_iterable() -> None:
     """`senders` and `ctxs` given as generators raised Python's own 'object of type
     generator has no len()'; they are read once, like `texts`. `woken` of a non-str said

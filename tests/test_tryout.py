@@ -7,7 +7,10 @@ added 150 more English notices in phrasings the first round had not used (`en101
 American, British and Indian senders, other enterprises and word orders) and 150 more
 Chinese everyday notices (`zn…`). Session 27 (everyday3) added 75 English notices from
 American, British, Indian, Singaporean and Australian senders (`e3…`) and 75 Chinese ones
-(`z3…`) in phrasings and enterprises the earlier rounds had not used.
+(`z3…`) in phrasings and enterprises the earlier rounds had not used. Session 27c (everyday4)
+added 50 English (`e4…`: also Canadian senders) and 50 Chinese (`z4…`) notices, favouring
+government, schools, hospitals and pharmacies, utilities, insurance, funds, property, car
+services, subscriptions and travel changes.
 `tests/corpus/tryout.tsv` gives, per message, the sender (may be empty), the categories a
 careful reader accepts (`/`-separated; `-` = no scene is also right) and the fields the
 best match must carry (`name` present, `name=value` equal). The floors are what the library
@@ -34,7 +37,7 @@ NOW = dt.date(2026, 11, 27)
 # fixes e3 73, z3 75 (none wrong), and the earlier rounds' en 235 (en199, Xfinity's bill, also
 # accepted as a telecom bill); its pick-up codes merged into audit-zh9's drink_pickup_code
 MIN_RIGHT = {"zh": 140, "en": 235, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 148,
-             "e3": 73, "z3": 75}
+             "e3": 73, "z3": 75, "e4": 22, "z4": 38}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0
 
@@ -67,7 +70,7 @@ def test_tryout_rows_are_well_formed() -> None:
     assert all(len(r) == 5 for r in rows) and len({r[0] for r in rows}) == len(rows)
     count = {k: sum(r[0][:2] == k for r in rows) for k in MIN_RIGHT}
     assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150,
-                     "e3": 75, "z3": 75}
+                     "e3": 75, "z3": 75, "e4": 50, "z4": 50}
 
 
 def test_tryout_floors(library: Ruleset) -> None:

@@ -39,10 +39,10 @@ NOW = dt.date(2026, 11, 27)
 # session 27c (everyday4): e4 first try 22 of 50, z4 38 of 50 (none wrong, five answers
 # accepted as fitting: a reschedule as a delay, 居住证 ready as a licence ready, 续期保费 as a
 # renewal, 物业费 as a bill due, 检票口变更 as a boarding reminder); after its fixes e4 46, z4 48,
-# and the earlier rounds' en 244 (Hulu's trial, Trainline, Amtrak, easyJet, Hertz's PIN, a
-# standing instruction, JioHotstar's expiry, Lyft, Addison Lee), zn 149
+# and the earlier rounds' en 245 (Hulu's trial, Trainline, Amtrak, easyJet, Hertz's PIN, a
+# standing instruction, JioHotstar's expiry, Lyft, Addison Lee, Revolut), zn 149
 # (the dental 洗牙服务), e3 75 (Ninja Van's tracking number, Qantas's QF1)
-MIN_RIGHT = {"zh": 140, "en": 244, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 149,
+MIN_RIGHT = {"zh": 140, "en": 245, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 149,
              "e3": 75, "z3": 75, "e4": 46, "z4": 48}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0

@@ -19,7 +19,7 @@ from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
 from . import model as m
-from .conditions import MAX_LITERALS_PER_SCENE, CondChecker, value_type
+from .conditions import MAX_LITERALS_PER_SCENE, CondChecker, spelled, value_type
 from .patterns import (
     ANONYMOUS,
     check_regex,
@@ -642,7 +642,21 @@ class SceneChecker:
         if value_type(value.value) != want:
             hints = {"bool": "write true or false", "number": "write a number without quotes"}
             self.error("E201", f"context fact '{name.value}' is {want}, the example gives "
-                       f"{value.value!r}", value.span, hints.get(want, "write a string in quotes"))
+                       f"{spelled(value.value)}", value.span,
+                       hints.get(want, "write a string in quotes"))
+
+    def _expect_value_type(self, name: ast.Name, value: ast.Value) -> None:
+        """An expected value has its field's type (E702 at the value): a number for a
+        number or money field, a string for the rest. `card = 1234` for a digits field can
+        never pass, and was found only by running the example, one field at a time."""
+        number = self.field_type(name) == "number"
+        if value_type(value.value) == ("number" if number else "str"):
+            return
+        kind = self.fields[name.value]
+        what = f"a number ({kind})" if number else f"text ({kind})"
+        self.error("E702", f"field '{name.value}' is {what}, the example expects "
+                   f"{spelled(value.value)}", value.span,
+                   "write a number without quotes" if number else "write the text in quotes")
 
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)
@@ -690,12 +704,14 @@ class SceneChecker:
         out = []
         known = ""  # the scene's fields for a hint, listed once per scene
         for ex in s.examples:
-            for name, _ in ex.expect:
+            for name, value in ex.expect:
                 if name.value not in self.fields:
                     known = known or listing(self.fields)
                     self.error("E704", f"example expects unknown field '{name.value}'", name.span,
                                did_you_mean(name.value, self.fields, self.diags)
                                or f"this scene's fields: {known}")
+                else:
+                    self._expect_value_type(name, value)
             for name, value in ex.ctx:
                 if ("context", name.value) in self.sym.dropped \
                         and name.value not in self.sym.context:

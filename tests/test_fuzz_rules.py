@@ -1157,3 +1157,27 @@ def test_a_doubled_operator_is_blamed_where_it_stands(when: str, col: int, word:
     assert (d.code, d.span.line, d.span.col) == ("E001", 2, col), result.rendered()
     assert d.message == f"unexpected '{word}'"
     assert d.hint and "condition" in d.hint
+
+
+def test_an_expected_value_of_the_wrong_type_is_a_check_error() -> None:
+    """Round 12: `expect card = 1234` for a digits field (text) or `amount = "12.00"` for
+    a money field (a number) can never pass, yet `scenec check` said ok and `test` named
+    only the first such field, at the example's text and in Python's spelling (`True`)."""
+    text = ('scene a "A" {\n  template "x${card:digits}y${amount:money}z${d:date}"\n'
+            '  example "x12y3.5z03月15日" expect card = 12, amount = "3.5", d = true\n}\n')
+    result = one_file(text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.errors]
+    assert got == [("E702", 3, 42), ("E702", 3, 55), ("E702", 3, 66)], result.rendered()
+    card, amount, day = result.diagnostics.errors
+    assert "'card' is text" in card.message and "quotes" in (card.hint or "")
+    assert "'amount' is a number" in amount.message and "without quotes" in (amount.hint or "")
+    assert "true" in day.message and "True" not in day.message
+
+
+def test_a_failing_example_names_every_wrong_field() -> None:
+    """A field whose type is right but whose value is wrong is found only by running the
+    example: each such field is named, not only the first."""
+    text = ('scene a "A" {\n  template "x${card:digits}y${amount:money}"\n'
+            '  example "x12y3.5" expect card = "13", amount = 4\n}\n')
+    (d,) = one_file(text).diagnostics.errors
+    assert d.code == "E702" and "card" in d.message and "amount" in d.message, d.message

@@ -1181,3 +1181,31 @@ def test_a_failing_example_names_every_wrong_field() -> None:
             '  example "x12y3.5" expect card = "13", amount = 4\n}\n')
     (d,) = one_file(text).diagnostics.errors
     assert d.code == "E702" and "card" in d.message and "amount" in d.message, d.message
+
+
+def test_one_file_under_two_names_is_read_once(tmp_path: Path) -> None:
+    """Round 12: a file is read once however it is named. `sub/../b.scene` and `b.scene`
+    were already one (by real path); a hard link, or `B.scene` on a case-insensitive file
+    system (macOS, Windows), is the same file under another real path, and it was read
+    again: every scene, word set and enterprise in it was E101 'defined twice'."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.scene").write_text('words w = "a"\nscene b "B" { when any(w) }\n',
+                                      encoding="utf-8")
+    os.link(tmp_path / "b.scene", tmp_path / "sub" / "linked.scene")
+    (tmp_path / "sub" / "a.scene").write_text(
+        'import "../sub/../b.scene"\nimport "linked.scene"\nimport "../b.scene"\n'
+        'scene a "A" { when "z" and any(w) }\n', encoding="utf-8")
+    result = compile_paths([str(tmp_path)], run_examples=False)
+    assert result.ok, result.rendered()
+    assert sorted(s.id for s in result.model.scenes) == ["a", "b"]
+
+
+def test_an_import_whose_name_differs_only_in_case_is_named(tmp_path: Path) -> None:
+    """`import "B.scene"` beside `b.scene` builds on a case-insensitive file system and
+    fails on Linux: the hint names the file that is there."""
+    (tmp_path / "b.scene").write_text('scene b "B" { when "y" }\n', encoding="utf-8")
+    (tmp_path / "a.scene").write_text('import "./B.scene"\n', encoding="utf-8")
+    result = compile_paths([str(tmp_path / "a.scene")], run_examples=False)
+    (d,) = result.diagnostics.errors
+    assert d.code == "E501" and "did you mean './b.scene'" in (d.hint or ""), d.hint
+    assert "differs only in case" in (d.hint or "")

@@ -23,6 +23,7 @@ MAX_BUILD_BYTES = 32 << 20  # all rule and word files of one build together
 MAX_FILES = 10_000
 MAX_HINTED_ERRORS = 100  # a missing import's case hint lists its folder: only this often
 MAX_HINT_ENTRIES = 5000  # and reads at most this many of the folder's entries
+CYCLE_ENDS = 3  # an import cycle names its first and last files, and counts the rest
 
 
 @dataclass
@@ -147,9 +148,8 @@ def _open(path: str, via: Span | None, chain: list[_Open], at: dict[FileId, int]
     key, ident = os.path.realpath(path), file_id(path)
     if ident in at:
         assert via is not None
-        diags.error("E502", "import cycle: " + " -> ".join(
-            [os.path.relpath(o.key) for o in chain[at[ident]:]] + [os.path.relpath(key)]),
-            via, "move the shared definitions into a file that both import")
+        diags.error("E502", "import cycle: " + _cycle([o.key for o in chain], at[ident], key),
+                    via, "move the shared definitions into a file that both import")
         return
     if ident in loaded:
         return
@@ -171,6 +171,21 @@ def _open(path: str, via: Span | None, chain: list[_Open], at: dict[FileId, int]
     at[ident] = len(chain)
     chain.append(_Open(key, ident, path, parsed,
                        (i for i in parsed.items if isinstance(i, ast.Import))))
+
+
+def _cycle(keys: list[str], start: int, back: str) -> str:
+    """The cycle from `keys[start]` to the end of the chain and `back` to it, its first
+    and last three files named: named whole, 1,000 files each importing 30 others gave
+    15,000 cycles of up to 1,000 files, 5 million `relpath`s, 177 s."""
+    names = len(keys) - start + 1
+    if names <= 2 * CYCLE_ENDS + 1:
+        shown = keys[start:] + [back]
+    else:
+        shown = keys[start:start + CYCLE_ENDS] + keys[len(keys) - CYCLE_ENDS + 1:] + [back]
+    parts = [os.path.relpath(k) for k in shown]
+    if names > len(shown):
+        parts.insert(CYCLE_ENDS, f"… ({names - len(shown):,} more) …")
+    return " -> ".join(parts)
 
 
 def _import_target(importer: str, item: ast.Import, diags: DiagnosticBag) -> str | None:

@@ -158,9 +158,31 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             item.id.span, "split the rule set into several builds")
                 return model
             model.scenes.append(scene)
+    _dropped_duplicates(sources, seen, diags)
     _check_unused_extractors(symbols, diags, regexes)
     _unused(symbols, diags)
     return model
+
+
+def _dropped_duplicates(sources: Sources, seen: dict[str, Span], diags: DiagnosticBag) -> None:
+    """E101 between a scene a syntax error dropped and another of its id, at the later
+    of the two: the dropped one was compared with none, and the duplicate was found only
+    in the run after the syntax error was fixed."""
+    where = {f.path: i for i, f in enumerate(sources.files)}
+
+    def place(span: Span) -> tuple[int, int, int]:
+        return (where.get(span.file, len(where)), span.line, span.col)
+
+    for f in sources.files:
+        for name in f.dropped_scenes:
+            first = seen.get(name.value)
+            if first is None:
+                seen[name.value] = name.span
+            elif place(first) <= place(name.span):
+                _duplicate(diags, "scene", name, first)
+            else:
+                _duplicate(diags, "scene", ast.Name(name.value, first), name.span)
+                seen[name.value] = name.span
 
 
 def _check_unused_extractors(sym: Symbols, diags: DiagnosticBag, regexes: _RegexBudget) -> None:

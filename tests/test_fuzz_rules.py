@@ -711,7 +711,8 @@ def test_recovery_budget_is_shared_by_the_build(monkeypatch: pytest.MonkeyPatch)
     for d in result.diagnostics.sorted():
         per_file.setdefault(Path(d.span.file).name, []).append(d.code)
     assert per_file["f00.scene"].count("E001") == 20
-    assert sorted(per_file["f05.scene"]) == ["E001", "E909"]
+    # and its dropped scene t0 is E101 beside f00's (round 12: dropped scenes are compared)
+    assert sorted(per_file["f05.scene"]) == ["E001", "E101", "E909"]
 
 
 def test_many_unknown_names_stay_cheap() -> None:
@@ -1235,3 +1236,19 @@ def test_many_import_cycles_are_reported_in_linear_time(tmp_path: Path,
     assert longest.message.startswith("import cycle: f0.scene -> f1.scene -> f2.scene")
     assert longest.message.endswith(f"f{depth - 1}.scene -> f0.scene"), longest.message
     assert took < 10, took
+
+
+@pytest.mark.parametrize("broken_first", [True, False])
+def test_a_scene_dropped_for_a_syntax_error_is_still_compared_by_id(broken_first: bool) -> None:
+    """Round 12: a scene a syntax error dropped was not compared with the others, so a
+    second scene of the same id was E101 only once the first parsed: two runs to learn
+    of two mistakes. The later of the two is E101, pointing at the earlier."""
+    broken = 'scene dup "A" {\n  when "x" and\n}\n'
+    clean = 'scene dup "B" { when "y" }\n'
+    text = broken + clean if broken_first else clean + broken
+    result = one_file(text)
+    got = sorted((d.code, d.span.line) for d in result.diagnostics.errors)
+    later = 4 if broken_first else 2
+    assert ("E101", later) in got, result.rendered()
+    (dup,) = [d for d in result.diagnostics.errors if d.code == "E101"]
+    assert dup.span.col == 7 and ":1:7" in (dup.hint or ""), dup.hint

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
 from ..dsl.parser import MAX_STRING_CHARS, RecoveryBudget, parse_text
+from ..runtime.artifact import MAGIC as ARTIFACT_MAGIC
 from .prefetch import Parsed, digest, prefetch
 
 MAX_FILE_BYTES = 4 << 20
@@ -246,6 +247,11 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
     if not _within_limits(len(raw), where, diags, sources):
         return None
     sources.bytes_read += len(raw)
+    if raw.startswith(ARTIFACT_MAGIC):  # quoted, its first "line" would be binary
+        diags.error("E504", f"{path} is a compiled artifact, not a rule file", where,
+                    "check and build read the .scene files it was built from; "
+                    "`scenec match` reads artifacts")
+        return None
     try:
         return _one_line_break(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError as exc:

@@ -1252,3 +1252,18 @@ def test_a_scene_dropped_for_a_syntax_error_is_still_compared_by_id(broken_first
     assert ("E101", later) in got, result.rendered()
     (dup,) = [d for d in result.diagnostics.errors if d.code == "E101"]
     assert dup.span.col == 7 and ":1:7" in (dup.hint or ""), dup.hint
+
+
+def test_an_artifact_given_as_a_rule_file_is_named(tmp_path: Path) -> None:
+    """Round 12: `scenec check rules.scb` (or a `.scb` imported) said 'file is not valid
+    UTF-8', quoted a line of binary and hinted 'save the file as UTF-8'. It is an
+    artifact: the error says so, quotes nothing and names the rule files to pass."""
+    (tmp_path / "r.scene").write_text('scene a "A" { when "x" }\n', encoding="utf-8")
+    assert build([str(tmp_path / "r.scene")], str(tmp_path / "r.scb")).ok
+    (tmp_path / "i.scene").write_text('import "r.scb"\n', encoding="utf-8")
+    for path in ("r.scb", "i.scene"):
+        result = compile_paths([str(tmp_path / path)], run_examples=False)
+        (d,) = result.diagnostics.errors
+        assert d.code == "E504" and "compiled artifact" in d.message, d.message
+        assert ".scene" in (d.hint or "") and "UTF-8" not in (d.hint or "")
+        assert "SCENEC" not in "\n".join(result.rendered())

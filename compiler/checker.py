@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -162,6 +163,14 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
     _check_unused_extractors(symbols, diags, regexes)
     _unused(symbols, diags)
     return model
+
+
+# What a date or time field's value looks like (runtime/kinds.py): an expected value of
+# another shape (`due = "3月15日"`) can never pass, and is E702 at check time.
+_VALUE_SHAPES = {
+    "date": (re.compile(r"(?:\d{4}-)?\d{2}-\d{2}"), "MM-DD or YYYY-MM-DD"),
+    "time": (re.compile(r"\d{2}:\d{2}(?::\d{2})?"), "HH:MM or HH:MM:SS"),
+}
 
 
 def _dropped_duplicates(sources: Sources, seen: dict[str, Span], diags: DiagnosticBag) -> None:
@@ -671,8 +680,15 @@ class SceneChecker:
         """An expected value has its field's type (E702 at the value): a number for a
         number or money field, a string for the rest. `card = 1234` for a digits field can
         never pass, and was found only by running the example, one field at a time."""
-        number = self.field_type(name) == "number"
+        typ = self.field_type(name)
+        number = typ == "number"
         if value_type(value.value) == ("number" if number else "str"):
+            shape = _VALUE_SHAPES.get(typ or "")
+            if shape is not None and not shape[0].fullmatch(str(value.value)):
+                self.error("E702", f"field '{name.value}' is a {typ}, written {shape[1]}; the "
+                           f"example expects {spelled(value.value)}", value.span,
+                           f"write the value as the {self.fields[name.value]} kind gives it, "
+                           f"{shape[1]}")
             return
         kind = self.fields[name.value]
         what = f"a number ({kind})" if number else f"text ({kind})"

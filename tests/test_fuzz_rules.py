@@ -1267,3 +1267,17 @@ def test_an_artifact_given_as_a_rule_file_is_named(tmp_path: Path) -> None:
         assert d.code == "E504" and "compiled artifact" in d.message, d.message
         assert ".scene" in (d.hint or "") and "UTF-8" not in (d.hint or "")
         assert "SCENEC" not in "\n".join(result.rendered())
+
+
+def test_an_expected_date_or_time_of_another_shape_is_a_check_error() -> None:
+    """A date field's value is `MM-DD` or `YYYY-MM-DD`, a time's `HH:MM`: `due = "3月15日"`
+    could only fail when run. Values of the right shape still run."""
+    text = ('scene a "A" {\n  template "x${d:date}y${t:time}"\n'
+            '  example "x3月15日y9点" expect d = "3月15日", t = "9点"\n'
+            '  example "x3月15日y9点" expect d = "03-15", t = "09:00"\n}\n')
+    result = one_file(text)
+    got = [(d.code, d.span.line) for d in result.diagnostics.errors]
+    assert got == [("E702", 3), ("E702", 3)], result.rendered()
+    assert "MM-DD" in result.diagnostics.errors[0].message
+    assert one_file(text.replace('  example "x3月15日y9点" expect d = "3月15日", t = "9点"\n',
+                                 "")).ok

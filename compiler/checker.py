@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -19,7 +20,7 @@ from ..runtime.fold import fold
 from ..runtime.kinds import BUILTIN, kind_for
 from ..runtime.senders import dlt_header
 from . import model as m
-from .conditions import MAX_LITERALS_PER_SCENE, CondChecker, value_type
+from .conditions import MAX_LITERALS_PER_SCENE, CondChecker, spelled, value_type
 from .patterns import (
     ANONYMOUS,
     check_regex,
@@ -158,9 +159,39 @@ def check(sources: Sources, diags: DiagnosticBag) -> m.Model:
                             item.id.span, "split the rule set into several builds")
                 return model
             model.scenes.append(scene)
+    _dropped_duplicates(sources, seen, diags)
     _check_unused_extractors(symbols, diags, regexes)
     _unused(symbols, diags)
     return model
+
+
+# What a date or time field's value looks like (runtime/kinds.py): an expected value of
+# another shape (`due = "3月15日"`) can never pass, and is E702 at check time.
+_VALUE_SHAPES = {
+    "date": (re.compile(r"(?:\d{4}-)?\d{2}-\d{2}"), "MM-DD or YYYY-MM-DD"),
+    "time": (re.compile(r"\d{2}:\d{2}(?::\d{2})?"), "HH:MM or HH:MM:SS"),
+}
+
+
+def _dropped_duplicates(sources: Sources, seen: dict[str, Span], diags: DiagnosticBag) -> None:
+    """E101 between a scene a syntax error dropped and another of its id, at the later
+    of the two: the dropped one was compared with none, and the duplicate was found only
+    in the run after the syntax error was fixed."""
+    where = {f.path: i for i, f in enumerate(sources.files)}
+
+    def place(span: Span) -> tuple[int, int, int]:
+        return (where.get(span.file, len(where)), span.line, span.col)
+
+    for f in sources.files:
+        for name in f.dropped_scenes:
+            first = seen.get(name.value)
+            if first is None:
+                seen[name.value] = name.span
+            elif place(first) <= place(name.span):
+                _duplicate(diags, "scene", name, first)
+            else:
+                _duplicate(diags, "scene", ast.Name(name.value, first), name.span)
+                seen[name.value] = name.span
 
 
 def _check_unused_extractors(sym: Symbols, diags: DiagnosticBag, regexes: _RegexBudget) -> None:
@@ -642,7 +673,28 @@ class SceneChecker:
         if value_type(value.value) != want:
             hints = {"bool": "write true or false", "number": "write a number without quotes"}
             self.error("E201", f"context fact '{name.value}' is {want}, the example gives "
-                       f"{value.value!r}", value.span, hints.get(want, "write a string in quotes"))
+                       f"{spelled(value.value)}", value.span,
+                       hints.get(want, "write a string in quotes"))
+
+    def _expect_value_type(self, name: ast.Name, value: ast.Value) -> None:
+        """An expected value has its field's type (E702 at the value): a number for a
+        number or money field, a string for the rest. `card = 1234` for a digits field can
+        never pass, and was found only by running the example, one field at a time."""
+        typ = self.field_type(name)
+        number = typ == "number"
+        if value_type(value.value) == ("number" if number else "str"):
+            shape = _VALUE_SHAPES.get(typ or "")
+            if shape is not None and not shape[0].fullmatch(str(value.value)):
+                self.error("E702", f"field '{name.value}' is a {typ}, written {shape[1]}; the "
+                           f"example expects {spelled(value.value)}", value.span,
+                           f"write the value as the {self.fields[name.value]} kind gives it, "
+                           f"{shape[1]}")
+            return
+        kind = self.fields[name.value]
+        what = f"a number ({kind})" if number else f"text ({kind})"
+        self.error("E702", f"field '{name.value}' is {what}, the example expects "
+                   f"{spelled(value.value)}", value.span,
+                   "write a number without quotes" if number else "write the text in quotes")
 
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)
@@ -690,12 +742,14 @@ class SceneChecker:
         out = []
         known = ""  # the scene's fields for a hint, listed once per scene
         for ex in s.examples:
-            for name, _ in ex.expect:
+            for name, value in ex.expect:
                 if name.value not in self.fields:
                     known = known or listing(self.fields)
                     self.error("E704", f"example expects unknown field '{name.value}'", name.span,
                                did_you_mean(name.value, self.fields, self.diags)
                                or f"this scene's fields: {known}")
+                else:
+                    self._expect_value_type(name, value)
             for name, value in ex.ctx:
                 if ("context", name.value) in self.sym.dropped \
                         and name.value not in self.sym.context:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,16 @@ def value_type(v: str | float | int | bool) -> str:
     if isinstance(v, (int, float)):
         return "number"
     return "str"
+
+
+def spelled(v: object) -> str:
+    """A constant as a rule author writes it (`true`, `"03-15"`, `12.5`), not as Python's
+    repr (`True`, `'03-15'`): diagnostics about examples quote what the author wrote."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return repr(v)
 
 
 class CondChecker:

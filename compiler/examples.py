@@ -15,6 +15,7 @@ from typing import Any
 from ..dsl.diagnostics import DiagnosticBag
 from ..runtime import Ruleset
 from . import model as m
+from .conditions import spelled
 from .reference import Reference, explain
 
 
@@ -86,11 +87,10 @@ def _check(ref: Reference, scene: m.Scene, ex: m.Example, ruleset: Ruleset) -> s
         return "no match: " + explain(ref, scene, ex.text, ex.sender, ex.ctx, day)
     if found[0].scene != scene.id:
         return f"it matches, but scene '{found[0].scene}' ranks first"
-    for name, want in ex.expect.items():
-        got = mine.fields.get(name)
-        if not _same(want, got):
-            return f"field {name}: expected {want!r}, got {got!r}"
-    return None
+    wrong = [f"field {name}: expected {spelled(want)}, got "
+             f"{'no value' if name not in mine.fields else spelled(mine.fields[name])}"
+             for name, want in ex.expect.items() if not _same(want, mine.fields.get(name))]
+    return "; ".join(wrong) or None
 
 
 def _same(want: Any, got: Any) -> bool:

@@ -243,3 +243,5 @@ class File:
     # names written in the text recovery dropped (a scene's `any(bank_words)`): a word set,
     # slot kind or extractor they name may be used there, so it is not reported unused
     mentioned: set[str] = field(default_factory=set)
+    # ids of the scenes a syntax error dropped, located: still compared with the others
+    dropped_scenes: list[Name] = field(default_factory=list)

@@ -114,6 +114,13 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     spent, line = 0, 1
     dropped: list[tuple[str, str]] = []
     mentioned: set[str] = set()
+    scenes: list[ast.Name] = []  # ids of the scenes dropped, still compared with the others
+
+    def drop(before: str, after: str) -> None:
+        dropped.extend(_dropped_definitions(before, after))
+        mentioned.update(_mentioned_names(before, after))
+        # a scene with several clauses in error is dropped once per error: listed once
+        scenes.extend(n for n in _dropped_scenes(path, before, after) if n not in scenes)
     reported: set[int] = set()  # offsets of the errors reported
     spoiled: set[tuple[int, int]] = set()  # (line, col) of items a clause was blanked in
     for _ in range(MAX_SYNTAX_ERRORS):
@@ -125,8 +132,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             budget.left -= deep.offset
             _report_too_deep(path, deep.line, deep.column, diags)
             line, blanked = deep.line, _blank_item(work, deep.offset)
-            dropped += _dropped_definitions(work, blanked)
-            mentioned |= _mentioned_names(work, blanked)
+            drop(work, blanked)
             work = blanked
             continue
         try:
@@ -135,8 +141,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             if glued is not None:  # `whenamount > 3` read as `when amount > 3`
                 _report_glued(path, glued, work, diags)
                 blanked = _blank_line(work, glued.start_pos or 0)  # the rest still parses
-                dropped += _dropped_definitions(work, blanked)
-                mentioned |= _mentioned_names(work, blanked)
+                drop(work, blanked)
                 work = blanked
                 continue
         except UnexpectedInput as exc:
@@ -150,24 +155,23 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
                 blanked, item = _report_and_blank(path, exc, work, diags, budget)
             line = _position(exc, work)[0]
             if blanked == work:
-                return ast.File(path, [], dropped, set(_NAME.findall(work)))
+                return ast.File(path, [], dropped, set(_NAME.findall(work)), scenes)
             whole = blanked if item is None else _blank_item(work, item)
-            dropped += _dropped_definitions(work, whole)
-            mentioned |= _mentioned_names(work, whole)
+            drop(work, whole)
             if item is not None:
                 spoiled.add(_line_col(work, item))
             work = blanked
             continue
         parsed = _to_file(path, tree, diags)
         parsed.items = [i for i in parsed.items if (i.span.line, i.span.col) not in spoiled]
-        parsed.dropped, parsed.mentioned = dropped, mentioned
+        parsed.dropped, parsed.mentioned, parsed.dropped_scenes = dropped, mentioned, scenes
         return parsed
     # Recovery re-parses from the top once per error; past the error count or the work
     # budget (many errors late in a big file) the author is told where checking stopped.
     diags.error("E909", _stopped_because(spent, budget) + "; the rest of this file was not "
                 "checked", Span.point(path, line, 1), "fix the errors above and run the "
                 "check again")
-    return ast.File(path, [], dropped, set(_NAME.findall(work)))
+    return ast.File(path, [], dropped, set(_NAME.findall(work)), scenes)
 
 
 def _stopped_because(spent: int, budget: RecoveryBudget) -> str:
@@ -586,6 +590,24 @@ def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
         if c is not None and not after[c.start(1):c.end(1)].strip():
             end = min(hi, _item_end(before, c.end()))
             out += [("context", name) for name in _NAME.findall(before, c.end(), end)]
+    return out
+
+
+_SCENE_HEADER = re.compile(r"[ \t]*scene[ \t]+(\w+)")
+
+
+def _dropped_scenes(path: str, before: str, after: str) -> list[ast.Name]:
+    """The id, located, of each scene whose header blanking removed: a scene dropped for
+    a syntax error is still compared with the others (E101), so a second scene of its id
+    is not found only once the first parses. Few per file (E909 bounds the drops), so
+    counting lines from the top is cheap."""
+    lo, hi = _changed_stretch(before, after)
+    out = []
+    for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
+        d = _SCENE_HEADER.match(before, m.start())
+        if d is not None and not after[d.start(1):d.end(1)].strip():
+            line, col = _line_col(before, d.start(1))
+            out.append(ast.Name(d.group(1), Span(path, line, col, line, col + len(d.group(1)))))
     return out
 
 

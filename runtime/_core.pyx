@@ -1806,6 +1806,18 @@ cdef class Core:
         """``fold(text).encode()`` in one pass: the bytes the RE2 extractors search."""
         return folded_utf8(text)
 
+    cdef int _rescan(self, Work *W, Scratch *mine) except -1:
+        """Scan again, on this thread, a chunk whose results a helper could not store.
+        Under `ulimit -v` a helper's first allocation fails (glibc reserves each thread
+        its own 64 MiB malloc arena) where this thread's succeeds: `match_many` raised a
+        bare MemoryError for a batch one thread matched with 100 MB to spare."""
+        W.failed, W.res_len, W.S = 0, 0, mine
+        with nogil:
+            work_run(W)
+        if W.failed:
+            raise MemoryError("out of memory storing a batch's candidates")
+        return 0
+
     cdef list _many(self, tuple keep, list lits, int threads, list quick,
                     Py_ssize_t *pending):
         """Scan and finish a batch in chunks, pipelined: helper threads (threads - 1)
@@ -1867,7 +1879,7 @@ cdef class Core:
                         if not scan_chunk(P, mine):
                             sched_yield()  # the chunk is being scanned by a helper
                 if P.works[j].failed:
-                    raise MemoryError()
+                    self._rescan(&P.works[j], mine)
                 r = 0
                 for i in range(P.works[j].lo, P.works[j].hi):
                     if quick is None:

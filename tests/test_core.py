@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import array
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -766,3 +770,32 @@ def test_stats() -> None:
     assert stats["arena_bytes"] % 64 == 0
     assert derived + 16 * stats["states"] <= stats["arena_bytes"] \
         <= derived + stats["table_bytes"] + 12 * stats["table_bytes"] // 4 + 64 * 11
+
+
+_SQUEEZED = r'''
+import resource, sys
+from scenec.compiler import compile_paths
+rs = compile_paths([sys.argv[1]], run_examples=False).ruleset
+texts = ["您尾号4211的信用卡消费人民币800.00元。[招商银行]", "验证码123456"] * 5000
+want = [[m.scene for m in found] for found in rs.match_many(texts, threads=1)]
+with open("/proc/self/status") as f:
+    vm = next(int(line.split()[1]) for line in f if line.startswith("VmSize:")) * 1024
+for spare in (100, 50):
+    resource.setrlimit(resource.RLIMIT_AS, (vm + (spare << 20), resource.RLIM_INFINITY))
+    for threads in (2, 4, 8, 16, 32, 64):
+        got = [[m.scene for m in found] for found in rs.match_many(texts, threads=threads)]
+        assert got == want, threads
+print("ok")
+'''
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmSize")
+def test_a_batch_finishes_when_helper_threads_run_out_of_memory() -> None:
+    """Round 12: under `ulimit -v` a helper thread's first allocation (glibc gives each
+    thread its own 64 MiB malloc arena) fails where the calling thread's succeeds, and
+    `match_many(threads=16)` raised a bare MemoryError for a batch one thread matched with
+    100 MB to spare. The calling thread now scans a chunk a helper could not."""
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    run = subprocess.run([sys.executable, "-c", _SQUEEZED, str(rules)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]

@@ -425,12 +425,16 @@ def test_match_reports_malformed_records_of_a_crafted_artifact(tmp_path: Path) -
 def _interrupted(args: list[str], wait_for: str | None, delay: float,
                  stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `scenec ARGS`, wait until its output shows `wait_for` (or `delay` seconds),
-    then send SIGINT as Ctrl-C would."""
+    then send SIGINT as Ctrl-C would. The child starts with SIGINT's default action, as
+    in a terminal: a test run started in the background (`pytest … &` without job
+    control) ignores SIGINT, Python then installs no KeyboardInterrupt handler, and the
+    command rightly went on to exit 0."""
     import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdin is not None and proc.stdout is not None
     if wait_for is not None:
         proc.stdin.write(stdin)

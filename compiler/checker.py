@@ -290,8 +290,7 @@ def _duplicate(diags: DiagnosticBag, what: str, name: ast.Name, first: Span) -> 
 
 def _collect(sources: Sources, diags: DiagnosticBag) -> Symbols:
     sym = Symbols()
-    sym.failed_imports = [(d.message.split(": ", 1)[-1], d.span) for d in diags.items
-                          if d.code == "E501"]
+    sym.failed_imports = list(sources.failed_imports)
     for f in sources.files:
         sym.dropped.update(f.dropped)
         sym.mentioned.update(f.mentioned)

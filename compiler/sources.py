@@ -35,6 +35,9 @@ class Sources:
     over_budget: bool = False  # a file was refused for MAX_BUILD_BYTES (reported once)
     recovery: RecoveryBudget = field(default_factory=RecoveryBudget)
     parsed: Parsed = field(default_factory=dict)  # clean parses done ahead, in parallel
+    # imports that failed (E501): (the path as written, where); the checker's hint for an
+    # unknown name points there
+    failed_imports: list[tuple[str, Span]] = field(default_factory=list)
 
 
 def expand(paths: list[str], diags: DiagnosticBag | None = None) -> list[str]:
@@ -114,8 +117,7 @@ def load(paths: list[str], diags: DiagnosticBag) -> Sources:
 @dataclass
 class _Open:
     """A file whose imports are being loaded: it joins the build after them."""
-    key: str  # its real path
-    shown: str  # the real path relative to the working folder, as a cycle names it
+    shown: str  # its real path relative to the working folder, as a cycle names it
     ident: FileId
     path: str
     parsed: ast.File
@@ -138,7 +140,7 @@ def _load_tree(path: str, loaded: set[FileId], sources: Sources,
             del at[top.ident]
             sources.files.append(top.parsed)
             continue
-        target = _import_target(top.path, item, diags)
+        target = _import_target(top.path, item, diags, sources.failed_imports)
         if target is not None:
             _open(target, item.path.span, chain, at, loaded, sources, diags)
 
@@ -171,7 +173,7 @@ def _open(path: str, via: Span | None, chain: list[_Open], at: dict[FileId, int]
     else:
         parsed = parse_text(path, text, diags, sources.recovery)
     at[ident] = len(chain)
-    chain.append(_Open(key, os.path.relpath(key), ident, path, parsed,
+    chain.append(_Open(os.path.relpath(key), ident, path, parsed,
                        (i for i in parsed.items if isinstance(i, ast.Import))))
 
 
@@ -192,12 +194,14 @@ def _cycle(chain: list[_Open], start: int) -> str:
     return " -> ".join(parts)
 
 
-def _import_target(importer: str, item: ast.Import, diags: DiagnosticBag) -> str | None:
-    """The path an import names, relative to its file; None (and E501) when it is no
-    regular file."""
+def _import_target(importer: str, item: ast.Import, diags: DiagnosticBag,
+                   failed: list[tuple[str, Span]]) -> str | None:
+    """The path an import names, relative to its file; None (E501, and the import added to
+    `failed`) when it is no regular file."""
     target = os.path.join(os.path.dirname(importer), item.path.value)
     if os.path.isfile(target):
         return os.path.normpath(target)
+    failed.append((item.path.value, item.path.span))
     if os.path.exists(target):  # a directory, a FIFO, a device
         diags.error("E501", f"imported path is not a regular file: {item.path.value}",
                     item.path.span, "import a .scene file")

@@ -10,8 +10,9 @@ American, British, Indian, Singaporean and Australian senders (`e3…`) and 75 C
 (`z3…`) in phrasings and enterprises the earlier rounds had not used. Session 27c (everyday4)
 added 50 English (`e4…`: also Canadian senders) and 50 Chinese (`z4…`) notices, favouring
 government, schools, hospitals and pharmacies, utilities, insurance, funds, property, car
-services, subscriptions and travel changes. Session 28 (everyday5) added 50 English (`e5…`) and 50 Chinese
-(`z5…`) more of the same kinds in phrasings the earlier rounds had not used.
+services, subscriptions and travel changes. Session 28 (everyday5) added 50 English
+(`e5…`) and 50 Chinese (`z5…`) more of the same kinds in phrasings the earlier rounds had
+not used.
 `tests/corpus/tryout.tsv` gives, per message, the sender (may be empty), the categories a
 careful reader accepts (`/`-separated; `-` = no scene is also right) and the fields the
 best match must carry (`name` present, `name=value` equal). The floors are what the library

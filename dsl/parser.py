@@ -207,6 +207,10 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
     _report_syntax(path, exc, text, line, col, diags)
     if _between_items(exc):
         return _blank_stray(text, at), None
+    entry = _context_entry_around(text, at)
+    if entry is not None:  # one fact of a `context { … }` block: the others are kept
+        begin, end = entry
+        return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], None
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     taken = _clause_keyword_taken_as_name(exc, text)
     if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
@@ -261,6 +265,36 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
         return None
     keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
     return begin, end, keyword
+
+
+# What the entries of a `context { … }` block are split at: its braces and commas, with
+# strings and comments (cut at the line's end) skipped, as `_BRACE_SCAN` skips them.
+_ENTRY_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|#[^\n]*|//[^\n]*|[{},]')
+
+
+def _context_entry_around(text: str, at: int) -> tuple[int, int] | None:
+    """The stretch [begin, end) of the `context { … }` entry a syntax error at `at`
+    spoils, or None where `at` is not inside such a block's braces: from just after the
+    `{` or `,` before the error to the next `,` (taken with it) or up to the `}`. What
+    is left still parses (a trailing comma is allowed), and the block keeps its other
+    facts, so the scenes are checked against them. A comma left out (`a: str b: bool`)
+    spoils both entries around the error, so blanking only the second would not do; the
+    comma before the error is then the one before the first of them."""
+    item = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1)), default=-1)
+    if item < 0 or not _CONTEXT.match(text, item):
+        return None
+    end_of_item = _item_end(text, at + 1)
+    seps = [(m.start(), m.group()) for m in _ENTRY_SCAN.finditer(text, item, end_of_item)
+            if m.group() in ("{", "}", ",")]
+    if not seps or seps[0][1] != "{" or seps[0][0] >= at:
+        return None  # the error is in the header (`context a: str }`): not an entry
+    before = [pos for pos, tok in seps if pos < at]
+    after = [(pos, tok) for pos, tok in seps if pos >= at]
+    if not after or any(tok == "{" for _, tok in seps[1:]):
+        return None  # the block is not closed, or braces within it: blank it whole
+    close, tok = after[0]
+    end = close + 1 if tok == "," else close
+    return before[-1] + 1, end
 
 
 def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
@@ -590,7 +624,18 @@ def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
         if c is not None and not after[c.start(1):c.end(1)].strip():
             end = min(hi, _item_end(before, c.end()))
             out += [("context", name) for name in _NAME.findall(before, c.end(), end)]
-    return out
+    return out + _dropped_facts(before, after, lo, hi)
+
+
+def _dropped_facts(before: str, after: str, lo: int, hi: int) -> list[tuple[str, str]]:
+    """("context", name) for each name in an entry blanked out of a `context { … }` block
+    that is kept (`_context_entry_around`): the fact may be used, and its one error is
+    the entry's, not an 'unknown context fact' at every use."""
+    item = max((m.start() for m in _ITEM_START.finditer(before, 0, lo + 1)), default=-1)
+    c = _CONTEXT.match(before, item) if item >= 0 else None
+    if c is None or not after[c.start(1):c.end(1)].strip() or hi > _item_end(before, lo + 1):
+        return []
+    return [("context", name) for name in _NAME.findall(before, lo, hi)]
 
 
 _SCENE_HEADER = re.compile(r"[ \t]*scene[ \t]+(\w+)")

@@ -1281,3 +1281,38 @@ def test_an_expected_date_or_time_of_another_shape_is_a_check_error() -> None:
     assert "MM-DD" in result.diagnostics.errors[0].message
     assert one_file(text.replace('  example "x3月15日y9点" expect d = "3月15日", t = "9点"\n',
                                  "")).ok
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # two entries in error: both reported in one run, the good ones kept and used
+    ('context {\n  segment: str,\n  age number,\n  vip: bool,\n  score: : number,\n'
+     '  city: str\n}\nscene a "A" {\n  when "x" and ctx.vip == true and ctx.city == "c"'
+     ' and ctx.age > 3 and ctx.score > 1\n}\n',
+     [("E001", 3, 7), ("E001", 5, 10)]),
+    # a comma left out between two entries: one error, both names dropped, no cascade
+    ('context { a: str b: number, c: bool }\nscene s "S" {\n  when "x" and ctx.b > 1'
+     ' and ctx.c == true and ctx.a == "q"\n}\n', [("E001", 1, 18)]),
+    # the last entry in error, a comma doubled, an entry with no type
+    ('context { a: str,, b: , c: bool, d: }\nscene s "S" {\n  when "x" and ctx.c == true'
+     ' and ctx.b == "q" and ctx.d > 2\n}\n', [("E001", 1, 18), ("E001", 1, 23),
+                                              ("E001", 1, 37)]),
+])
+def test_errors_inside_a_context_block_are_recovered_per_entry(text: str, want: list) -> None:
+    """Round 13: an error inside `context { … }` blanked the whole block, so its second
+    error waited for the first to be fixed, and every fact of the block was unknown to
+    the scenes (their checks skipped). Each entry in error is now blanked alone: every
+    error is reported, the other facts are declared and checked against, and a fact an
+    error dropped is no cascade where it is used."""
+    result = one_file(text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == want, got
+    assert all(d.hint for d in result.diagnostics.errors)
+
+
+def test_a_fact_a_context_error_spared_is_still_checked() -> None:
+    """The facts beside an entry in error are declared: a wrong comparison with one of
+    them is reported in the same run (with the block dropped it waited for the fix)."""
+    result = one_file('context { a: str, b number, c: bool }\nscene s "S" {\n'
+                      '  when "x" and ctx.c > 3\n}\n')
+    got = sorted((d.code, d.span.line) for d in result.diagnostics.errors)
+    assert got[0] == ("E001", 1) and len(got) == 2 and got[1][1] == 3, got

@@ -27,6 +27,10 @@ from .table_driver import Tok
 MAX_SYNTAX_ERRORS = 50
 MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
 MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
+# Values of one list (`sender`, `tags`, `words x =`): a scene may use 2,000 literals
+# (E903) and a record hold 100,000 values (E915), and each value costs the parser a node:
+# a 4 MiB file of one list of 1 M `"1",` took 13 s and 680 MB before either was checked.
+MAX_LIST_VALUES = 10_000
 MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
 MAX_RECOVERY_CHARS = 256 << 10  # re-parsing after errors is capped so it stays near-linear
 MAX_BUILD_RECOVERY_CHARS = 2 << 20  # the same over all files of a build
@@ -67,7 +71,8 @@ def _lark() -> Lark:
 
 @lru_cache(maxsize=1)
 def _driver() -> table_driver.Driver | None:
-    return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING)
+    return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING,
+                               ("string_list", MAX_LIST_VALUES))
 
 
 def parse_text(path: str, text: str, diags: DiagnosticBag,
@@ -91,16 +96,17 @@ def _parse_clean(path: str, text: str) -> ast.File | None:
     return ast.File(path, items) if isinstance(items, list) and not scratch.items else None
 
 
-def _too_deep_at(text: str) -> table_driver.TooDeep | None:
-    """Where the table driver finds an expression nested past `MAX_NESTING` before its
-    first syntax error, or None. Lark holds every token of what it parses (3 M `(` took
-    22 s and 900 MB), so recovery asks this before each Lark parse; the driver stops at the
-    same syntax errors as Lark, so Lark never reads past an opener this would have found."""
+def _too_deep_at(text: str) -> table_driver.TooDeep | table_driver.TooMany | None:
+    """Where the table driver finds an expression nested past `MAX_NESTING`, or a list
+    of more than `MAX_LIST_VALUES`, before its first syntax error, or None. Lark holds
+    every token of what it parses (3 M `(` took 22 s and 900 MB), so recovery asks this
+    before each Lark parse; the driver stops at the same syntax errors as Lark, so Lark
+    never reads past what this would have found."""
     drv = _driver()
     if drv is None:
         return None
     found = table_driver.parse(drv, text, _nothing, _nothing)
-    return found if isinstance(found, table_driver.TooDeep) else None
+    return found if isinstance(found, (table_driver.TooDeep, table_driver.TooMany)) else None
 
 
 def _nothing(*_: object) -> object:
@@ -130,7 +136,10 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
         if deep is not None:
             spent += deep.offset
             budget.left -= deep.offset
-            _report_too_deep(path, deep.line, deep.column, diags)
+            if isinstance(deep, table_driver.TooMany):
+                _report_too_many(path, deep.line, deep.column, diags)
+            else:
+                _report_too_deep(path, deep.line, deep.column, diags)
             line, blanked = deep.line, _blank_item(work, deep.offset)
             drop(work, blanked)
             work = blanked
@@ -1067,6 +1076,13 @@ def _too_deep(tree: Tree) -> Token | None:
 def _report_too_deep(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
     diags.error("E902", f"nesting deeper than {MAX_NESTING} levels", Span.point(path, line, col),
                 "split the condition into simpler parts or use word sets")
+
+
+def _report_too_many(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
+    diags.error("E916", f"a list of more than {MAX_LIST_VALUES:,} values",
+                Span.point(path, line, col),
+                "no scene may use more than 2,000 literals (E903): keep the values the "
+                "rules need, or split them among scenes")
 
 
 def _first_token(node: Tree) -> Token:

@@ -57,6 +57,16 @@ class TooDeep(NamedTuple):
     column: int
 
 
+class TooMany(NamedTuple):
+    """Where a list (`sender "1", "2", …`) first holds a value past the driver's
+    `max_values`: `offset` is within the list (the token after that value), `line` and
+    `column` are the value's own."""
+
+    offset: int
+    line: int
+    column: int
+
+
 # Tokens that open a level of nesting (a `not`, or a `(` that groups), and those after
 # which a `(` only opens a call's arguments (`any(`, `near(`, an action's `tel(`).
 _OPENERS = frozenset(("LPAR", "NOT"))
@@ -89,11 +99,16 @@ class Driver:
     values: frozenset[str]  # tokens whose value reaches the builder
     nesting: frozenset[str]  # nodes that add a level of nesting
     max_nesting: int
+    lists: frozenset[str] = frozenset()  # repetitions held to `max_values` values
+    max_values: int = 0
 
 
 def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
-           max_nesting: int) -> Driver | None:
-    """The tables for `lark`'s grammar, or None if this driver cannot mirror its lexer."""
+           max_nesting: int, lists: tuple[str, int] = ("", 0)) -> Driver | None:
+    """The tables for `lark`'s grammar, or None if this driver cannot mirror its lexer.
+    `lists` is (rule, most values): the repetitions inside that rule (Lark's
+    `__string_list_star_0`, one separator and one value an entry) stop the parse with
+    `TooMany` at the value past the most."""
     terms = {str(t.name): t for t in lark.terminals}
     words_start = set(_FIRST["IDENT"])
     if any(t.pattern.type == "re" and (name not in _FIRST or name != "IDENT" and set(
@@ -113,7 +128,9 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
     rules = {r: _rule(r) for r in lark.rules}
     d = Driver({}, {}, table.start_states["start"], table.end_states["start"], {}, {}, {},
                word, frozenset(words_start), frozenset(map(str, lark.ignore_tokens)),
-               values, nesting, max_nesting)
+               values, nesting, max_nesting,
+               frozenset(r.origin for r in rules.values()
+                         if lists[0] and r.origin.startswith(f"__{lists[0]}_")), lists[1])
     for state, acts in table.states.items():
         accepted = [str(n) for n in acts if n in terms]
         d.actions[state] = {str(k): arg if str(a) == "Shift" else rules[arg]
@@ -218,6 +235,10 @@ def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None
             value = _reduce(d, rule, stack, values, node, leaf)
             if value is None:
                 return None
+            if rule.origin in d.lists and len(value) >= 2 * d.max_values:
+                # the repetition after the list's first value: a separator and a value each
+                last = value[-1]
+                return TooMany(m.start() if tok is not None else n, last.line, last.column)
             while openers and openers[-1] >= len(values):  # closed by this reduction
                 openers.pop()
             stack.append(gotos[stack[-1]][rule.origin])

@@ -1316,3 +1316,58 @@ def test_a_fact_a_context_error_spared_is_still_checked() -> None:
                       '  when "x" and ctx.c > 3\n}\n')
     got = sorted((d.code, d.span.line) for d in result.diagnostics.errors)
     assert got[0] == ("E001", 1) and len(got) == 2 and got[1][1] == 3, got
+
+
+@pytest.mark.parametrize("shape", ["sender", "tags", "words", "after-an-error", "multiline"])
+def test_a_list_of_a_million_values_is_refused_early(shape: str) -> None:
+    """Round 13: a clean 4 MiB file of one sender list of 1 M `"1",` took 13 s and 680 MB,
+    a parser node per value, and then passed (the values are one literal). A list longer
+    than `MAX_LIST_VALUES` is E916 at its first value too many: the driver stops there and
+    recovery drops the item unread, so the rest of the file is still checked."""
+    import tracemalloc
+
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    n = 250_000  # a parse held 170 MB for these (`scenec check` of 1 M now takes ~2 s)
+    sep = ",\n" if shape == "multiline" else ","
+    values = sep.join(['"1"'] * n)
+    first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
+    head = {"tags": 'scene a "A" {\n when "x"\n tags ',
+            "words": 'words a = '}.get(shape, 'scene a "A" {\n when "x"\n sender ')
+    tail = "\n" if shape == "words" else "\n}\n"
+    text = first + head + values + tail + 'scene b "B" {\n when "y"\n priority q\n}\n'
+    diags = DiagnosticBag()
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    took = time.perf_counter() - start
+    got = [(d.code, d.span.line) for d in diags.items]
+    line = head.count("\n") + first.count("\n") + 1
+    if shape == "multiline":
+        line += parser.MAX_LIST_VALUES
+    want = ([("E001", 2)] if first else []) + [("E916", line)]
+    after = text.count("\n", 0, text.index(" priority q")) + 1
+    # scene b is still checked; the blanked list spent the re-reading budget (E909)
+    assert got[:len(want) + 1] == want + [("E001", after)], got
+    assert [c for c, _ in got[len(want) + 1:]] in ([], ["E909"]), got
+    big = [d for d in diags.items if d.code == "E916"][0]
+    assert big.hint and f"{parser.MAX_LIST_VALUES:,}" in big.message
+    if shape != "multiline":
+        assert big.span.col == len(head.rsplit("\n", 1)[-1]) + 1 + 4 * parser.MAX_LIST_VALUES
+    assert not [i for i in parsed.items if getattr(i, "id", None) is not None
+                and i.id.value == "a"]  # type: ignore[attr-defined]
+    assert took < 6, took
+    assert peak < 80 << 20, peak
+
+
+def test_a_list_at_the_limit_is_read() -> None:
+    """`MAX_LIST_VALUES` values are one list; one more is E916."""
+    at = ",".join(f'"{i % 50}"' for i in range(parser.MAX_LIST_VALUES))
+    ok = one_file('scene a "A" {\n when "x"\n tags ' + at + "\n}\n")
+    assert not ok.diagnostics.errors, ok.rendered()[:3]
+    over = one_file('scene a "A" {\n when "x"\n tags ' + at + ', "x"\n}\n')
+    assert [d.code for d in over.diagnostics.errors] == ["E916"]

@@ -168,7 +168,8 @@ Node = Callable[[str, list, Tok, Tok], object]
 Leaf = Callable[[Tok], object]
 
 
-def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None:
+def parse(d: Driver, text: str, node: Node,
+          leaf: Leaf) -> list | TooDeep | TooMany | None:
     """The values of the file's top-level items, or None where Lark must decide.
     `node(name, children, first, last)` builds a rule's value, `leaf(tok)` a token's.
 
@@ -235,7 +236,8 @@ def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None
             value = _reduce(d, rule, stack, values, node, leaf)
             if value is None:
                 return None
-            if rule.origin in d.lists and len(value) >= 2 * d.max_values:
+            if rule.origin in d.lists and isinstance(value, list) \
+                    and len(value) >= 2 * d.max_values:
                 # the repetition after the list's first value: a separator and a value each
                 last = value[-1]
                 return TooMany(m.start() if tok is not None else n, last.line, last.column)

@@ -1371,3 +1371,38 @@ def test_a_list_at_the_limit_is_read() -> None:
     assert not ok.diagnostics.errors, ok.rendered()[:3]
     over = one_file('scene a "A" {\n when "x"\n tags ' + at + ', "x"\n}\n')
     assert [d.code for d in over.diagnostics.errors] == ["E916"]
+
+
+_SWAPPED = """
+import os, sys
+from scenec.compiler import compile_paths
+fifo = sys.argv[1]
+real_isfile = os.path.isfile
+# the file was a regular file when it was looked at, and a FIFO when it was opened
+os.path.isfile = lambda p: True if os.fspath(p) == fifo else real_isfile(p)
+result = compile_paths([fifo, sys.argv[2]], run_examples=False)
+print(sorted((d.code, d.span.file == fifo) for d in result.diagnostics.errors))
+"""
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_file_swapped_for_a_fifo_while_the_build_reads_is_refused(many: bool) -> None:
+    """Round 13: a rule file was checked to be a regular file and then opened by name, so
+    one replaced by a FIFO in between (a rules folder someone else writes to) blocked the
+    build forever, in the walk or in a prefetch worker. The file is now opened without
+    blocking and its kind read from what was opened: E504, and the other files built."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fifo = os.path.join(tmp, "swapped.scene")
+        os.mkfifo(fifo)
+        other = os.path.join(tmp, "other.scene")
+        # enough text to be worth the prefetch's worker processes
+        scenes = 3000 if many else 1
+        Path(other).write_text("".join(f'scene s{i} "S" {{\n  when "x{i}"\n}}\n'
+                                       for i in range(scenes)), encoding="utf-8")
+        run = subprocess.run([sys.executable, "-c", _SWAPPED, fifo, other],
+                             capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[('E504', True)]", run.stdout

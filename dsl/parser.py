@@ -27,9 +27,11 @@ from .table_driver import Tok
 MAX_SYNTAX_ERRORS = 50
 MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
 MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
-# Values of one list (`sender`, `tags`, `words x =`): a scene may use 2,000 literals
-# (E903) and a record hold 100,000 values (E915), and each value costs the parser a node:
-# a 4 MiB file of one list of 1 M `"1",` took 13 s and 680 MB before either was checked.
+# Items of one list (`sender`, `tags`, `words x =`, `in […]`, an `or` or `and` chain, an
+# example's `expect`): a scene may use 2,000 literals (E903) and a record hold 100,000
+# values (E915), and each item costs the parser a node: a 4 MiB file of one list of 1 M
+# `"1",` took 13 s and 680 MB, 2 MB of `in [1,1,…]` 27 s and 700 MB, before either
+# limit was checked.
 MAX_LIST_VALUES = 10_000
 MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
 MAX_RECOVERY_CHARS = 256 << 10  # re-parsing after errors is capped so it stays near-linear
@@ -72,7 +74,7 @@ def _lark() -> Lark:
 @lru_cache(maxsize=1)
 def _driver() -> table_driver.Driver | None:
     return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING,
-                               ("string_list", MAX_LIST_VALUES))
+                               MAX_LIST_VALUES)
 
 
 def parse_text(path: str, text: str, diags: DiagnosticBag,
@@ -137,7 +139,7 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
             spent += deep.offset
             budget.left -= deep.offset
             if isinstance(deep, table_driver.TooMany):
-                _report_too_many(path, deep.line, deep.column, diags)
+                _report_too_many(path, deep, diags)
             else:
                 _report_too_deep(path, deep.line, deep.column, diags)
             line, blanked = deep.line, _blank_item(work, deep.offset)
@@ -1078,11 +1080,20 @@ def _report_too_deep(path: str, line: int, col: int, diags: DiagnosticBag) -> No
                 "split the condition into simpler parts or use word sets")
 
 
-def _report_too_many(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
-    diags.error("E916", f"a list of more than {MAX_LIST_VALUES:,} values",
-                Span.point(path, line, col),
-                "no scene may use more than 2,000 literals (E903): keep the values the "
-                "rules need, or split them among scenes")
+# What a repetition of the grammar holds, by its rule (Lark's `__NAME_star_N`).
+_LIST_KINDS = {"or_expr": ("operands", "'or'"), "and_expr": ("operands", "'and'"),
+               "example": ("expected fields", "example"), "context_def": ("facts", "context"),
+               "action": ("arguments", "action"), "category": ("parts", "category name")}
+
+
+def _report_too_many(path: str, at: table_driver.TooMany, diags: DiagnosticBag) -> None:
+    """E916 at the first item past `MAX_LIST_VALUES`, naming the kind of list."""
+    rule = re.sub(r"^__|_(?:star|plus)_\d+$", "", at.rule)
+    what, where = _LIST_KINDS.get(rule, ("values", "list"))
+    diags.error("E916", f"more than {MAX_LIST_VALUES:,} {what} in one {where}",
+                Span.point(path, at.line, at.column),
+                "no scene may use more than 2,000 literals (E903): keep what the rules "
+                "need, or split it among scenes")
 
 
 def _first_token(node: Tree) -> Token:

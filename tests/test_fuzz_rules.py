@@ -1433,3 +1433,22 @@ def test_every_kind_of_long_list_is_refused_early(clause: str, item: str, sep: s
     assert got[:2] == [("E916", 4), ("E001", 8)], got
     assert diags.items[0].message == f"more than {parser.MAX_LIST_VALUES:,} {said}"
     assert took < 6, took
+
+
+@pytest.mark.parametrize("line", ['scene a "A" { priority x }\n', 'words w = "a" "b"\n',
+                                  'context { a str }\n'])
+def test_recovery_in_a_file_of_many_small_items_is_linear(line: str) -> None:
+    """Round 13: at each syntax error recovery listed every item of the file (to find
+    the one around the error) and searched to its end for the next clause: a 4 MiB file
+    of 140,000 one-line scenes, each in error, took 10 s of CPU over its 50 errors. The
+    item is now looked for in a growing window before the error, and the clause's end
+    only up to the next item: the same diagnostics in 0.5 s."""
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    text = line * ((4 << 20) // len(line) - 1)
+    diags = DiagnosticBag()
+    start = time.process_time()
+    parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+    took = time.process_time() - start
+    assert len(diags.errors) >= 2 and diags.errors[-1].code == "E909"
+    assert took < 4, took

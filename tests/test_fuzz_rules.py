@@ -278,14 +278,14 @@ def test_hostile_nesting_is_refused_early(shape: str) -> None:
     first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
     text = first + head + body + 'scene b "B" {\n when "y"\n}\n'
     diags = DiagnosticBag()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: wall time fails on a loaded host
     tracemalloc.start()
     try:
         parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    took = time.perf_counter() - start
+    took = time.process_time() - start
     line = 2 + first.count("\n")
     want = [("E001", 2, 11)] if first else []
     col = 7 + (4 if shape == "nots" else 1) * parser.MAX_NESTING
@@ -724,9 +724,9 @@ def test_many_unknown_names_stay_cheap() -> None:
     text += "".join(f'slot k{i} = /x{i}/\n' for i in range(n))
     text += "".join(f'scene s{i} "S" {{ enterprise q{i}z\n template "a${{v:kk{i}}}" }}\n'
                     for i in range(n))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: wall time fails on a loaded host
     result = one_file(text)
-    assert time.perf_counter() - start < 8
+    assert time.process_time() - start < 8
     errors = result.diagnostics.errors
     assert {d.code for d in errors} == {"E102", "E104"} and len(errors) == 2 * n
     assert all(len(d.hint or "") < 300 for d in errors)

@@ -563,3 +563,24 @@ def test_json_lines_stay_one_line_for_any_line_splitter(tmp_path: Path) -> None:
     human = scenec("match", out, text)
     assert human.returncode == 0 and len(human.stdout.splitlines()) == len(
         human.stdout.split("\n")) - 1, human.stdout
+
+
+def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
+    """Round 13: rule files that define no scene (emptied by a failed checkout or a full
+    disk, or every scene commented out) built an artifact that matches nothing, exit 0,
+    and a service's `Handle.reload` swapped it in: every message unmatched. `build` now
+    refuses it (E504 at the first file) and leaves the previous artifact as it was;
+    `check` of a file of word sets alone still passes."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.scene").write_text("", encoding="utf-8")
+    (rules / "b.scene").write_text('# scene gone "G" { when "x" }\nwords w = "a"\n',
+                                   encoding="utf-8")
+    out = tmp_path / "rules.scb"
+    out.write_bytes(b"previous artifact")
+    r = scenec("build", str(rules), "-o", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error[E504]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert out.read_bytes() == b"previous artifact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules", "rules.scb"]
+    assert scenec("check", str(rules / "b.scene")).returncode == 0

@@ -291,8 +291,10 @@ def _lines(path: str) -> Iterator[str]:
     if path == "-" and sys.stdin is None:  # started with its standard input closed
         raise ValueError("--file -: there is no standard input to read")
     try:
+        # Lines end at LF alone (CRLF loses its CR below): universal newlines made a
+        # message holding a bare CR two messages, where standard input kept it whole.
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
-                                                    errors="surrogateescape")
+                                                    errors="surrogateescape", newline="\n")
     except OSError as exc:  # said like an unreadable artifact, not as Python's "[Errno 2] …"
         raise ValueError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     with stream:
@@ -370,8 +372,11 @@ def _parse_now(raw: str) -> dt.date:
 
 # JSON escapes C0 controls itself; DEL, the C1 controls (0x9B is an 8-bit CSI) and the
 # bidirectional overrides are escaped too, so the JSON lines are as safe to print as the
-# human output. They only occur inside strings, where \uXXXX is the same character.
-_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS)}
+# human output, and so are U+2028 and U+2029, where `str.splitlines()` and JavaScript end
+# a line (a JSON line was read as two halves). They only occur inside strings, where
+# \uXXXX is the same character.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS,
+                                             0x2028, 0x2029)}
 
 
 def _print_human(text: str, found: list[Match], many: bool, sender: str | None = None) -> None:

@@ -191,7 +191,7 @@ def build(paths: Paths, out: str, *, strict: bool = False,
     Problems in the rules are diagnostics in the result; an `out` that cannot be written
     (missing folder, a directory, no permission) raises OSError, leaving no file behind."""
     result = compile_paths(path_list(paths), run_examples=run_examples, strict=strict)
-    if result.diagnostics.errors or result.artifact is None:
+    if result.diagnostics.errors or result.artifact is None or _no_scene(result):
         return result
     target = os.path.realpath(out)
     if target.endswith(".scene") or any(os.path.realpath(f) == target
@@ -202,6 +202,25 @@ def build(paths: Paths, out: str, *, strict: bool = False,
                       "write the artifact to a .scb file", out)
     write_atomic(out, result.artifact)
     return result
+
+
+def _no_scene(result: Compiled) -> bool:
+    """E504 when rule files define no scene: emptied by a failed checkout or a full disk,
+    or every scene commented out, they built an artifact that matches nothing, and a
+    service's `Handle.reload` swapped it in. `check` still passes such files (a file of
+    word sets alone is checked on its own); only an artifact of them is refused."""
+    if result.model.scenes:
+        return False
+    files = [f for f in result.sources.files() if f.endswith(".scene")] or \
+        result.sources.files()
+    where = files[0] if files else "<no input>"
+    result.diagnostics.error(
+        "E504", f"no scene is defined in the {len(files)} file(s) read: the artifact "
+        "would match nothing", Span.point(where, 1, 1),
+        "define a scene, or check the files are not empty or cut short (a failed "
+        "checkout, a full disk); nothing was written")
+    result.artifact = None
+    return True
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -12,10 +12,13 @@ the walk reads is the text the worker parsed (same digest).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import multiprocessing
 import os
+import stat
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import BinaryIO
 
 from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag
@@ -74,11 +77,34 @@ def _size(path: str, limit: int) -> int:
     return size if size <= limit else 0
 
 
+class NotRegular(OSError):
+    """What `open_regular` opened is no regular file (a FIFO, a device, a folder)."""
+
+
+def open_regular(path: str) -> BinaryIO:
+    """`path` opened for reading, if what is opened is a regular file; else NotRegular.
+    A file looked at by name and then opened by name may have been replaced in between
+    (a rules folder someone else writes to): opened as it was, a FIFO blocked the build
+    forever. So the open does not wait for a writer, and the kind is read from the open
+    file itself."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file")
+        if flags & getattr(os, "O_NONBLOCK", 0):  # reads of a regular file do not block
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _parse_clean(path: str, limit: int) -> tuple[bytes, ast.File] | None:
     """A file's clean parse, or None (the walk reads it again and reports). At most
     `limit` bytes are read: a file that grew since its size was taken is the walk's."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             raw = f.read(limit + 1)
         if len(raw) > limit:
             return None

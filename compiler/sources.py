@@ -17,7 +17,7 @@ from ..dsl import ast
 from ..dsl.diagnostics import DiagnosticBag, SourceCache, Span
 from ..dsl.parser import MAX_STRING_CHARS, RecoveryBudget, parse_text
 from ..runtime.artifact import MAGIC as ARTIFACT_MAGIC
-from .prefetch import Parsed, digest, prefetch
+from .prefetch import NotRegular, Parsed, digest, open_regular, prefetch
 
 MAX_FILE_BYTES = 4 << 20
 MAX_BUILD_BYTES = 32 << 20  # all rule and word files of one build together
@@ -239,12 +239,16 @@ def _read(path: str, via: Span | None, diags: DiagnosticBag, sources: Sources) -
                     "build .scene files, or a directory of them")
         return None
     try:
-        if not _within_limits(os.path.getsize(path), where, diags, sources):
-            return None  # refused unread
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # still a regular file (it may have been swapped)
+            if not _within_limits(os.fstat(f.fileno()).st_size, where, diags, sources):
+                return None  # refused unread
             # A /proc file states 0 bytes and gives more, a log grows as it is read: what
             # is read is bounded, and its own length counted.
             raw = f.read(MAX_FILE_BYTES + 1)
+    except NotRegular:
+        diags.error("E504", f"cannot read {path}: not a regular file", where,
+                    "build .scene files, or a directory of them")
+        return None
     except OSError as exc:
         diags.error("E504", f"cannot read {path}: {exc.strerror}", where, "check the path")
         return None

@@ -61,12 +61,13 @@ class SourceCache:
 
 
 # The bidirectional marks, embeddings, overrides and isolates: they reorder what a
-# terminal shows. With the C0 and C1 controls and DEL, what untrusted text must not
-# carry to a terminal as it is.
+# terminal shows. With the C0 and C1 controls and DEL, and the line and paragraph
+# separators (U+2028, U+2029: a line break to `str.splitlines()` and to some viewers),
+# what untrusted text must not carry to a terminal as it is.
 BIDI_CONTROLS = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _VISIBLE = str.maketrans(
     {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x09: " ", 0x7F: "\u2421",
-     **{c: "\ufffd" for c in (*range(0x80, 0xA0), *BIDI_CONTROLS)}})
+     **{c: "\ufffd" for c in (*range(0x80, 0xA0), *BIDI_CONTROLS, 0x2028, 0x2029)}})
 
 
 def visible(text: str) -> str:

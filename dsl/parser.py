@@ -27,6 +27,12 @@ from .table_driver import Tok
 MAX_SYNTAX_ERRORS = 50
 MAX_NESTING = 64  # levels of one expression: each `( … )` and each `not` is one
 MAX_STRING_CHARS = 4000  # longer than any real SMS; bounds the automaton a literal adds
+# Items of one list (`sender`, `tags`, `words x =`, `in […]`, an `or` or `and` chain, an
+# example's `expect`): a scene may use 2,000 literals (E903) and a record hold 100,000
+# values (E915), and each item costs the parser a node: a 4 MiB file of one list of 1 M
+# `"1",` took 13 s and 680 MB, 2 MB of `in [1,1,…]` 27 s and 700 MB, before either
+# limit was checked.
+MAX_LIST_VALUES = 10_000
 MAX_NUMBER_CHARS = 30  # Python refuses int() on 4300+ digits; nothing needs more than this
 MAX_RECOVERY_CHARS = 256 << 10  # re-parsing after errors is capped so it stays near-linear
 MAX_BUILD_RECOVERY_CHARS = 2 << 20  # the same over all files of a build
@@ -67,7 +73,8 @@ def _lark() -> Lark:
 
 @lru_cache(maxsize=1)
 def _driver() -> table_driver.Driver | None:
-    return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING)
+    return table_driver.driver(_lark(), _VALUE_TOKENS, _NESTING_NODES, MAX_NESTING,
+                               MAX_LIST_VALUES)
 
 
 def parse_text(path: str, text: str, diags: DiagnosticBag,
@@ -91,16 +98,17 @@ def _parse_clean(path: str, text: str) -> ast.File | None:
     return ast.File(path, items) if isinstance(items, list) and not scratch.items else None
 
 
-def _too_deep_at(text: str) -> table_driver.TooDeep | None:
-    """Where the table driver finds an expression nested past `MAX_NESTING` before its
-    first syntax error, or None. Lark holds every token of what it parses (3 M `(` took
-    22 s and 900 MB), so recovery asks this before each Lark parse; the driver stops at the
-    same syntax errors as Lark, so Lark never reads past an opener this would have found."""
+def _too_deep_at(text: str) -> table_driver.TooDeep | table_driver.TooMany | None:
+    """Where the table driver finds an expression nested past `MAX_NESTING`, or a list
+    of more than `MAX_LIST_VALUES`, before its first syntax error, or None. Lark holds
+    every token of what it parses (3 M `(` took 22 s and 900 MB), so recovery asks this
+    before each Lark parse; the driver stops at the same syntax errors as Lark, so Lark
+    never reads past what this would have found."""
     drv = _driver()
     if drv is None:
         return None
     found = table_driver.parse(drv, text, _nothing, _nothing)
-    return found if isinstance(found, table_driver.TooDeep) else None
+    return found if isinstance(found, (table_driver.TooDeep, table_driver.TooMany)) else None
 
 
 def _nothing(*_: object) -> object:
@@ -130,7 +138,10 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
         if deep is not None:
             spent += deep.offset
             budget.left -= deep.offset
-            _report_too_deep(path, deep.line, deep.column, diags)
+            if isinstance(deep, table_driver.TooMany):
+                _report_too_many(path, deep, diags)
+            else:
+                _report_too_deep(path, deep.line, deep.column, diags)
             line, blanked = deep.line, _blank_item(work, deep.offset)
             drop(work, blanked)
             work = blanked
@@ -207,6 +218,10 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
     _report_syntax(path, exc, text, line, col, diags)
     if _between_items(exc):
         return _blank_stray(text, at), None
+    entry = _context_entry_around(text, at)
+    if entry is not None:  # one fact of a `context { … }` block: the others are kept
+        begin, end = entry
+        return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], None
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     taken = _clause_keyword_taken_as_name(exc, text)
     if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
@@ -240,7 +255,7 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
     close (`when ("a"` then `template "x"`) is the clause before it left unfinished. The
     stretch must hold its own braces (`ctx { … }`) and no others: blanking the item's `}`
     would make the next item's keyword the error."""
-    item = max((m.start() for m in _ITEM_START.finditer(text, 0, at + 1)), default=-1)
+    item = _last_item_start(text, at, at + 1)
     head = _HEADER.match(text, item) if item >= 0 else None
     if head is None or at < head.end():
         return None
@@ -253,7 +268,8 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
     else:
         begin = max(starts, default=line_start)
         line_end = text.find("\n", at)
-        stop = _CLAUSE_LINE.search(text, line_end + 1) if line_end >= 0 else None
+        stop = _CLAUSE_LINE.search(text, line_end + 1, _line_end(text, _item_end(text, at + 1))) \
+            if line_end >= 0 else None
         end = stop.start() if stop is not None else -1
     begin = max(begin, head.end())
     next_item = _item_end(text, at + 1)
@@ -261,6 +277,36 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
         return None
     keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
     return begin, end, keyword
+
+
+# What the entries of a `context { … }` block are split at: its braces and commas, with
+# strings and comments (cut at the line's end) skipped, as `_BRACE_SCAN` skips them.
+_ENTRY_SCAN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|#[^\n]*|//[^\n]*|[{},]')
+
+
+def _context_entry_around(text: str, at: int) -> tuple[int, int] | None:
+    """The stretch [begin, end) of the `context { … }` entry a syntax error at `at`
+    spoils, or None where `at` is not inside such a block's braces: from just after the
+    `{` or `,` before the error to the next `,` (taken with it) or up to the `}`. What
+    is left still parses (a trailing comma is allowed), and the block keeps its other
+    facts, so the scenes are checked against them. A comma left out (`a: str b: bool`)
+    spoils both entries around the error, so blanking only the second would not do; the
+    comma before the error is then the one before the first of them."""
+    item = _last_item_start(text, at, at + 1)
+    if item < 0 or not _CONTEXT.match(text, item):
+        return None
+    end_of_item = _item_end(text, at + 1)
+    seps = [(m.start(), m.group()) for m in _ENTRY_SCAN.finditer(text, item, end_of_item)
+            if m.group() in ("{", "}", ",")]
+    if not seps or seps[0][1] != "{" or seps[0][0] >= at:
+        return None  # the error is in the header (`context a: str }`): not an entry
+    before = [pos for pos, tok in seps if pos < at]
+    after = [(pos, tok) for pos, tok in seps if pos >= at]
+    if not after or any(tok == "{" for _, tok in seps[1:]):
+        return None  # the block is not closed, or braces within it: blank it whole
+    close, tok = after[0]
+    end = close + 1 if tok == "," else close
+    return before[-1] + 1, end
 
 
 def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None:
@@ -358,7 +404,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 
 def _enclosing_item(text: str, at: int) -> tuple[int, int, str]:
     """The top-level item that offset `at` is in: its start, its line, its keyword."""
-    begin = max((m.start() for m in _ITEM_START.finditer(text) if m.start() < at), default=0)
+    begin = max(0, _last_item_start(text, at - 1))
     kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
     return begin, _line_col(text, begin)[0], kind
 
@@ -558,8 +604,7 @@ def _between_items(exc: UnexpectedInput) -> bool:
 def _blank_stray(text: str, at: int) -> str:
     """Blank from a stray token between items (a `}` too many) to the next item start,
     keeping the complete item before it."""
-    end = min((m.start() for m in _ITEM_START.finditer(text) if m.start() > at),
-              default=len(text))
+    end = _item_end(text, at + 1)
     return text[:at] + re.sub(r"[^\n]", " ", text[at:end]) + text[end:]
 
 
@@ -590,7 +635,18 @@ def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
         if c is not None and not after[c.start(1):c.end(1)].strip():
             end = min(hi, _item_end(before, c.end()))
             out += [("context", name) for name in _NAME.findall(before, c.end(), end)]
-    return out
+    return out + _dropped_facts(before, after, lo, hi)
+
+
+def _dropped_facts(before: str, after: str, lo: int, hi: int) -> list[tuple[str, str]]:
+    """("context", name) for each name in an entry blanked out of a `context { … }` block
+    that is kept (`_context_entry_around`): the fact may be used, and its one error is
+    the entry's, not an 'unknown context fact' at every use."""
+    item = _last_item_start(before, lo, lo + 1)
+    c = _CONTEXT.match(before, item) if item >= 0 else None
+    if c is None or not after[c.start(1):c.end(1)].strip() or hi > _item_end(before, lo + 1):
+        return []
+    return [("context", name) for name in _NAME.findall(before, lo, hi)]
 
 
 _SCENE_HEADER = re.compile(r"[ \t]*scene[ \t]+(\w+)")
@@ -617,6 +673,32 @@ def _item_end(text: str, at: int) -> int:
     return len(text) if nxt is None else nxt.start()
 
 
+def _line_end(text: str, at: int) -> int:
+    """The end of the line `at` is on. A clause line searched for up to the line where
+    the next item starts is found as far as it matters (one starting past that item
+    spoils no clause), where a search to the end of a big file took 45 ms an error."""
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end
+
+
+def _last_item_start(text: str, at: int, endpos: int | None = None) -> int:
+    """The offset of the last top-level item that starts at or before `at` (matched in
+    `text[:endpos]` when given), or -1. Looked for in a window before `at` that grows
+    until it holds one: listing every item of the file at each syntax error cost a
+    4 MiB file of 140,000 one-line scenes 36 s over its 50 errors."""
+    width = 4096
+    while True:
+        lo = text.rfind("\n", 0, max(0, at - width)) + 1  # a line start: `^` holds there
+        found = -1
+        for m in _ITEM_START.finditer(text, lo, len(text) if endpos is None else endpos):
+            if m.start() > at:
+                break
+            found = m.start()
+        if found >= 0 or lo == 0:
+            return found
+        width *= 4
+
+
 def _changed_stretch(before: str, after: str) -> tuple[int, int]:
     """Where `after` (the text with an item blanked) differs from `before`: [lo, hi).
     Blanking keeps the length, so the stretch is found by halving (slice comparisons run
@@ -624,15 +706,15 @@ def _changed_stretch(before: str, after: str) -> tuple[int, int]:
     n = len(before)
     if len(after) != n:
         return 0, 0
-    lo, hi = 0, n  # the longest common prefix
-    while lo < hi:
+    lo, hi = 0, n  # the longest common prefix: before[:lo] == after[:lo] throughout,
+    while lo < hi:  # so only the half beyond lo is compared (copied) at each step
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if before[:mid] == after[:mid] else (lo, mid - 1)
+        lo, hi = (mid, hi) if before[lo:mid] == after[lo:mid] else (lo, mid - 1)
     tail_lo, tail_hi = 0, n - lo  # and the longest common suffix after it
     while tail_lo < tail_hi:
         mid = (tail_lo + tail_hi + 1) // 2
-        tail_lo, tail_hi = (mid, tail_hi) if before[n - mid:] == after[n - mid:] else (
-            tail_lo, mid - 1)
+        same = before[n - mid:n - tail_lo] == after[n - mid:n - tail_lo]
+        tail_lo, tail_hi = (mid, tail_hi) if same else (tail_lo, mid - 1)
     return lo, n - tail_lo
 
 
@@ -648,12 +730,11 @@ def _blank_item(text: str, at: int, previous: bool = False) -> str:
     """Blank the top-level item around offset `at` (or, failing that, its line); with
     `previous`, the item that ends where the one starting at `at` starts."""
     at = max(0, min(at, len(text)))
-    starts = [m.start() for m in _ITEM_START.finditer(text)]
     if previous:
-        begin = max((s for s in starts if s < at), default=0)
+        begin = max(0, _last_item_start(text, at - 1))
         return text[:begin] + re.sub(r"[^\n]", " ", text[begin:at]) + text[at:]
-    begin = max((s for s in starts if s <= at), default=0)
-    end = min((s for s in starts if s > at), default=len(text))
+    begin = max(0, _last_item_start(text, at))
+    end = _item_end(text, at + 1)
     if begin == end:
         nl = text.find("\n", at)
         end = len(text) if nl < 0 else nl + 1
@@ -1022,6 +1103,22 @@ def _too_deep(tree: Tree) -> Token | None:
 def _report_too_deep(path: str, line: int, col: int, diags: DiagnosticBag) -> None:
     diags.error("E902", f"nesting deeper than {MAX_NESTING} levels", Span.point(path, line, col),
                 "split the condition into simpler parts or use word sets")
+
+
+# What a repetition of the grammar holds, by its rule (Lark's `__NAME_star_N`).
+_LIST_KINDS = {"or_expr": ("operands", "'or'"), "and_expr": ("operands", "'and'"),
+               "example": ("expected fields", "example"), "context_def": ("facts", "context"),
+               "action": ("arguments", "action"), "category": ("parts", "category name")}
+
+
+def _report_too_many(path: str, at: table_driver.TooMany, diags: DiagnosticBag) -> None:
+    """E916 at the first item past `MAX_LIST_VALUES`, naming the kind of list."""
+    rule = re.sub(r"^__|_(?:star|plus)_\d+$", "", at.rule)
+    what, where = _LIST_KINDS.get(rule, ("values", "list"))
+    diags.error("E916", f"more than {MAX_LIST_VALUES:,} {what} in one {where}",
+                Span.point(path, at.line, at.column),
+                "no scene may use more than 2,000 literals (E903): keep what the rules "
+                "need, or split it among scenes")
 
 
 def _first_token(node: Tree) -> Token:

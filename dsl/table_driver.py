@@ -57,6 +57,18 @@ class TooDeep(NamedTuple):
     column: int
 
 
+class TooMany(NamedTuple):
+    """Where a list (`sender "1", "2", …`, `in [1, 2, …]`, `"a" or "b" or …`) first holds
+    an item past the driver's `max_values`: `offset` is within the list (the token after
+    that item), `line` and `column` are the item's own, `rule` the repetition's rule
+    (Lark's `__string_list_star_7`), which says what kind of list it is."""
+
+    offset: int
+    line: int
+    column: int
+    rule: str
+
+
 # Tokens that open a level of nesting (a `not`, or a `(` that groups), and those after
 # which a `(` only opens a call's arguments (`any(`, `near(`, an action's `tel(`).
 _OPENERS = frozenset(("LPAR", "NOT"))
@@ -89,11 +101,16 @@ class Driver:
     values: frozenset[str]  # tokens whose value reaches the builder
     nesting: frozenset[str]  # nodes that add a level of nesting
     max_nesting: int
+    lists: frozenset[str] = frozenset()  # repetitions held to `max_values` values
+    max_values: int = 0
 
 
 def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
-           max_nesting: int) -> Driver | None:
-    """The tables for `lark`'s grammar, or None if this driver cannot mirror its lexer."""
+           max_nesting: int, max_values: int = 0) -> Driver | None:
+    """The tables for `lark`'s grammar, or None if this driver cannot mirror its lexer.
+    With `max_values`, every separated repetition (Lark's `__string_list_star_7`, a
+    separator and an item an entry: values, arguments, `or` and `and` operands) stops
+    the parse with `TooMany` at its item past `max_values`."""
     terms = {str(t.name): t for t in lark.terminals}
     words_start = set(_FIRST["IDENT"])
     if any(t.pattern.type == "re" and (name not in _FIRST or name != "IDENT" and set(
@@ -113,7 +130,8 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
     rules = {r: _rule(r) for r in lark.rules}
     d = Driver({}, {}, table.start_states["start"], table.end_states["start"], {}, {}, {},
                word, frozenset(words_start), frozenset(map(str, lark.ignore_tokens)),
-               values, nesting, max_nesting)
+               values, nesting, max_nesting, _separated(lark, terms) if max_values else
+               frozenset(), max_values)
     for state, acts in table.states.items():
         accepted = [str(n) for n in acts if n in terms]
         d.actions[state] = {str(k): arg if str(a) == "Shift" else rules[arg]
@@ -124,6 +142,14 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
         d.marks[state] = _marks([terms[n] for n in accepted
                                  if n not in keywords and n != "IDENT"] + ignored)
     return d
+
+
+def _separated(lark: Lark, terms: dict[str, Any]) -> frozenset[str]:
+    """The repetitions Lark made of `x ("," x)*` and `x ("or" x)+`: rules named `__…`
+    whose entry is a separator terminal and an item."""
+    return frozenset(str(r.origin.name) for r in lark.rules
+                     if str(r.origin.name).startswith("__") and len(r.expansion) == 2
+                     and str(r.expansion[0].name) in terms)
 
 
 def _rule(r: Any) -> _Rule:
@@ -151,7 +177,8 @@ Node = Callable[[str, list, Tok, Tok], object]
 Leaf = Callable[[Tok], object]
 
 
-def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None:
+def parse(d: Driver, text: str, node: Node,
+          leaf: Leaf) -> list | TooDeep | TooMany | None:
     """The values of the file's top-level items, or None where Lark must decide.
     `node(name, children, first, last)` builds a rule's value, `leaf(tok)` a token's.
 
@@ -218,6 +245,12 @@ def parse(d: Driver, text: str, node: Node, leaf: Leaf) -> list | TooDeep | None
             value = _reduce(d, rule, stack, values, node, leaf)
             if value is None:
                 return None
+            if rule.origin in d.lists and isinstance(value, list) \
+                    and len(value) >= 2 * d.max_values:
+                # the repetition after the list's first item: a separator and an item each
+                last = value[-1] if value[-1].__class__ is Tok else value[-1][1]
+                return TooMany(m.start() if tok is not None else n, last.line, last.column,
+                               rule.origin)
             while openers and openers[-1] >= len(values):  # closed by this reduction
                 openers.pop()
             stack.append(gotos[stack[-1]][rule.origin])

@@ -22,6 +22,7 @@ is decided from two stamps without reading the program (8 bytes per scene).
 
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release,
                              PyObject_GetBuffer)
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLong
 from cpython.ref cimport Py_INCREF
@@ -1892,6 +1893,11 @@ cdef class Core:
                         pending[0] += 1
                     Py_INCREF(item)
                     PyList_SET_ITEM(out, i, item)
+                # Ctrl-C between chunks: compiled code runs no Python bytecode, where the
+                # interpreter would look at signals, so a batch whose messages woke no
+                # scene saw it only once the whole scan was over (0.5 s of a 0.8 s batch
+                # of 1.2 M texts; seconds for a bigger one). A few ns a chunk.
+                PyErr_CheckSignals()
             return out
         finally:
             # No chunk can be claimed from here on; wait for those already claimed (all

@@ -392,8 +392,25 @@ def loads(data: bytes | bytearray | memoryview, source: str = "<memory>") -> Rul
 
 
 def load(path: str | os.PathLike[str]) -> Ruleset:
-    """Load and fully validate an artifact; raises ArtifactError with the cause."""
-    return loads(_read_artifact(path), os.fspath(path))
+    """Load and fully validate an artifact; raises ArtifactError with the cause. An
+    artifact the memory left cannot hold is one too: a file at the 1 GiB limit whose
+    header states its length (a sparse file, which any user can make) is read whole
+    before its checksum is compared, and under an address-space limit `Handle.reload`
+    raised a bare MemoryError where it keeps serving on ArtifactError."""
+    try:
+        return loads(_read_artifact(path), os.fspath(path))
+    except MemoryError:
+        size = _size_of(path)
+        raise ArtifactError(f"cannot load artifact {os.fspath(path)}: out of memory"
+                            + (f" holding its {size:,} bytes" if size else "")) from None
+
+
+def _size_of(path: str | os.PathLike[str]) -> int:
+    """The file's size for a message, 0 if it cannot be told."""
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _read_artifact(path: str | os.PathLike[str]) -> bytearray:

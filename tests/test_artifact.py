@@ -247,6 +247,44 @@ def test_loading_reserves_only_what_the_file_holds(tmp_path: object) -> None:
     assert done.stdout.split() == ["a", "1"], done.stdout + done.stderr[-2000:]
 
 
+def test_an_artifact_too_big_for_the_memory_left_is_an_artifact_error(tmp_path: object) -> None:
+    """Round 13: a file at the 1 GiB limit whose header states its length (a sparse file
+    holds no blocks: any user can make one) is read whole before its checksum is
+    compared; under an address-space limit `Handle.reload` raised a bare MemoryError
+    instead of ArtifactError. It is now ArtifactError saying memory ran out, and the old
+    rule set keeps serving."""
+    import struct
+
+    from scenec.runtime.artifact import FORMAT_VERSION, MAGIC
+
+    rules = os.path.join(str(tmp_path), "r.scene")
+    out = os.path.join(str(tmp_path), "r.scb")
+    big = os.path.join(str(tmp_path), "big.scb")
+    with open(rules, "w", encoding="utf-8") as f:
+        f.write('scene a "A" { when "x" }\n')
+    length = (1 << 30) - 64
+    with open(big, "wb") as f:
+        f.write(struct.pack("<8sIIQ32s", MAGIC, FORMAT_VERSION, 0, length, bytes(32)))
+        f.truncate(56 + length)
+    code = ("import resource, sys\n"
+            "from scenec.compiler import build\n"
+            "from scenec.runtime import ArtifactError, Handle\n"
+            f"assert build([{rules!r}], {out!r}).ok\n"
+            f"h = Handle({out!r})\n"
+            "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (size + (400 << 20), -1))\n"
+            "try:\n"
+            f"    h.reload({big!r})\n"
+            "except ArtifactError as exc:\n"
+            "    print('refused:', exc)\n"
+            "print(h.best('x').scene, h.generation)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[1] == "a 0", done.stdout + done.stderr[-2000:]
+    assert lines[0].startswith("refused:") and "memory" in lines[0], lines
+
+
 @pytest.mark.parametrize("meta", [
     b'{"nlits": Infinity, "nscenes": 1}', b'{"nlits": NaN}', b'{"nlits": 1' + b"0" * 5000 + b"}",
 ])

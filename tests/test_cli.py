@@ -528,3 +528,59 @@ def test_a_single_path_is_one_path_never_its_characters(tmp_path: Path) -> None:
         assert build(one, str(tmp_path / "x.scb")).ok
     with pytest.raises(TypeError, match="paths must be"):
         compile_paths(str(folder).encode())  # type: ignore[arg-type]
+
+
+def test_a_carriage_return_inside_a_message_does_not_split_it(tmp_path: Path) -> None:
+    """Round 13: `--file PATH` was read with universal newlines, so a message holding a
+    bare CR (an SMS may) was two messages, the second matched alone, while `--file -`
+    read the same bytes as one message. Lines end at LF only, as for standard input; a
+    CRLF line end is still taken off whole."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    body = MSG + "\r你好\n" + MSG + "\r\n"
+    msgs = tmp_path / "m.txt"
+    msgs.write_bytes(body.encode())
+    by_file = scenec("match", out, "--file", str(msgs), "--json")
+    by_stdin = scenec("match", out, "--file", "-", "--json", stdin=body)
+    for r in (by_file, by_stdin):
+        assert r.returncode == 0, r.stderr
+        texts = [json.loads(line)["text"] for line in r.stdout.splitlines()]
+        assert texts == [MSG + "\r你好", MSG], texts
+
+
+def test_json_lines_stay_one_line_for_any_line_splitter(tmp_path: Path) -> None:
+    """Round 13: U+2028 and U+2029 (and the C1 NEL) in a message were written raw in its
+    JSON line: valid JSON, but `str.splitlines()` and JavaScript break a line there, so a
+    reader of the lines got two halves of invalid JSON. They are written as escapes, and
+    the human listing shows them as visible stand-ins."""
+    out = str(tmp_path / "rules.scb")
+    assert scenec("build", write(tmp_path, GOOD), "-o", out).returncode == 0
+    text = MSG + "\u2028a\u2029b\x85c\x1cd\x1de\x1ef\x0bg\x0ch"
+    r = scenec("match", out, text, "--json")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["text"] == text, r.stdout
+    human = scenec("match", out, text)
+    assert human.returncode == 0 and len(human.stdout.splitlines()) == len(
+        human.stdout.split("\n")) - 1, human.stdout
+
+
+def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
+    """Round 13: rule files that define no scene (emptied by a failed checkout or a full
+    disk, or every scene commented out) built an artifact that matches nothing, exit 0,
+    and a service's `Handle.reload` swapped it in: every message unmatched. `build` now
+    refuses it (E504 at the first file) and leaves the previous artifact as it was;
+    `check` of a file of word sets alone still passes."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.scene").write_text("", encoding="utf-8")
+    (rules / "b.scene").write_text('# scene gone "G" { when "x" }\nwords w = "a"\n',
+                                   encoding="utf-8")
+    out = tmp_path / "rules.scb"
+    out.write_bytes(b"previous artifact")
+    r = scenec("build", str(rules), "-o", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error[E504]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert out.read_bytes() == b"previous artifact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules", "rules.scb"]
+    assert scenec("check", str(rules / "b.scene")).returncode == 0

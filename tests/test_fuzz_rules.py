@@ -278,14 +278,14 @@ def test_hostile_nesting_is_refused_early(shape: str) -> None:
     first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
     text = first + head + body + 'scene b "B" {\n when "y"\n}\n'
     diags = DiagnosticBag()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: wall time fails on a loaded host
     tracemalloc.start()
     try:
         parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    took = time.perf_counter() - start
+    took = time.process_time() - start
     line = 2 + first.count("\n")
     want = [("E001", 2, 11)] if first else []
     col = 7 + (4 if shape == "nots" else 1) * parser.MAX_NESTING
@@ -724,9 +724,9 @@ def test_many_unknown_names_stay_cheap() -> None:
     text += "".join(f'slot k{i} = /x{i}/\n' for i in range(n))
     text += "".join(f'scene s{i} "S" {{ enterprise q{i}z\n template "a${{v:kk{i}}}" }}\n'
                     for i in range(n))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: wall time fails on a loaded host
     result = one_file(text)
-    assert time.perf_counter() - start < 8
+    assert time.process_time() - start < 8
     errors = result.diagnostics.errors
     assert {d.code for d in errors} == {"E102", "E104"} and len(errors) == 2 * n
     assert all(len(d.hint or "") < 300 for d in errors)
@@ -1281,3 +1281,174 @@ def test_an_expected_date_or_time_of_another_shape_is_a_check_error() -> None:
     assert "MM-DD" in result.diagnostics.errors[0].message
     assert one_file(text.replace('  example "x3月15日y9点" expect d = "3月15日", t = "9点"\n',
                                  "")).ok
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # two entries in error: both reported in one run, the good ones kept and used
+    ('context {\n  segment: str,\n  age number,\n  vip: bool,\n  score: : number,\n'
+     '  city: str\n}\nscene a "A" {\n  when "x" and ctx.vip == true and ctx.city == "c"'
+     ' and ctx.age > 3 and ctx.score > 1\n}\n',
+     [("E001", 3, 7), ("E001", 5, 10)]),
+    # a comma left out between two entries: one error, both names dropped, no cascade
+    ('context { a: str b: number, c: bool }\nscene s "S" {\n  when "x" and ctx.b > 1'
+     ' and ctx.c == true and ctx.a == "q"\n}\n', [("E001", 1, 18)]),
+    # the last entry in error, a comma doubled, an entry with no type
+    ('context { a: str,, b: , c: bool, d: }\nscene s "S" {\n  when "x" and ctx.c == true'
+     ' and ctx.b == "q" and ctx.d > 2\n}\n', [("E001", 1, 18), ("E001", 1, 23),
+                                              ("E001", 1, 37)]),
+])
+def test_errors_inside_a_context_block_are_recovered_per_entry(text: str, want: list) -> None:
+    """Round 13: an error inside `context { … }` blanked the whole block, so its second
+    error waited for the first to be fixed, and every fact of the block was unknown to
+    the scenes (their checks skipped). Each entry in error is now blanked alone: every
+    error is reported, the other facts are declared and checked against, and a fact an
+    error dropped is no cascade where it is used."""
+    result = one_file(text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.sorted()]
+    assert got == want, got
+    assert all(d.hint for d in result.diagnostics.errors)
+
+
+def test_a_fact_a_context_error_spared_is_still_checked() -> None:
+    """The facts beside an entry in error are declared: a wrong comparison with one of
+    them is reported in the same run (with the block dropped it waited for the fix)."""
+    result = one_file('context { a: str, b number, c: bool }\nscene s "S" {\n'
+                      '  when "x" and ctx.c > 3\n}\n')
+    got = sorted((d.code, d.span.line) for d in result.diagnostics.errors)
+    assert got[0] == ("E001", 1) and len(got) == 2 and got[1][1] == 3, got
+
+
+@pytest.mark.parametrize("shape", ["sender", "tags", "words", "after-an-error", "multiline"])
+def test_a_list_of_a_million_values_is_refused_early(shape: str) -> None:
+    """Round 13: a clean 4 MiB file of one sender list of 1 M `"1",` took 13 s and 680 MB,
+    a parser node per value, and then passed (the values are one literal). A list longer
+    than `MAX_LIST_VALUES` is E916 at its first value too many: the driver stops there and
+    recovery drops the item unread, so the rest of the file is still checked."""
+    import tracemalloc
+
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    n = 250_000  # a parse held 170 MB for these (`scenec check` of 1 M now takes ~2 s)
+    sep = ",\n" if shape == "multiline" else ","
+    values = sep.join(['"1"'] * n)
+    first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
+    head = {"tags": 'scene a "A" {\n when "x"\n tags ',
+            "words": 'words a = '}.get(shape, 'scene a "A" {\n when "x"\n sender ')
+    tail = "\n" if shape == "words" else "\n}\n"
+    text = first + head + values + tail + 'scene b "B" {\n when "y"\n priority q\n}\n'
+    diags = DiagnosticBag()
+    start = time.process_time()  # CPU: the host may be loaded
+    tracemalloc.start()
+    try:
+        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    took = time.process_time() - start
+    got = [(d.code, d.span.line) for d in diags.items]
+    line = head.count("\n") + first.count("\n") + 1
+    if shape == "multiline":
+        line += parser.MAX_LIST_VALUES
+    want = ([("E001", 2)] if first else []) + [("E916", line)]
+    after = text.count("\n", 0, text.index(" priority q")) + 1
+    # scene b is still checked; the blanked list spent the re-reading budget (E909)
+    assert got[:len(want) + 1] == want + [("E001", after)], got
+    assert [c for c, _ in got[len(want) + 1:]] in ([], ["E909"]), got
+    big = [d for d in diags.items if d.code == "E916"][0]
+    assert big.hint and f"{parser.MAX_LIST_VALUES:,}" in big.message
+    if shape != "multiline":
+        assert big.span.col == len(head.rsplit("\n", 1)[-1]) + 1 + 4 * parser.MAX_LIST_VALUES
+    assert not [i for i in parsed.items if getattr(i, "id", None) is not None
+                and i.id.value == "a"]  # type: ignore[attr-defined]
+    assert took < 6, took
+    assert peak < 80 << 20, peak
+
+
+def test_a_list_at_the_limit_is_read() -> None:
+    """`MAX_LIST_VALUES` values are one list; one more is E916."""
+    at = ",".join(f'"{i % 50}"' for i in range(parser.MAX_LIST_VALUES))
+    ok = one_file('scene a "A" {\n when "x"\n tags ' + at + "\n}\n")
+    assert not ok.diagnostics.errors, ok.rendered()[:3]
+    over = one_file('scene a "A" {\n when "x"\n tags ' + at + ', "x"\n}\n')
+    assert [d.code for d in over.diagnostics.errors] == ["E916"]
+
+
+_SWAPPED = """
+import os, sys
+from scenec.compiler import compile_paths
+fifo = sys.argv[1]
+real_isfile = os.path.isfile
+# the file was a regular file when it was looked at, and a FIFO when it was opened
+os.path.isfile = lambda p: True if os.fspath(p) == fifo else real_isfile(p)
+result = compile_paths([fifo, sys.argv[2]], run_examples=False)
+print(sorted((d.code, d.span.file == fifo) for d in result.diagnostics.errors))
+"""
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_file_swapped_for_a_fifo_while_the_build_reads_is_refused(many: bool) -> None:
+    """Round 13: a rule file was checked to be a regular file and then opened by name, so
+    one replaced by a FIFO in between (a rules folder someone else writes to) blocked the
+    build forever, in the walk or in a prefetch worker. The file is now opened without
+    blocking and its kind read from what was opened: E504, and the other files built."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fifo = os.path.join(tmp, "swapped.scene")
+        os.mkfifo(fifo)
+        other = os.path.join(tmp, "other.scene")
+        # enough text to be worth the prefetch's worker processes
+        scenes = 3000 if many else 1
+        Path(other).write_text("".join(f'scene s{i} "S" {{\n  when "x{i}"\n}}\n'
+                                       for i in range(scenes)), encoding="utf-8")
+        run = subprocess.run([sys.executable, "-c", _SWAPPED, fifo, other],
+                             capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[('E504', True)]", run.stdout
+
+
+@pytest.mark.parametrize(("clause", "item", "sep", "said"), [
+    ("when ctx.n in [", "1", ",", "values in one list"),
+    ("when ", '"a"', " or ", "operands in one 'or'"),
+    ("when ", "ctx.n > 1", " and ", "operands in one 'and'"),
+    ('example "x" expect ', "f = 1", ", ", "expected fields in one example"),
+])
+def test_every_kind_of_long_list_is_refused_early(clause: str, item: str, sep: str,
+                                                  said: str) -> None:
+    """Round 13: 2 MB of `ctx.n in [1,1,…]` took 27 s and 700 MB before E915 said the
+    record was too big; an `or` chain, an `and` chain and an example's `expect` list
+    cost as much a node. Each is held to `MAX_LIST_VALUES` items as the file is read."""
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    body = sep.join([item] * 200_000)
+    tail = "]" if clause.endswith("[") else ""
+    text = ('context { n: number }\nscene a "A" {\n when "x"\n ' + clause + body + tail
+            + '\n}\nscene b "B" {\n when "y"\n priority q\n}\n')
+    diags = DiagnosticBag()
+    start = time.process_time()  # CPU: the host may be loaded
+    parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+    took = time.process_time() - start
+    got = [(d.code, d.span.line) for d in diags.items]
+    assert got[:2] == [("E916", 4), ("E001", 8)], got
+    assert diags.items[0].message == f"more than {parser.MAX_LIST_VALUES:,} {said}"
+    assert took < 6, took
+
+
+@pytest.mark.parametrize("line", ['scene a "A" { priority x }\n', 'words w = "a" "b"\n',
+                                  'context { a str }\n'])
+def test_recovery_in_a_file_of_many_small_items_is_linear(line: str) -> None:
+    """Round 13: at each syntax error recovery listed every item of the file (to find
+    the one around the error) and searched to its end for the next clause: a 4 MiB file
+    of 140,000 one-line scenes, each in error, took 10 s of CPU over its 50 errors. The
+    item is now looked for in a growing window before the error, and the clause's end
+    only up to the next item: the same diagnostics in 0.5 s."""
+    from scenec.dsl.diagnostics import DiagnosticBag
+
+    text = line * ((4 << 20) // len(line) - 1)
+    diags = DiagnosticBag()
+    start = time.process_time()
+    parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+    took = time.process_time() - start
+    assert len(diags.errors) >= 2 and diags.errors[-1].code == "E909"
+    assert took < 4, took

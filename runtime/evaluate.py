@@ -181,7 +181,9 @@ def _cond_expr(c: list, rx: Patterns, consts: list[Any], depth: int) -> str:
     """`c` as a Python expression over text, sender, ctx and fields. The source holds
     only operators and the names `_k<i>` of `consts` (never text from the record), and
     each leaf is built by the code `_closure_cond` uses, so both fail alike on a bad
-    record."""
+    record. An `or`'s word set is tested after its other parts (measured with callgrind
+    on the Chinese benchmark texts: 4.5% fewer instructions than before them, where the
+    closures test it; sorting the parts by an estimated cost was no better)."""
     if depth > MAX_GENERATED_DEPTH:
         raise _TooDeep
 
@@ -207,7 +209,7 @@ def _cond_expr(c: list, rx: Patterns, consts: list[Any], depth: int) -> str:
             kids = [x for x in kids if x[0] != "lit"]
         parts = [_cond_expr(x, rx, consts, depth + 1) for x in kids]
         if words is not None:
-            parts.insert(0, f"{const(words)}(text, sender, ctx, fields)")
+            parts.append(f"{const(words)}(text, sender, ctx, fields)")
         if not parts:
             return "True" if op == "and" else "False"
         return "(" + f" {op} ".join(parts) + ")"

@@ -434,6 +434,45 @@ cdef Py_ssize_t scan_text(const Tables *T, Scratch *S, const char_t *p, Py_ssize
     return nh
 
 
+cdef inline Py_ssize_t eval_lits(const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
+                                 const uint16_t *stamp, uint16_t gen, uint8_t *st,
+                                 int *sp) noexcept nogil:
+    """A run of OP_LITs from pc: each pushed, except the last m when an OP_AND/OP_OR of
+    arity m <= the run follows, whose value is then computed directly (any or all of
+    the stamps, without a branch on each) and pushed in its place; returns the next pc.
+    An `any(word set)` of a thousand literals is such a run: it took a push, a pop and
+    two branches a literal, now a load and a compare. Only V_T and V_F come from
+    literals, so "any hit" and "every hit" are exactly the operator's value."""
+    cdef Py_ssize_t q = pc, m = 0, fold
+    cdef int32_t op
+    cdef uint32_t acc
+    while q < end and prog[q] == OP_LIT:
+        q += 2
+    if q < end:
+        op = prog[q]
+        if op == OP_AND or op == OP_OR:
+            m = prog[q + 1]
+    if m < 1 or 2 * m > q - pc:
+        m = 0                                  # the operator is not this run's alone
+    fold = q - 2 * m                           # literals from here are folded
+    while pc < fold:
+        st[sp[0]] = V_T if stamp[prog[pc + 1]] == gen else V_F
+        sp[0] += 1
+        pc += 2
+    if m == 0:
+        return q
+    acc = 0
+    while pc < q:
+        acc += stamp[prog[pc + 1]] == gen      # hits among the m
+        pc += 2
+    if prog[q] == OP_OR:
+        st[sp[0]] = V_T if acc != 0 else V_F
+    else:
+        st[sp[0]] = V_T if acc == <uint32_t>m else V_F
+    sp[0] += 1
+    return q + 2
+
+
 cdef inline int eval_prog(const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
                           const uint16_t *stamp, uint16_t gen) noexcept nogil:
     """Run one validated postfix program; returns V_F, V_T or V_U.
@@ -448,9 +487,7 @@ cdef inline int eval_prog(const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
     while pc < end:
         op = prog[pc]
         if op == OP_LIT:
-            st[sp] = V_T if stamp[prog[pc + 1]] == gen else V_F
-            sp += 1
-            pc += 2
+            pc = eval_lits(prog, pc, end, stamp, gen, st, &sp)
         elif op == OP_AND or op == OP_OR:
             k = sp - prog[pc + 1]
             if op == OP_AND:

@@ -437,38 +437,49 @@ cdef Py_ssize_t scan_text(const Tables *T, Scratch *S, const char_t *p, Py_ssize
 cdef inline Py_ssize_t eval_lits(const int32_t *prog, Py_ssize_t pc, Py_ssize_t end,
                                  const uint16_t *stamp, uint16_t gen, uint8_t *st,
                                  int *sp) noexcept nogil:
-    """A run of OP_LITs from pc: each pushed, except the last m when an OP_AND/OP_OR of
-    arity m <= the run follows, whose value is then computed directly (any or all of
-    the stamps, without a branch on each) and pushed in its place; returns the next pc.
-    An `any(word set)` of a thousand literals is such a run: it took a push, a pop and
-    two branches a literal, now a load and a compare. Only V_T and V_F come from
-    literals, so "any hit" and "every hit" are exactly the operator's value."""
-    cdef Py_ssize_t q = pc, m = 0, fold
-    cdef int32_t op
-    cdef uint32_t acc
+    """A run of OP_LITs from pc, and the OP_AND/OP_OR right after it, if any (its m
+    operands are the top m values: the run's last min(m, r) literals and m - r values
+    below them); returns the next pc. The operator's literals are counted in one loop
+    (hits among them, without a branch on each) and combined with its other operands
+    there; literals before them, or a run followed by anything else, are pushed one by
+    one. An `any(word set)` of a thousand literals took a push, a pop and two branches a
+    literal, now a load and a compare. Literals are V_T or V_F only, so "some hit" and
+    "every one hit" are exactly what the operator makes of them."""
+    cdef Py_ssize_t q = pc, m = 0, f
+    cdef int32_t op = OP_LIT
+    cdef uint32_t hits = 0
+    cdef uint8_t a, b, x
     while q < end and prog[q] == OP_LIT:
         q += 2
     if q < end:
         op = prog[q]
         if op == OP_AND or op == OP_OR:
             m = prog[q + 1]
-    if m < 1 or 2 * m > q - pc:
-        m = 0                                  # the operator is not this run's alone
-    fold = q - 2 * m                           # literals from here are folded
-    while pc < fold:
+    f = m if 2 * m <= q - pc else (q - pc) >> 1   # the operator's literals (0: none)
+    while pc < q - 2 * f:
         st[sp[0]] = V_T if stamp[prog[pc + 1]] == gen else V_F
         sp[0] += 1
         pc += 2
-    if m == 0:
+    if f == 0:
         return q
-    acc = 0
     while pc < q:
-        acc += stamp[prog[pc + 1]] == gen      # hits among the m
+        hits += stamp[prog[pc + 1]] == gen
         pc += 2
-    if prog[q] == OP_OR:
-        st[sp[0]] = V_T if acc != 0 else V_F
+    if op == OP_OR:
+        a, b = (V_T if hits else 0), (V_F if hits == 0 else 0)
+        while m > f:                           # its operands below the run
+            sp[0] -= 1
+            m -= 1
+            x = st[sp[0]]
+            a |= x; b &= x
     else:
-        st[sp[0]] = V_T if acc == <uint32_t>m else V_F
+        a, b = (V_T if hits == <uint32_t>f else 0), (V_F if hits != <uint32_t>f else 0)
+        while m > f:
+            sp[0] -= 1
+            m -= 1
+            x = st[sp[0]]
+            a &= x; b |= x
+    st[sp[0]] = (a & V_T) | (b & V_F)
     sp[0] += 1
     return q + 2
 

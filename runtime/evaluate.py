@@ -14,6 +14,7 @@ import sys
 import urllib.parse
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from types import CodeType, FunctionType
 from typing import Any
 
 import re2
@@ -141,8 +142,88 @@ def _regex_check(pattern: str, rx: Patterns) -> Check:
         vm.search(text) if len(text) <= LONG_TEXT else regex.search(text)) is not None
 
 
+# Conditions nested deeper than this keep the closures: the generated expression would
+# meet the parser's nesting limit (200 parentheses) well before MAX_CONDITION_DEPTH.
+MAX_GENERATED_DEPTH = 48
+_GENERATED: dict[str, CodeType] = {}  # source -> code: scenes share a few shapes
+_GENERATED_MAX = 4096
+_GENERATED_GLOBALS = {"len": len}
+
+
+class _TooDeep(Exception):
+    pass
+
+
 def compile_cond(c: list, rx: Patterns) -> Check:
-    """A JSON condition becomes a closure; building it once keeps the per-message cost low."""
+    """A JSON condition becomes one Python function whose body is the whole condition as
+    one expression (`'a' in text and (…)`); its constants (words, searches, the leaves
+    kept as closures) are the function's defaults, read as locals. The closure tree that
+    `_closure_cond` builds costs a Python call per `and`/`or` pair and per literal, most
+    of a `when`'s time on the Python path; deep conditions still get that tree."""
+    consts: list[Any] = []
+    try:
+        expr = _cond_expr(c, rx, consts, 0)
+    except _TooDeep:
+        return _closure_cond(c, rx)
+    names = [f"_k{i}" for i in range(len(consts))]
+    src = f"def when(text, sender, ctx, fields, {', '.join(names)}):\n    return {expr}\n"
+    code = _GENERATED.get(src)
+    if code is None:
+        space: dict[str, Any] = {}
+        exec(compile(src, "<condition>", "exec"), {}, space)  # noqa: S102 - names only
+        code = space["when"].__code__
+        if len(_GENERATED) < _GENERATED_MAX:
+            _GENERATED[src] = code
+    return FunctionType(code, _GENERATED_GLOBALS, "when", tuple(consts))
+
+
+def _cond_expr(c: list, rx: Patterns, consts: list[Any], depth: int) -> str:
+    """`c` as a Python expression over text, sender, ctx and fields. The source holds
+    only operators and the names `_k<i>` of `consts` (never text from the record), and
+    each leaf is built by the code `_closure_cond` uses, so both fail alike on a bad
+    record. An `or`'s word set is tested after its other parts (measured with callgrind
+    on the Chinese benchmark texts: 4.5% fewer instructions than before them, where the
+    closures test it; sorting the parts by an estimated cost was no better)."""
+    if depth > MAX_GENERATED_DEPTH:
+        raise _TooDeep
+
+    def const(value: Any) -> str:
+        consts.append(value)
+        return f"_k{len(consts) - 1}"
+
+    op = c[0]
+    if op == "lit":
+        return f"({const(str(c[1]))} in text)"
+    if op == "re":
+        pattern = str(c[1])
+        regex = rx.checked(pattern)
+        vm = rx.program(f"({pattern})", 1)
+        if vm is None:
+            return f"({const(regex.search)}(text) is not None)"
+        return (f"(({const(vm.search)}(text) if len(text) <= {int(LONG_TEXT)} "
+                f"else {const(regex.search)}(text)) is not None)")
+    if op in ("and", "or"):
+        kids = list(c[1])
+        words = _literals_at_once(kids, rx) if op == "or" else None
+        if words is not None:
+            kids = [x for x in kids if x[0] != "lit"]
+        parts = [_cond_expr(x, rx, consts, depth + 1) for x in kids]
+        if words is not None:
+            parts.append(f"{const(words)}(text, sender, ctx, fields)")
+        if not parts:
+            return "True" if op == "and" else "False"
+        return "(" + f" {op} ".join(parts) + ")"
+    if op == "not":
+        return f"(not {_cond_expr(c[1], rx, consts, depth + 1)})"
+    if op == "const":
+        return "True" if bool(c[1]) else "False"
+    # near, sender, cmp (and an unknown op's ValueError): the closure, called
+    return f"{const(_closure_cond(c, rx))}(text, sender, ctx, fields)"
+
+
+def _closure_cond(c: list, rx: Patterns) -> Check:
+    """A JSON condition as a tree of closures: for conditions too deep for `compile_cond`'s
+    one expression, and its leaves (near, sender, cmp)."""
     op = c[0]
     if op == "lit":
         word = str(c[1])
@@ -163,12 +244,12 @@ def compile_cond(c: list, rx: Patterns) -> Check:
         words = _literals_at_once(kids, rx) if op == "or" else None
         if words is not None:
             kids = [x for x in kids if x[0] != "lit"]
-        parts = [compile_cond(x, rx) for x in kids]
+        parts = [_closure_cond(x, rx) for x in kids]
         if words is not None:
             parts.insert(0, words)
         return _chain(parts, op == "and")
     if op == "not":
-        inner = compile_cond(c[1], rx)
+        inner = _closure_cond(c[1], rx)
         return lambda text, sender, ctx, fields: not inner(text, sender, ctx, fields)
     if op == "const":
         value = bool(c[1])

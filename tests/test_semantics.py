@@ -770,3 +770,31 @@ def test_batch_columns_may_be_any_iterable() -> None:
         rs.match_many([MSG], (s for s in ["95555", None]))
     with pytest.raises(TypeError, match="text must be str, not int"):
         rs.woken(5)  # type: ignore[arg-type]
+
+
+_CONDS = st.recursive(
+    st.sampled_from([["lit", "账单"], ["lit", "还款"], ["lit", "元"], ["const", True],
+                     ["const", False], ["re", "[0-9]{4}"], ["near", "账单", "元", 3],
+                     ["sender", ["【平安银行】"], ["95511"]]]),
+    lambda kids: st.one_of(
+        st.tuples(st.sampled_from(["and", "or"]), st.lists(kids, max_size=4)).map(list),
+        kids.map(lambda k: ["not", k])),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cond=_CONDS, text=st.sampled_from(["账单还款", "账单金额1234元", "元", "", "还款9元账单"]),
+       sender=st.sampled_from([None, "95511", "10086"]))
+def test_a_generated_condition_decides_as_the_closures_do(cond: list, text: str,
+                                                          sender: str | None) -> None:
+    """`compile_cond`'s one-expression function (runtime/evaluate.py) against the closure
+    tree it replaced, which conditions deeper than MAX_GENERATED_DEPTH still get."""
+    from scenec.runtime import evaluate as ev
+
+    rx = ev.Patterns()
+    want = bool(ev._closure_cond(cond, rx)(text, sender, {}, {}))
+    assert bool(ev.compile_cond(cond, rx)(text, sender, {}, {})) == want
+    deep = cond
+    for _ in range(ev.MAX_GENERATED_DEPTH + 5):
+        deep = ["not", ["not", deep]]
+    assert bool(ev.compile_cond(deep, rx)(text, sender, {}, {})) == want

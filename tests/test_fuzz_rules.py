@@ -14,6 +14,7 @@ import random
 import shutil
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenec.compiler import Compiled, build, checker, compile_paths, sources
 from scenec.dsl import parser
+from scenec.dsl.diagnostics import DiagnosticBag
 from scenec.runtime import load, loads
+
+
+def _parse_measured(text: str) -> tuple[object, DiagnosticBag, float, int]:
+    """Parse `text` as one file: what it parsed to, its diagnostics, the CPU seconds it
+    took (wall time fails on a loaded host) and its peak traced memory in bytes."""
+    diags = DiagnosticBag()
+    start = time.process_time()
+    tracemalloc.start()
+    try:
+        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return parsed, diags, time.process_time() - start, peak
+
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 SHIPPED = sorted(RULES.rglob("*.scene"))
@@ -266,10 +283,6 @@ def test_hostile_nesting_is_refused_early(shape: str) -> None:
     `MAX_NESTING` (counting from the outside, as the E902 of a Lark parse does), and
     recovery runs that check before each Lark parse, so a syntax error earlier in the file
     does not hand the deep item to Lark either."""
-    import tracemalloc
-
-    from scenec.dsl.diagnostics import DiagnosticBag
-
     n = 400_000
     head = 'scene a "A" {\n when '
     body = {"closed": "(" * n + '"x"' + ")" * n + "\n}\n", "open": "(" * n + "\n",
@@ -277,15 +290,7 @@ def test_hostile_nesting_is_refused_early(shape: str) -> None:
             + "\n}\n"}[shape]
     first = 'scene z "Z" {\n priority x\n}\n' if shape == "after-an-error" else ""
     text = first + head + body + 'scene b "B" {\n when "y"\n}\n'
-    diags = DiagnosticBag()
-    start = time.process_time()  # CPU time: wall time fails on a loaded host
-    tracemalloc.start()
-    try:
-        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    took = time.process_time() - start
+    parsed, diags, took, peak = _parse_measured(text)
     line = 2 + first.count("\n")
     want = [("E001", 2, 11)] if first else []
     col = 7 + (4 if shape == "nots" else 1) * parser.MAX_NESTING
@@ -300,8 +305,6 @@ def test_the_driver_and_lark_blame_the_same_opener() -> None:
     """The driver counts levels from the outside as it shifts (`TooDeep`), Lark's parse
     from its tree (`parser._too_deep`): on random expressions 55-75 levels deep, mixing
     `not`, groups, calls' parentheses and guards, both give the same E902."""
-    from scenec.dsl.diagnostics import DiagnosticBag
-
     rng = random.Random(11)
 
     def expr(d: int) -> str:
@@ -351,18 +354,7 @@ def test_a_long_string_or_regex_is_lexed_in_little_memory(body: str, code: str) 
     4 MB file with one unterminated string 1.36 GB. Written as a character-class run between
     escapes (`"[^"\\\\\\n]*(?:\\\\.[^"\\\\\\n]*)*"`, the same language), only escapes cost
     entries: ~10 MB."""
-    import tracemalloc
-
-    from scenec.dsl.diagnostics import DiagnosticBag
-
-    diags = DiagnosticBag()
-    tracemalloc.start()
-    try:
-        parser.parse_text("t.scene", 'scene a "A" {\n when ' + body + "\n}\n", diags,
-                          parser.RecoveryBudget())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, diags, _, peak = _parse_measured('scene a "A" {\n when ' + body + "\n}\n")
     assert [d.code for d in diags.items] == [code]
     assert peak < 40 << 20, peak
 
@@ -1324,10 +1316,6 @@ def test_a_list_of_a_million_values_is_refused_early(shape: str) -> None:
     a parser node per value, and then passed (the values are one literal). A list longer
     than `MAX_LIST_VALUES` is E916 at its first value too many: the driver stops there and
     recovery drops the item unread, so the rest of the file is still checked."""
-    import tracemalloc
-
-    from scenec.dsl.diagnostics import DiagnosticBag
-
     n = 250_000  # a parse held 170 MB for these (`scenec check` of 1 M now takes ~2 s)
     sep = ",\n" if shape == "multiline" else ","
     values = sep.join(['"1"'] * n)
@@ -1336,15 +1324,7 @@ def test_a_list_of_a_million_values_is_refused_early(shape: str) -> None:
             "words": 'words a = '}.get(shape, 'scene a "A" {\n when "x"\n sender ')
     tail = "\n" if shape == "words" else "\n}\n"
     text = first + head + values + tail + 'scene b "B" {\n when "y"\n priority q\n}\n'
-    diags = DiagnosticBag()
-    start = time.process_time()  # CPU: the host may be loaded
-    tracemalloc.start()
-    try:
-        parsed = parser.parse_text("t.scene", text, diags, parser.RecoveryBudget())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    took = time.process_time() - start
+    parsed, diags, took, peak = _parse_measured(text)
     got = [(d.code, d.span.line) for d in diags.items]
     line = head.count("\n") + first.count("\n") + 1
     if shape == "multiline":
@@ -1419,8 +1399,6 @@ def test_every_kind_of_long_list_is_refused_early(clause: str, item: str, sep: s
     """Round 13: 2 MB of `ctx.n in [1,1,…]` took 27 s and 700 MB before E915 said the
     record was too big; an `or` chain, an `and` chain and an example's `expect` list
     cost as much a node. Each is held to `MAX_LIST_VALUES` items as the file is read."""
-    from scenec.dsl.diagnostics import DiagnosticBag
-
     body = sep.join([item] * 200_000)
     tail = "]" if clause.endswith("[") else ""
     text = ('context { n: number }\nscene a "A" {\n when "x"\n ' + clause + body + tail
@@ -1443,8 +1421,6 @@ def test_recovery_in_a_file_of_many_small_items_is_linear(line: str) -> None:
     of 140,000 one-line scenes, each in error, took 10 s of CPU over its 50 errors. The
     item is now looked for in a growing window before the error, and the clause's end
     only up to the next item: the same diagnostics in 0.5 s."""
-    from scenec.dsl.diagnostics import DiagnosticBag
-
     text = line * ((4 << 20) // len(line) - 1)
     diags = DiagnosticBag()
     start = time.process_time()

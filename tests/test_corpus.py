@@ -137,7 +137,7 @@ MIN_RECALL = 0.85
 MARKETING = {"none", "marketing_unsubscribable", "promotion_ad", "en_promotion_ad",
              "content_push", "remit_request_scam", "prize_scam", "phone_virus_scam",
              "en_card_details_phishing", "en_premium_rate_scam", "cmcc_news_push",
-             "unicom_news_push", "trade_phrase_ad"}
+             "unicom_news_push", "trade_phrase_ad", "trade_offer_ad"}
 
 
 def _unescape(field: str) -> str:

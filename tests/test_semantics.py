@@ -695,17 +695,21 @@ def test_near_is_linear_when_a_string_overlaps_itself(monkeypatch: pytest.Monkey
     assert not evaluate.near("ab " * 20_000, "ab", "zz", 3) and calls == []
 
 
+class _OddStr(str):
+    """A context value whose own `==` raises: the runtime and the reference read it as
+    its plain str value, never through its methods."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("odd")
+
+    __hash__ = str.__hash__
+
+
 def test_a_context_value_is_read_as_its_plain_value() -> None:
     """A fact's value of a subclass (a str or int whose comparison raises or lies) was
     compared with its own methods: the error was caught as if the record were malformed,
     the scene listed in `broken_scenes` (which the CLI reports as 'rebuild the
     artifact'). A subclass is now read as its plain str, int or float value."""
-
-    class Odd(str):
-        def __eq__(self, other: object) -> bool:
-            raise RuntimeError("odd")
-
-        __hash__ = str.__hash__
 
     class Liar(str):
         def __eq__(self, other: object) -> bool:
@@ -716,7 +720,7 @@ def test_a_context_value_is_read_as_its_plain_value() -> None:
     rs = compile_text(BANK).ruleset
     assert rs is not None
     gold = rs.match(MSG, ctx={"segment": "gold"})
-    assert rs.match(MSG, ctx={"segment": Odd("gold")}) == gold
+    assert rs.match(MSG, ctx={"segment": _OddStr("gold")}) == gold
     assert rs.match(MSG, ctx={"segment": Liar("silver")}) == rs.match(
         MSG, ctx={"segment": "silver"})
     assert rs.broken_scenes == set()
@@ -728,12 +732,6 @@ def test_the_reference_reads_a_context_value_as_the_runtime_does() -> None:
     whose `__gt__` does) and answered otherwise where one lied (a float equal to
     everything was `in [1, 2.5]`); the two are held to the same answers."""
     from scenec.compiler.reference import Reference
-
-    class Odd(str):
-        def __eq__(self, other: object) -> bool:
-            raise RuntimeError("odd")
-
-        __hash__ = str.__hash__
 
     class Rude(int):
         def __gt__(self, other: object) -> bool:
@@ -752,7 +750,7 @@ def test_the_reference_reads_a_context_value_as_the_runtime_does() -> None:
     assert built.ruleset is not None
     ref = Reference(built.model)
     day = dt.date(2026, 1, 1)
-    for ctx in ({"n": Rude(5)}, {"n": Liar(4.0)}, {"s": Odd("p")}):
+    for ctx in ({"n": Rude(5)}, {"n": Liar(4.0)}, {"s": _OddStr("p")}):
         want = [m.scene for m in built.ruleset.match("x", None, ctx, day)]
         assert [m.scene for m in ref.match("x", None, ctx, day)] == want, ctx
 

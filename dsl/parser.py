@@ -125,10 +125,12 @@ def _parse_reporting(path: str, text: str, diags: DiagnosticBag,
     scenes: list[ast.Name] = []  # ids of the scenes dropped, still compared with the others
 
     def drop(before: str, after: str) -> None:
-        dropped.extend(_dropped_definitions(before, after))
-        mentioned.update(_mentioned_names(before, after))
+        lo, hi = _changed_stretch(before, after)  # found once: a halving over the file
+        dropped.extend(_dropped_definitions(before, after, lo, hi))
+        mentioned.update(_NAME.findall(before, lo, hi))  # see `ast.File.mentioned`
         # a scene with several clauses in error is dropped once per error: listed once
-        scenes.extend(n for n in _dropped_scenes(path, before, after) if n not in scenes)
+        scenes.extend(n for n in _dropped_scenes(path, before, after, lo, hi)
+                      if n not in scenes)
     reported: set[int] = set()  # offsets of the errors reported
     spoiled: set[tuple[int, int]] = set()  # (line, col) of items a clause was blanked in
     for _ in range(MAX_SYNTAX_ERRORS):
@@ -615,17 +617,12 @@ _CONTEXT = re.compile(r"[ \t]*(context)\b")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _mentioned_names(before: str, after: str) -> set[str]:
-    """The identifiers in the stretch that blanking removed (see `ast.File.mentioned`)."""
-    lo, hi = _changed_stretch(before, after)
-    return set(_NAME.findall(before, lo, hi))
-
-
-def _dropped_definitions(before: str, after: str) -> list[tuple[str, str]]:
+def _dropped_definitions(before: str, after: str, lo: int,
+                         hi: int) -> list[tuple[str, str]]:
     """The (keyword, name) of each top-level definition that blanking removed. A dropped
     `context { … }` block gives ("context", name) for every name written in it: with the
-    block cut short, a fact's name may stand without its `:` or type."""
-    lo, hi = _changed_stretch(before, after)
+    block cut short, a fact's name may stand without its `:` or type. [lo, hi) is where
+    `after` differs (`_changed_stretch`)."""
     out = []
     for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
         d = _DEFINITION.match(before, m.start())
@@ -652,12 +649,12 @@ def _dropped_facts(before: str, after: str, lo: int, hi: int) -> list[tuple[str,
 _SCENE_HEADER = re.compile(r"[ \t]*scene[ \t]+(\w+)")
 
 
-def _dropped_scenes(path: str, before: str, after: str) -> list[ast.Name]:
+def _dropped_scenes(path: str, before: str, after: str, lo: int,
+                    hi: int) -> list[ast.Name]:
     """The id, located, of each scene whose header blanking removed: a scene dropped for
     a syntax error is still compared with the others (E101), so a second scene of its id
     is not found only once the first parses. Few per file (E909 bounds the drops), so
-    counting lines from the top is cheap."""
-    lo, hi = _changed_stretch(before, after)
+    counting lines from the top is cheap. [lo, hi) as for `_dropped_definitions`."""
     out = []
     for m in _ITEM_START.finditer(before, before.rfind("\n", 0, lo) + 1, hi):
         d = _SCENE_HEADER.match(before, m.start())

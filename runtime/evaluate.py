@@ -203,10 +203,7 @@ def _cond_expr(c: list, rx: Patterns, consts: list[Any], depth: int) -> str:
         return (f"(({const(vm.search)}(text) if len(text) <= {int(LONG_TEXT)} "
                 f"else {const(regex.search)}(text)) is not None)")
     if op in ("and", "or"):
-        kids = list(c[1])
-        words = _literals_at_once(kids, rx) if op == "or" else None
-        if words is not None:
-            kids = [x for x in kids if x[0] != "lit"]
+        words, kids = _words_apart(op, list(c[1]), rx)
         parts = [_cond_expr(x, rx, consts, depth + 1) for x in kids]
         if words is not None:
             parts.append(f"{const(words)}(text, sender, ctx, fields)")
@@ -240,10 +237,7 @@ def _closure_cond(c: list, rx: Patterns) -> Check:
     if op == "cmp":
         return _compare(str(c[1]), bool(c[2]), str(c[3]), tuple(c[4]), str(c[5]))
     if op in ("and", "or"):
-        kids = list(c[1])
-        words = _literals_at_once(kids, rx) if op == "or" else None
-        if words is not None:
-            kids = [x for x in kids if x[0] != "lit"]
+        words, kids = _words_apart(op, list(c[1]), rx)
         parts = [_closure_cond(x, rx) for x in kids]
         if words is not None:
             parts.insert(0, words)
@@ -273,6 +267,13 @@ def _chain(parts: list[Check], conjunction: bool) -> Check:
             a(text, sender, ctx, fields) and b(text, sender, ctx, fields))
     return lambda text, sender, ctx, fields: (
         a(text, sender, ctx, fields) or b(text, sender, ctx, fields))
+
+
+def _words_apart(op: str, kids: list, rx: Patterns) -> tuple[Check | None, list]:
+    """An `or`'s literals as one word-set check, and the parts left to test one by one
+    (all of them when there is no word set: an `and`, or too few or too many literals)."""
+    words = _literals_at_once(kids, rx) if op == "or" else None
+    return words, kids if words is None else [x for x in kids if x[0] != "lit"]
 
 
 def _literals_at_once(children: list, rx: Patterns) -> Check | None:

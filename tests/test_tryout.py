@@ -62,6 +62,8 @@ NOW = dt.date(2026, 11, 27)
 # fixes e7 30, z7 30 (none wrong), and the earlier rounds' e6 50 (Con Edison's steam, the
 # strata plan's car-park gates), z6 50 (停车场's 月卡, QQ音乐's 已成功开通…连续包月),
 # e4 50 (its floor had stayed at 48)
+# session 28 (audit-en11): the delayed bags e4042, e5045 (its sequel, found and on its way),
+# e6045 and e7026 accept `travel.flight.baggage`, the category of the new en_baggage_delayed
 MIN_RIGHT = {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 149,
              "e3": 75, "z3": 75, "e4": 50, "z4": 50, "e5": 50, "z5": 50,
              "e6": 50, "z6": 50, "e7": 30, "z7": 30}

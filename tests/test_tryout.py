@@ -13,7 +13,8 @@ government, schools, hospitals and pharmacies, utilities, insurance, funds, prop
 services, subscriptions and travel changes. Session 28 (everyday5) added 50 English
 (`e5…`) and 50 Chinese (`z5…`) more of the same kinds in phrasings the earlier rounds had
 not used. Session 28b (everyday6) added 50 English (`e6…`) and 50 Chinese (`z6…`) more,
-session 28d (everyday7) 30 English (`e7…`) and 30 Chinese (`z7…`).
+session 28d (everyday7) 30 English (`e7…`) and 30 Chinese (`z7…`), everyday8 40 English
+(`e8…`) and 40 Chinese (`z8…`).
 `tests/corpus/tryout.tsv` gives, per message, the sender (may be empty), the categories a
 careful reader accepts (`/`-separated; `-` = no scene is also right) and the fields the
 best match must carry (`name` present, `name=value` equal). The floors are what the library
@@ -62,11 +63,16 @@ NOW = dt.date(2026, 11, 27)
 # fixes e7 30, z7 30 (none wrong), and the earlier rounds' e6 50 (Con Edison's steam, the
 # strata plan's car-park gates), z6 50 (停车场's 月卡, QQ音乐's 已成功开通…连续包月),
 # e4 50 (its floor had stayed at 48)
-# session 28 (audit-en11): the delayed bags e4042, e5045 (its sequel, found and on its way),
+# session 29 (audit-en11): the delayed bags e4042, e5045 (its sequel, found and on its way),
 # e6045 and e7026 accept `travel.flight.baggage`, the category of the new en_baggage_delayed
-MIN_RIGHT = {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 149,
+# session 29d (everyday8): e8 first try 18 of 40, z8 23 of 40 (1 wrong: a chemist's "处方药已到店，
+# 请凭取药码…领取" as an advert); after its fixes e8 39, z8 39 (none wrong; left: Netflix's "Your
+# payment … didn't go through. Update your payment method", the lures' own words, and 腾讯视频's
+# expiry with a link to click), and zn 150: zn047's limit counted from the arrival has no day, so
+# the row now asks for what a reader needs, the limit as `within` (read since session 27b)
+MIN_RIGHT = {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150,
              "e3": 75, "z3": 75, "e4": 50, "z4": 50, "e5": 50, "z5": 50,
-             "e6": 50, "z6": 50, "e7": 30, "z7": 30}
+             "e6": 50, "z6": 50, "e7": 30, "z7": 30, "e8": 39, "z8": 39}
 # a wrong scene (not merely none) is worse than none
 MAX_WRONG = 0
 
@@ -101,7 +107,7 @@ def test_tryout_rows_are_well_formed() -> None:
     assert count == {"zh": 140, "en": 250, "zv": 30, "ev": 30, "zi": 19, "ei": 14, "zn": 150,
                      "e3": 75, "z3": 75, "e4": 50, "z4": 50,
                      "e5": 50, "z5": 50, "e6": 50, "z6": 50,
-                     "e7": 30, "z7": 30}
+                     "e7": 30, "z7": 30, "e8": 40, "z8": 40}
 
 
 def test_tryout_floors(library: Ruleset) -> None:

@@ -277,6 +277,8 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
     next_item = _item_end(text, at + 1)
     if not begin < end <= next_item or not _braces_balance(text, begin, end):
         return None
+    if _closes(text, begin, end) and not _closes(text, end, next_item):
+        return None  # `{ { sender "1" }`: the stray `{` balanced the item's own `}`
     keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
     return begin, end, keyword
 
@@ -323,6 +325,13 @@ def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None
     if text[line_start:pos].strip() or not _CLAUSE_LINE.match(text, line_start):
         return None
     return pos
+
+
+def _closes(text: str, begin: int, end: int) -> bool:
+    """Whether text[begin:end] holds a `}` outside strings, regexes and comments. A
+    clause's stretch that holds the item's last one would leave the item open once blanked,
+    and the next item would be a follow-on E007 'not closed'."""
+    return any(m.group() == "}" for m in _BRACE_SCAN.finditer(text, begin, end))
 
 
 def _braces_balance(text: str, begin: int, end: int) -> bool:

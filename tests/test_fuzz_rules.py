@@ -513,6 +513,23 @@ def test_recovery_inside_an_item_reports_no_cascade(text: str, want: list) -> No
     assert got == want, got
 
 
+@pytest.mark.parametrize("item", [
+    'enterprise a "A" { { sender "1" }', 'enterprise a "A" { sender { "1" }',
+    'enterprise a "A" { sender "1"{ "2" }', 'enterprise a "A" { sender "1", "2" { }',
+    'scene a "A" { { when "x" }', 'scene a "A" { when "x" { }',
+    'scene a "A" { priority 5 template "x" { }',
+])
+def test_a_stray_brace_in_a_one_line_item_is_one_error(item: str) -> None:
+    """Round 14: a one-line item with a stray `{` before its `}` had its clause blanked
+    from the error to the next line, the item's own `}` with it (the stray `{` balanced
+    it), so the next item's keyword was a follow-on E007 'the enterprise opened on line 1
+    is not closed'. The item is blanked whole instead: one error, the real one."""
+    text = f'{item}\nenterprise b "B" {{ sender "2" }}\nscene s "S" {{ enterprise b when "x" }}\n'
+    result = one_file(text)
+    got = [(d.code, d.span.line) for d in result.diagnostics.sorted()]
+    assert got == [("E001", 1)], got
+
+
 def test_recovery_work_is_bounded() -> None:
     """Each recovery re-parses up to the next error; a big file full of late errors once
     took minutes. The budget stops it with E909 well within a second or two."""

@@ -413,9 +413,21 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
 
 
+def _item_before(text: str, at: int) -> int:
+    """The offset of the last top-level item that starts before the item whose keyword is
+    at `at`, or -1. An item's match starts at its indentation, so it is looked for before
+    that: from `at - 1` it was the item at `at` itself, and in an indented file an unclosed
+    item was neither named nor blanked (recovery stopped at it)."""
+    lead = at
+    while lead > 0 and text[lead - 1] in " \t":
+        lead -= 1
+    return _last_item_start(text, lead - 1)
+
+
 def _enclosing_item(text: str, at: int) -> tuple[int, int, str]:
-    """The top-level item that offset `at` is in: its start, its line, its keyword."""
-    begin = max(0, _last_item_start(text, at - 1))
+    """The top-level item cut short at `at` (the next item's keyword, or the end of the
+    file's code): its start, its line, its keyword."""
+    begin = max(0, _item_before(text, at))
     kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
     return begin, _line_col(text, begin)[0], kind
 
@@ -737,7 +749,7 @@ def _blank_item(text: str, at: int, previous: bool = False) -> str:
     `previous`, the item that ends where the one starting at `at` starts."""
     at = max(0, min(at, len(text)))
     if previous:
-        begin = max(0, _last_item_start(text, at - 1))
+        begin = max(0, _item_before(text, at))
         return text[:begin] + re.sub(r"[^\n]", " ", text[begin:at]) + text[at:]
     begin = max(0, _last_item_start(text, at))
     end = _item_end(text, at + 1)

@@ -530,6 +530,21 @@ def test_a_stray_brace_in_a_one_line_item_is_one_error(item: str) -> None:
     assert got == [("E001", 1)], got
 
 
+@pytest.mark.parametrize("indent", ["", "  ", "\t"])
+def test_an_unclosed_item_in_an_indented_file_is_recovered(indent: str) -> None:
+    """Round 14: in an indented file the item before an unclosed one's successor was
+    looked for from the successor's own indentation, which is where the successor
+    starts: E007 said 'the item opened on line 3' (the successor's line) and nothing was
+    blanked, so recovery stopped there and the errors after it went unreported."""
+    text = (f'{indent}scene a "A" {{\n{indent}  when "x"\n{indent}scene b "B" {{ when "y" }}\n'
+            f'{indent}scene c "C" {{ when ( }}\n')
+    result = one_file(text)
+    got = [(d.code, d.span.line) for d in result.diagnostics.sorted()]
+    assert got == [("E007", 3), ("E001", 4)], got
+    e007 = result.diagnostics.sorted()[0]
+    assert "the scene opened on line 1 is not closed" in e007.message, e007.message
+
+
 def test_recovery_work_is_bounded() -> None:
     """Each recovery re-parses up to the next error; a big file full of late errors once
     took minutes. The budget stops it with E909 well within a second or two."""

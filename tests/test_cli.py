@@ -569,8 +569,9 @@ def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
     """Round 13: rule files that define no scene (emptied by a failed checkout or a full
     disk, or every scene commented out) built an artifact that matches nothing, exit 0,
     and a service's `Handle.reload` swapped it in: every message unmatched. `build` now
-    refuses it (E504 at the first file) and leaves the previous artifact as it was;
-    `check` of a file of word sets alone still passes."""
+    refuses it (E603 at the first file: round 14 gave it a code of its own, it was E504
+    'cannot read') and leaves the previous artifact as it was; `check` of a file of word
+    sets alone still passes."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "a.scene").write_text("", encoding="utf-8")
@@ -580,7 +581,8 @@ def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
     out.write_bytes(b"previous artifact")
     r = scenec("build", str(rules), "-o", str(out))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "error[E504]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert "error[E603]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert "E504" not in r.stderr  # nothing was unreadable
     assert out.read_bytes() == b"previous artifact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules", "rules.scb"]
     assert scenec("check", str(rules / "b.scene")).returncode == 0

@@ -280,6 +280,28 @@ def test_a_closed_or_full_output_ends_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("closed", ["stdout", "both"])
+def test_a_closed_output_keeps_a_failing_commands_status(tmp_path: Path, closed: str) -> None:
+    """Round 14: a reader that went away (`scenec test rules | head -1`, `build … 2>&1 |
+    head`) made every command exit 0, as `match` rightly does: a failing example, a rule
+    error or a failed build passed `set -o pipefail` and CI. The status a command has
+    found stands; only the rest of its output is dropped, without a traceback."""
+    bad = write(tmp_path, GOOD.replace('expect card = "1234"', 'expect card = "9999"'))
+    broken = write(tmp_path, 'scene a "A" { when ( }\n', "broken.scene")
+    out = tmp_path / "x.scb"
+    for args in (["test", bad], ["build", bad, "-o", str(out)], ["check", broken],
+                 ["build", broken, "-o", str(out)]):
+        read, written = os.pipe()
+        os.close(read)  # the reader is gone before the first line is written
+        errors = written if closed == "both" else subprocess.PIPE
+        done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", *args],
+                              stdout=written, stderr=errors, timeout=120)
+        os.close(written)
+        assert done.returncode == 1, (args, done.returncode)
+        assert b"Traceback" not in (done.stderr or b""), done.stderr
+        assert not out.exists()
+
+
 def test_the_artifact_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path: Path) -> None:
     """`-o` naming a FIFO (or a device) is refused, not replaced by a file; a new artifact
     is readable as a new file would be (mkstemp's 0600 would lock out a service running

@@ -684,6 +684,24 @@ def test_example_work_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "E913" not in codes(one_file(scenes.replace('"a" and /a/', '"a" and /a/ and "b"')))
 
 
+def test_failing_examples_per_build_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 14: each failing example is explained by the reference interpreter and
+    rendered with its quote; a 4 MiB file of 228,000 one-line failing examples took 66 s,
+    400 MB and printed 61 MB of diagnostics (a 32 MiB build, ten minutes). Past the
+    limit the build says so once (E917, at the first example over it) and runs no more."""
+    from scenec.compiler import examples
+
+    monkeypatch.setattr(examples, "MAX_FAILING_EXAMPLES", 10)
+    body = "".join(f' example "z{i}"\n' for i in range(30))
+    result = one_file(f'scene s "S" {{\n when "ab"\n example "ab"\n{body}}}\n')
+    found = [(d.code, d.span.line) for d in result.diagnostics.sorted()]
+    assert found == [("E701", line) for line in range(4, 14)] + [("E917", 14)], found
+    assert len(result.examples) == 11 and result.examples[0].ok  # the passing one too
+    (e917,) = [d for d in result.diagnostics.errors if d.code == "E917"]
+    assert "more than 10 examples fail" in e917.message and e917.hint
+    assert "E917" not in codes(one_file(f'scene s "S" {{\n when "z"\n{body}}}\n'))
+
+
 def test_second_valid_or_when_is_an_error() -> None:
     """Single-valued clauses given twice are located errors, never a traceback."""
     text = ('scene a "A" {\n when "x"\n valid 2020-01-01 .. 2021-01-01\n'

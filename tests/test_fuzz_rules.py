@@ -1325,6 +1325,23 @@ def test_an_expected_date_or_time_of_another_shape_is_a_check_error() -> None:
                                  "")).ok
 
 
+def test_an_expected_value_folding_would_change_is_a_check_error() -> None:
+    """Round 14: a field is read from the folded text, so an expected value written as
+    the message writes it in full-width forms (`c = "１２"`, an ideographic space) could
+    only fail when run ('expected "１２", got "12"', with a hint about slot kinds). It is
+    E702 at the value from `check`, naming the value to write; a `raw` extractor's field
+    keeps the message's own characters, and expects them."""
+    text = ('scene a "A" {\n  template "code ${c:digits} ok ${w:word}"\n'
+            '  extract r = raw /ok (\\S+)$/\n'
+            '  example "code １２ ok ｘｙ" expect c = "１２", w = "ｘｙ", r = "ｘｙ"\n'
+            '  example "code １２ ok ｘｙ" expect c = "12", w = "xy", r = "ｘｙ"\n}\n')
+    result = one_file(text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics.errors]
+    assert got == [("E702", 4, 38), ("E702", 4, 48)], result.rendered()
+    assert 'write "12"' in (result.diagnostics.errors[0].hint or "")
+    assert one_file(text.replace(text.splitlines()[3] + "\n", "")).ok
+
+
 @pytest.mark.parametrize(("text", "want"), [
     # two entries in error: both reported in one run, the good ones kept and used
     ('context {\n  segment: str,\n  age number,\n  vip: bool,\n  score: : number,\n'

@@ -497,7 +497,8 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
                         "a regex is written /pattern/ on one line; escape a slash as \\/")
         else:
             diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
-                        _look_alike_hint(ch) or _expected_hint(exc.allowed or set()))
+                        _look_alike_hint(ch) or _full_width_word_hint(text, pos)
+                        or _expected_hint(exc.allowed or set()))
         return
     if isinstance(exc, UnexpectedEOF) or isinstance(exc, UnexpectedToken) and \
             exc.token.type == "$END":
@@ -529,6 +530,25 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
 _PUNCTUATION = frozenset('"{}()[],.:=<>!/#-+')
 _LOOK_ALIKE = {"“": '"', "”": '"', "„": '"', "‟": '"', "＂": '"', "‘": "'", "’": "'",
                "、": ","}
+
+
+# A name's or number's characters, ASCII or typed full-width (U+FF10–FF5A: digits,
+# letters and the low line) by an input method.
+_WORDISH = re.compile(r"[A-Za-z0-9_\uff10-\uff19\uff21-\uff3a\uff3f\uff41-\uff5a]+")
+
+
+def _full_width_word_hint(text: str, pos: int) -> str | None:
+    """A hint for a name or number typed with full-width letters or digits (`scene ｆｏｏ`,
+    `priority ８０`), which a Chinese input method types: the character looks like what
+    the grammar expected, and 'expected a name' did not say why it was not one."""
+    start = pos
+    while start > 0 and _WORDISH.fullmatch(text[start - 1]):
+        start -= 1
+    run = _WORDISH.match(text, start)
+    if run is None or run.end() <= pos:
+        return None
+    plain = unicodedata.normalize("NFKC", run.group())
+    return None if plain == run.group() else f"write '{plain}' (ASCII) for '{run.group()}'"
 
 
 def _look_alike_hint(ch: str) -> str | None:

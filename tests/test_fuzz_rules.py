@@ -1172,6 +1172,24 @@ def test_an_example_without_a_sender_is_told_so() -> None:
     assert "the example gives no sender" in d.message and "['95555']" in d.message
 
 
+@pytest.mark.parametrize(("text", "word", "col"), [
+    ('scene ｆｏｏ "F" { when "x" }\n', "foo", 7),
+    ('scene s "S" { when "x" and ctx.ｖｉｐ == 1 }\n', "vip", 32),
+    ('scene s "S" { when "x" extract a_ｂ = /(x)/ }\n', "a_b", 34),
+    ('words ｗ＿１ = "x"\n', "w_1", 7),
+])
+def test_a_name_typed_in_full_width_is_named(text: str, word: str, col: int) -> None:
+    """Round 14: a name typed with a Chinese input method's full-width letters (`scene
+    ｆｏｏ`) was E002 'unexpected character' with the hint 'expected a name': the
+    character looks like one. The hint now names the ASCII word to write, as it does for
+    full-width punctuation. (A number's full-width digits, `priority ８０`, are read as
+    its value.)"""
+    result = one_file(text)
+    (d,) = result.diagnostics.errors
+    assert (d.code, d.span.line, d.span.col) == ("E002", 1, col), result.rendered()
+    assert d.hint is not None and f"write '{word}' (ASCII)" in d.hint, d.hint
+
+
 @pytest.mark.parametrize(("clause", "want"), [('button "b" copy("x")', "expected '->'"),
                                               ("valid 2020-01-01 2021-01-01", "expected '..'")])
 def test_a_hint_names_punctuation_as_it_is_written(clause: str, want: str) -> None:

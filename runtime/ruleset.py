@@ -357,10 +357,15 @@ def _indexable(column: Iterable[Any] | None) -> Any:
 def _facts(ctx: Mapping | None) -> dict:
     """The caller's context as a plain dict, read once per message before any scene runs:
     a mapping whose lookups raise (a backend that is down) raises to the caller then,
-    instead of inside a scene, where it would be taken for a broken record."""
+    instead of inside a scene, where it would be taken for a broken record. Its keys are
+    plain `str`s: a scene looks a fact up by name, and a key's own `==` (a str subclass,
+    or any object hashing like the name) ran there, its error taken for a broken record;
+    a key that is no str names no fact and is left out."""
     if ctx is None:
         return {}
-    return ctx if type(ctx) is dict else dict(ctx)
+    if type(ctx) is dict and all(k.__class__ is str for k in ctx):
+        return ctx
+    return {str.__str__(k): v for k, v in dict(ctx).items() if isinstance(k, str)}
 
 
 def check_facts(ctx: object, now: object) -> None:

@@ -726,6 +726,29 @@ def test_a_context_value_is_read_as_its_plain_value() -> None:
     assert rs.broken_scenes == set()
 
 
+def test_a_context_key_is_read_as_its_plain_text() -> None:
+    """Round 14: a fact's name given as a str subclass whose `==` raises (or an object
+    hashing like the name) was compared by the scene's lookup: the error was taken for a
+    malformed record, the message lost the scene without a word, and `broken_scenes`
+    (which the CLI reports as 'rebuild the artifact') listed it from then on. A key is
+    read as its plain text; a key that is no str names no fact."""
+
+    class OddKey:
+        def __hash__(self) -> int:
+            return hash("segment")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("odd")
+
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    gold = rs.match(MSG, ctx={"segment": "gold"})
+    assert rs.match(MSG, ctx={_OddStr("segment"): "gold"}) == gold
+    assert rs.match_many([MSG], ctxs=[{_OddStr("segment"): "gold"}]) == [gold]
+    assert rs.match(MSG, ctx={OddKey(): "gold"}) == rs.match(MSG)
+    assert rs.broken_scenes == set()
+
+
 def test_the_reference_reads_a_context_value_as_the_runtime_does() -> None:
     """Round 11: the reference interpreter still compared a subclass's value with its own
     methods, so it raised where the runtime matched (a str whose `__eq__` raises, an int

@@ -224,6 +224,8 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
     if entry is not None:  # one fact of a `context { … }` block: the others are kept
         begin, end = entry
         return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], None
+    if _open_string_takes_a_brace(exc, text, at):
+        return _blank_item(text, at), None  # blanking the clause would take the `}` too
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     taken = _clause_keyword_taken_as_name(exc, text)
     if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
@@ -325,6 +327,16 @@ def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None
     if text[line_start:pos].strip() or not _CLAUSE_LINE.match(text, line_start):
         return None
     return pos
+
+
+def _open_string_takes_a_brace(exc: UnexpectedInput, text: str, at: int) -> bool:
+    """Whether the error is a string left open (`when "x }`) with a `}` after it on its
+    line: the item's own, most likely, which the string runs over. The clause around it
+    would be blanked to the line's end, that `}` with it, and the next item would be a
+    follow-on E007 'not closed'."""
+    if not isinstance(exc, UnexpectedCharacters) or text[at:at + 1] != '"':
+        return False
+    return "}" in text[at:_line_end(text, at)]
 
 
 def _closes(text: str, begin: int, end: int) -> bool:

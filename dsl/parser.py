@@ -340,10 +340,15 @@ def _open_string_takes_a_brace(exc: UnexpectedInput, text: str, at: int) -> bool
 
 
 def _closes(text: str, begin: int, end: int) -> bool:
-    """Whether text[begin:end] holds a `}` outside strings, regexes and comments. A
+    """Whether text[begin:end] holds a `}` outside strings, regexes and comments, or in a
+    string left open (`" "1" }`: quotes out of step), which runs over the item's `}`. A
     clause's stretch that holds the item's last one would leave the item open once blanked,
     and the next item would be a follow-on E007 'not closed'."""
-    return any(m.group() == "}" for m in _BRACE_SCAN.finditer(text, begin, end))
+    for m in _BRACE_SCAN.finditer(text, begin, end):
+        tok = m.group()
+        if tok == "}" or tok[0] == '"' and (len(tok) == 1 or tok[-1] != '"') and "}" in tok:
+            return True
+    return False
 
 
 def _braces_balance(text: str, begin: int, end: int) -> bool:

@@ -555,13 +555,14 @@ _WORDISH = re.compile(r"[A-Za-z0-9_\uff10-\uff19\uff21-\uff3a\uff3f\uff41-\uff5a
 
 
 def _full_width_word_hint(text: str, pos: int) -> str | None:
-    """A hint for a name or number typed with full-width letters or digits (`scene ｆｏｏ`,
-    `priority ８０`), which a Chinese input method types: the character looks like what
-    the grammar expected, and 'expected a name' did not say why it was not one."""
+    """A hint for a name typed with full-width letters or digits (`scene ｆｏｏ`), which a
+    Chinese input method types: the character looks like what the grammar expected, and
+    'expected a name' did not say why it was not one. Only a name of up to 64 characters
+    around `pos` is read: a hostile line of letters costs each error no more."""
     start = pos
-    while start > 0 and _WORDISH.fullmatch(text[start - 1]):
+    while start > max(0, pos - 64) and _WORDISH.fullmatch(text[start - 1]):
         start -= 1
-    run = _WORDISH.match(text, start)
+    run = _WORDISH.match(text, start, pos + 64)
     if run is None or run.end() <= pos:
         return None
     plain = unicodedata.normalize("NFKC", run.group())

@@ -191,11 +191,12 @@ def _print_diagnostics(result: Compiled) -> None:
 def _build(args: argparse.Namespace) -> int:
     if not args.output:
         print("scenec: error: -o needs a file name, e.g. -o rules.scb", file=sys.stderr)
-        return 2
+        return _found(args, 2)
     try:
         result = build(args.paths, args.output, strict=args.strict,
                        run_examples=not args.no_examples)
     except OSError as exc:  # the rules are fine; the output path is not (nothing was left)
+        _found(args, 2)
         print(visible(f"scenec: error: cannot write {args.output}: {exc.strerror}"),
               file=sys.stderr)
         return 2
@@ -285,9 +286,11 @@ def _match(args: argparse.Namespace) -> int:
     except (ArtifactError, ValueError) as exc:  # paths and values are shown safely
         # (an OSError is the output's: the inputs' are ArtifactError or ValueError, and
         # main says 'cannot write the output' for a full disk)
+        _found(args, 2)
         print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
     if ruleset.broken_scenes:  # a crafted artifact: its malformed records were skipped
+        _found(args, 2)
         names = ", ".join(sorted(ruleset.broken_scenes)[:5])
         print(visible(f"scenec: error: {args.artifact}: malformed scene records skipped "
                       f"({names}); rebuild the artifact"), file=sys.stderr)

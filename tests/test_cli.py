@@ -289,15 +289,18 @@ def test_a_closed_output_keeps_a_failing_commands_status(tmp_path: Path, closed:
     bad = write(tmp_path, GOOD.replace('expect card = "1234"', 'expect card = "9999"'))
     broken = write(tmp_path, 'scene a "A" { when ( }\n', "broken.scene")
     out = tmp_path / "x.scb"
-    for args in (["test", bad], ["build", bad, "-o", str(out)], ["check", broken],
-                 ["build", broken, "-o", str(out)]):
+    for args, status in ((["test", bad], 1), (["build", bad, "-o", str(out)], 1),
+                         (["check", broken], 1), (["build", broken, "-o", str(out)], 1),
+                         (["match", str(tmp_path / "none.scb"), MSG], 2),
+                         (["build", write(tmp_path, GOOD, "good.scene"), "-o",
+                           str(tmp_path / "no" / "x.scb")], 2)):
         read, written = os.pipe()
         os.close(read)  # the reader is gone before the first line is written
         errors = written if closed == "both" else subprocess.PIPE
         done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", *args],
                               stdout=written, stderr=errors, timeout=120)
         os.close(written)
-        assert done.returncode == 1, (args, done.returncode)
+        assert done.returncode == status, (args, done.returncode)
         assert b"Traceback" not in (done.stderr or b""), done.stderr
         assert not out.exists()
 

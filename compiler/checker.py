@@ -474,6 +474,7 @@ class SceneChecker:
         self.diags = diags
         self.ok = True
         self.fields: dict[str, str] = {}
+        self.raw_fields: set[str] = set()  # read by a `raw` extractor: not folded
         self.regexes = regexes
 
     def regex_allowed(self) -> bool:
@@ -636,6 +637,8 @@ class SceneChecker:
                 self.fields[ex.name.value] = kind if kind_for(kind, user) else "text"
                 continue
             self.fields[compiled.name] = compiled.kind
+            if compiled.raw:
+                self.raw_fields.add(compiled.name)
             out.append(compiled)
         return tuple(out)
 
@@ -682,6 +685,7 @@ class SceneChecker:
         typ = self.field_type(name)
         number = typ == "number"
         if value_type(value.value) == ("number" if number else "str"):
+            self._expect_folded(name, value)
             shape = _VALUE_SHAPES.get(typ or "")
             if shape is not None and not shape[0].fullmatch(str(value.value)):
                 self.error("E702", f"field '{name.value}' is a {typ}, written {shape[1]}; the "
@@ -694,6 +698,19 @@ class SceneChecker:
         self.error("E702", f"field '{name.value}' is {what}, the example expects "
                    f"{spelled(value.value)}", value.span,
                    "write a number without quotes" if number else "write the text in quotes")
+
+    def _expect_folded(self, name: ast.Name, value: ast.Value) -> None:
+        """A field is read from the folded text (only a `raw` extractor's is not), so an
+        expected string that folding changes (`c = "１２"`, written as the message writes
+        it) can never pass: E702 at the value, naming what to write. It failed only when
+        run, 'expected "１２", got "12"', with a hint about slot kinds."""
+        text = value.value
+        if not isinstance(text, str) or name.value in self.raw_fields or fold(text) == text:
+            return
+        self.error("E702", f"field '{name.value}' is read from the folded message, where "
+                   f"full-width forms are ASCII; the example expects {spelled(text)}",
+                   value.span, f"write {spelled(fold(text))}, or read the field with "
+                   "`extract … = raw /…/` to keep the message's own characters")
 
     def field_type(self, name: ast.Name) -> str | None:
         kind = self.fields.get(name.value)

@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever it was
         return _interrupted()
     except BrokenPipeError:  # `scenec match … --file log | head`: the reader has had enough
-        _silence_stdout()
-        return 0
+        _silence_stdout()  # but what a command found before its output was cut stands
+        return int(getattr(args, "status", 0))
     except OSError as exc:  # standard output itself failed (a full disk, /dev/full)
         _silence_stdout()
         print(f"scenec: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
@@ -172,6 +172,14 @@ def _version() -> str:
         return "unknown"
 
 
+def _found(args: argparse.Namespace, status: int) -> int:
+    """Record the status a command has found before it writes its report: if the reader
+    of its output goes away midway (`scenec test rules | head -1`), `main` still exits
+    with it. It exited 0, so a failing example or a failed build passed `pipefail`."""
+    args.status = status
+    return status
+
+
 def _print_diagnostics(result: Compiled) -> None:
     for text in result.rendered():
         print(text, file=sys.stderr)
@@ -183,18 +191,20 @@ def _print_diagnostics(result: Compiled) -> None:
 def _build(args: argparse.Namespace) -> int:
     if not args.output:
         print("scenec: error: -o needs a file name, e.g. -o rules.scb", file=sys.stderr)
-        return 2
+        return _found(args, 2)
     try:
         result = build(args.paths, args.output, strict=args.strict,
                        run_examples=not args.no_examples)
     except OSError as exc:  # the rules are fine; the output path is not (nothing was left)
+        _found(args, 2)
         print(visible(f"scenec: error: cannot write {args.output}: {exc.strerror}"),
               file=sys.stderr)
         return 2
-    _print_diagnostics(result)
-    if not result.ok:
+    if _found(args, 0 if result.ok else 1):
+        _print_diagnostics(result)
         print(visible(f"build failed; {args.output} was not written"), file=sys.stderr)
         return 1
+    _print_diagnostics(result)
     passed = sum(1 for e in result.examples if e.ok)
     print(visible(f"built {args.output}: {len(result.model.scenes)} scenes, "
                   f"{len(result.artifact or b'')} bytes; examples {passed}/"
@@ -204,6 +214,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     result = compile_paths(args.paths, run_examples=False, strict=args.strict)
+    _found(args, 0 if result.ok else 1)
     _print_diagnostics(result)
     if result.ok:
         print(f"ok: {len(result.model.scenes)} scenes")
@@ -214,10 +225,12 @@ def _test(args: argparse.Namespace) -> int:
     result = compile_paths(args.paths, run_examples=True)
     if result.ruleset is None:
         _print_diagnostics(result)
-        return 1
+        return _found(args, 1)
     by_scene: dict[str, list] = {}
     for e in result.examples:
         by_scene.setdefault(e.scene, []).append(e)
+    # an example failed or was not run (E913 reports it): the status, before the report
+    _found(args, 0 if result.ok and all(e.ok for e in result.examples) else 1)
     failed = unrun = 0
     for scene in result.model.scenes:
         runs = by_scene.get(scene.id, [])
@@ -273,9 +286,11 @@ def _match(args: argparse.Namespace) -> int:
     except (ArtifactError, ValueError) as exc:  # paths and values are shown safely
         # (an OSError is the output's: the inputs' are ArtifactError or ValueError, and
         # main says 'cannot write the output' for a full disk)
+        _found(args, 2)
         print(visible(f"scenec: error: {exc}"), file=sys.stderr)
         return 2
     if ruleset.broken_scenes:  # a crafted artifact: its malformed records were skipped
+        _found(args, 2)
         names = ", ".join(sorted(ruleset.broken_scenes)[:5])
         print(visible(f"scenec: error: {args.artifact}: malformed scene records skipped "
                       f"({names}); rebuild the artifact"), file=sys.stderr)

@@ -205,17 +205,18 @@ def build(paths: Paths, out: str, *, strict: bool = False,
 
 
 def _no_scene(result: Compiled) -> bool:
-    """E504 when rule files define no scene: emptied by a failed checkout or a full disk,
+    """E603 when rule files define no scene: emptied by a failed checkout or a full disk,
     or every scene commented out, they built an artifact that matches nothing, and a
     service's `Handle.reload` swapped it in. `check` still passes such files (a file of
-    word sets alone is checked on its own); only an artifact of them is refused."""
+    word sets alone is checked on its own); only an artifact of them is refused. A code
+    of its own: it was E504, which says a file could not be read, and every file was."""
     if result.model.scenes:
         return False
     files = [f for f in result.sources.files() if f.endswith(".scene")] or \
         result.sources.files()
     where = files[0] if files else "<no input>"
     result.diagnostics.error(
-        "E504", f"no scene is defined in the {len(files)} file(s) read: the artifact "
+        "E603", f"no scene is defined in the {len(files)} file(s) read: the artifact "
         "would match nothing", Span.point(where, 1, 1),
         "define a scene, or check the files are not empty or cut short (a failed "
         "checkout, a full disk); nothing was written")

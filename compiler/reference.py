@@ -17,6 +17,7 @@ import re2
 
 from ..runtime.kinds import normalise, render_value
 from ..runtime.links import field_link, whole_field
+from ..runtime.ruleset import plain_day
 from ..runtime.senders import holds_for
 from . import model as m
 
@@ -45,7 +46,7 @@ class Reference:
     def match(self, text: str, sender: str | None = None, ctx: dict | None = None,
               now: dt.date | dt.datetime | None = None) -> list[RefMatch]:
         folded, raw = text.translate(_FOLD), text.translate(_UNPAIRED)
-        day = _day(now)
+        day = plain_day(now)  # as the runtime reads it
         out = []
         for scene in self.scenes:
             found = self._scene(scene, folded, raw, sender, ctx or {}, day)
@@ -209,12 +210,6 @@ def _same_type(typ: str, value: Any) -> bool:
     if typ == "bool":
         return isinstance(value, bool)
     return isinstance(value, str)
-
-
-def _day(now: dt.date | dt.datetime | None) -> dt.date:
-    if now is None:
-        return dt.date.today()
-    return now.date() if isinstance(now, dt.datetime) else now
 
 
 def explain(ref: Reference, s: m.Scene, text: str, sender: str | None, ctx: dict,

@@ -124,8 +124,35 @@ def _window(line: str, col: int, width: int) -> tuple[str, int, int]:
 
 
 def _display_width(text: str) -> int:
-    """Terminal columns: CJK and full-width characters take two, so carets line up."""
-    return sum(map(_char_width, text))
+    """Terminal columns: CJK and full-width characters take two, so carets line up. An
+    emoji sequence a terminal draws as one glyph (emoji joined by a zero-width joiner,
+    👨‍👩‍👧; an emoji and its skin tone) takes the columns of its widest emoji: counted
+    per emoji, the family took six columns and pushed the caret four to the right."""
+    total = 0
+    glyph = 0  # columns of the emoji sequence being read, not yet added; 0 outside one
+    joined = False  # a zero-width joiner came right after that sequence
+    for ch in text:
+        width = _char_width(ch)
+        if width == 0:  # marks, variation selectors, the joiner itself: no column
+            joined = joined or (ch == "\u200d" and glyph > 0)
+            continue
+        if glyph and (joined or "\U0001f3fb" <= ch <= "\U0001f3ff") and _is_emoji(ch):
+            glyph = max(glyph, width)  # drawn into the glyph before it
+        else:
+            total += glyph
+            glyph, width = (width, 0) if _is_emoji(ch) else (0, width)
+            total += width
+        joined = False
+    return total + glyph
+
+
+def _is_emoji(ch: str) -> bool:
+    """A pictographic symbol (category So, most emoji) or a skin-tone modifier: the
+    characters a zero-width joiner draws into one glyph. Between letters (Indic
+    conjuncts) a joiner changes a letter's shape, not the number of glyphs."""
+    import unicodedata
+
+    return unicodedata.category(ch) == "So" or "\U0001f3fb" <= ch <= "\U0001f3ff"
 
 
 def _char_width(ch: str) -> int:

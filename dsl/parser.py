@@ -224,6 +224,8 @@ def _report_and_blank(path: str, exc: UnexpectedInput, text: str, diags: Diagnos
     if entry is not None:  # one fact of a `context { … }` block: the others are kept
         begin, end = entry
         return text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:], None
+    if _open_string_takes_a_brace(exc, text, at):
+        return _blank_item(text, at), None  # blanking the clause would take the `}` too
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     taken = _clause_keyword_taken_as_name(exc, text)
     if taken is not None:  # `when "x" and` then `priority y`: the `when` is unfinished
@@ -277,6 +279,8 @@ def _clause_around(text: str, at: int, expected: set[str]) -> tuple[int, int, in
     next_item = _item_end(text, at + 1)
     if not begin < end <= next_item or not _braces_balance(text, begin, end):
         return None
+    if _closes(text, begin, end) and not _closes(text, end, next_item):
+        return None  # `{ { sender "1" }`: the stray `{` balanced the item's own `}`
     keyword = item + len(text[item:head.end()]) - len(text[item:head.end()].lstrip())
     return begin, end, keyword
 
@@ -323,6 +327,28 @@ def _clause_keyword_taken_as_name(exc: UnexpectedInput, text: str) -> int | None
     if text[line_start:pos].strip() or not _CLAUSE_LINE.match(text, line_start):
         return None
     return pos
+
+
+def _open_string_takes_a_brace(exc: UnexpectedInput, text: str, at: int) -> bool:
+    """Whether the error is a string left open (`when "x }`) with a `}` after it on its
+    line: the item's own, most likely, which the string runs over. The clause around it
+    would be blanked to the line's end, that `}` with it, and the next item would be a
+    follow-on E007 'not closed'."""
+    if not isinstance(exc, UnexpectedCharacters) or text[at:at + 1] != '"':
+        return False
+    return "}" in text[at:_line_end(text, at)]
+
+
+def _closes(text: str, begin: int, end: int) -> bool:
+    """Whether text[begin:end] holds a `}` outside strings, regexes and comments, or in a
+    string left open (`" "1" }`: quotes out of step), which runs over the item's `}`. A
+    clause's stretch that holds the item's last one would leave the item open once blanked,
+    and the next item would be a follow-on E007 'not closed'."""
+    for m in _BRACE_SCAN.finditer(text, begin, end):
+        tok = m.group()
+        if tok == "}" or tok[0] == '"' and (len(tok) == 1 or tok[-1] != '"') and "}" in tok:
+            return True
+    return False
 
 
 def _braces_balance(text: str, begin: int, end: int) -> bool:
@@ -404,9 +430,21 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
 
 
+def _item_before(text: str, at: int) -> int:
+    """The offset of the last top-level item that starts before the item whose keyword is
+    at `at`, or -1. An item's match starts at its indentation, so it is looked for before
+    that: from `at - 1` it was the item at `at` itself, and in an indented file an unclosed
+    item was neither named nor blanked (recovery stopped at it)."""
+    lead = at
+    while lead > 0 and text[lead - 1] in " \t":
+        lead -= 1
+    return _last_item_start(text, lead - 1)
+
+
 def _enclosing_item(text: str, at: int) -> tuple[int, int, str]:
-    """The top-level item that offset `at` is in: its start, its line, its keyword."""
-    begin = max(0, _last_item_start(text, at - 1))
+    """The top-level item cut short at `at` (the next item's keyword, or the end of the
+    file's code): its start, its line, its keyword."""
+    begin = max(0, _item_before(text, at))
     kind = text[begin:at].split(None, 1)[0] if text[begin:at].strip() else "item"
     return begin, _line_col(text, begin)[0], kind
 
@@ -476,7 +514,8 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
                         "a regex is written /pattern/ on one line; escape a slash as \\/")
         else:
             diags.error("E002", f"unexpected character {ch!r}", Span.point(path, line, col),
-                        _look_alike_hint(ch) or _expected_hint(exc.allowed or set()))
+                        _look_alike_hint(ch) or _full_width_word_hint(text, pos)
+                        or _expected_hint(exc.allowed or set()))
         return
     if isinstance(exc, UnexpectedEOF) or isinstance(exc, UnexpectedToken) and \
             exc.token.type == "$END":
@@ -508,6 +547,26 @@ def _report_syntax(path: str, exc: UnexpectedInput, text: str, line: int, col: i
 _PUNCTUATION = frozenset('"{}()[],.:=<>!/#-+')
 _LOOK_ALIKE = {"“": '"', "”": '"', "„": '"', "‟": '"', "＂": '"', "‘": "'", "’": "'",
                "、": ","}
+
+
+# A name's or number's characters, ASCII or typed full-width (U+FF10–FF5A: digits,
+# letters and the low line) by an input method.
+_WORDISH = re.compile(r"[A-Za-z0-9_\uff10-\uff19\uff21-\uff3a\uff3f\uff41-\uff5a]+")
+
+
+def _full_width_word_hint(text: str, pos: int) -> str | None:
+    """A hint for a name typed with full-width letters or digits (`scene ｆｏｏ`), which a
+    Chinese input method types: the character looks like what the grammar expected, and
+    'expected a name' did not say why it was not one. Only a name of up to 64 characters
+    around `pos` is read: a hostile line of letters costs each error no more."""
+    start = pos
+    while start > max(0, pos - 64) and _WORDISH.fullmatch(text[start - 1]):
+        start -= 1
+    run = _WORDISH.match(text, start, pos + 64)
+    if run is None or run.end() <= pos:
+        return None
+    plain = unicodedata.normalize("NFKC", run.group())
+    return None if plain == run.group() else f"write '{plain}' (ASCII) for '{run.group()}'"
 
 
 def _look_alike_hint(ch: str) -> str | None:
@@ -728,7 +787,7 @@ def _blank_item(text: str, at: int, previous: bool = False) -> str:
     `previous`, the item that ends where the one starting at `at` starts."""
     at = max(0, min(at, len(text)))
     if previous:
-        begin = max(0, _last_item_start(text, at - 1))
+        begin = max(0, _item_before(text, at))
         return text[:begin] + re.sub(r"[^\n]", " ", text[begin:at]) + text[at:]
     begin = max(0, _last_item_start(text, at))
     end = _item_end(text, at + 1)

@@ -103,6 +103,7 @@ class Driver:
     max_nesting: int
     lists: frozenset[str] = frozenset()  # repetitions held to `max_values` values
     max_values: int = 0
+    skip: re.Pattern[str] | None = None  # a run of ignored tokens (see `_skipper`)
 
 
 def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
@@ -131,7 +132,7 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
     d = Driver({}, {}, table.start_states["start"], table.end_states["start"], {}, {}, {},
                word, frozenset(words_start), frozenset(map(str, lark.ignore_tokens)),
                values, nesting, max_nesting, _separated(lark, terms) if max_values else
-               frozenset(), max_values)
+               frozenset(), max_values, _skipper(ignored))
     for state, acts in table.states.items():
         accepted = [str(n) for n in acts if n in terms]
         d.actions[state] = {str(k): arg if str(a) == "Shift" else rules[arg]
@@ -141,7 +142,19 @@ def driver(lark: Lark, values: frozenset[str], nesting: frozenset[str],
         d.idents[state] = "IDENT" in accepted
         d.marks[state] = _marks([terms[n] for n in accepted
                                  if n not in keywords and n != "IDENT"] + ignored)
+    starts = set(_marks(ignored))  # a run is read whole only where nothing else starts so
+    if any(marks.get(ch, _AMBIGUOUS)[0] not in d.ignored
+           for marks in d.marks.values() for ch in starts):
+        d.skip = None
     return d
+
+
+def _skipper(ignored: list) -> re.Pattern[str]:
+    """Up to 256 ignored tokens (white space, comments) in one match: read one at a time,
+    a file of 1.9 M comment lines took 8 s to parse, 2 µs a token in the driver's loop.
+    The count is bounded because Python's `re` keeps a backtracking entry per repetition
+    of a group (unbounded, 570 MB for that file); possessive repeats need Python 3.11."""
+    return re.compile("(?:" + "|".join(t.pattern.to_regexp() for t in ignored) + "){1,256}")
 
 
 def _separated(lark: Lark, terms: dict[str, Any]) -> frozenset[str]:
@@ -187,7 +200,7 @@ def parse(d: Driver, text: str, node: Node,
     shifted, since waiting for the reductions (from the inside) would first shift every
     `(` of a hostile file, and then hand the whole of it to Lark."""
     actions, gotos, marks, words, idents = d.actions, d.gotos, d.marks, d.words, d.idents
-    word, word_start, ignored = d.word, d.word_start, d.ignored
+    word, word_start, ignored, skip = d.word, d.word_start, d.ignored, d.skip
     stack: list[int] = [d.start]
     values: list = []  # Tok, (value, first, last, nesting) for a node, list for `_rule`s
     openers: list[int] = []  # where in `values` the levels still open stand
@@ -208,6 +221,8 @@ def parse(d: Driver, text: str, node: Node,
                 m = rx.match(text, pos) if rx is not None else None
                 if m is None:
                     return None
+                if kind in ignored and skip is not None:
+                    m = skip.match(text, pos) or m
                 value = m.group()
                 if kind in ignored:
                     breaks = value.count("\n")

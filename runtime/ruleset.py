@@ -185,7 +185,7 @@ class Ruleset:
         for ctx in ctxs_at or ():
             check_facts(ctx, None)
         nthreads = threads if threads is not None else _default_threads(n)
-        day = _day(now) if now is not None else None
+        day = plain_day(now) if now is not None else None
         # Any int is a thread count; the core takes a C int and uses at most 64 anyway.
         nthreads = min(max(1, nthreads), MAX_THREADS)
         out, unfinished = self._matcher.many(texts, senders_at, nthreads)
@@ -248,7 +248,7 @@ class Finisher:
 
     def finish_found(self, text: str, cands: list[int], sender: str | None,
                      ctx: dict | None, now: dt.date | dt.datetime | None) -> list[Match]:
-        day = _day(now) if now is not None else None
+        day = plain_day(now) if now is not None else None
         return self.finish(text, cands, sender, _facts(ctx), day)
 
     def finish(self, text: str, cands: list[int], sender: str | None, ctx: dict,
@@ -357,10 +357,15 @@ def _indexable(column: Iterable[Any] | None) -> Any:
 def _facts(ctx: Mapping | None) -> dict:
     """The caller's context as a plain dict, read once per message before any scene runs:
     a mapping whose lookups raise (a backend that is down) raises to the caller then,
-    instead of inside a scene, where it would be taken for a broken record."""
+    instead of inside a scene, where it would be taken for a broken record. Its keys are
+    plain `str`s: a scene looks a fact up by name, and a key's own `==` (a str subclass,
+    or any object hashing like the name) ran there, its error taken for a broken record;
+    a key that is no str names no fact and is left out."""
     if ctx is None:
         return {}
-    return ctx if type(ctx) is dict else dict(ctx)
+    if type(ctx) is dict and all(k.__class__ is str for k in ctx):
+        return ctx
+    return {str.__str__(k): v for k, v in dict(ctx).items() if isinstance(k, str)}
 
 
 def check_facts(ctx: object, now: object) -> None:
@@ -370,17 +375,24 @@ def check_facts(ctx: object, now: object) -> None:
     if ctx is not None and not isinstance(ctx, Mapping):
         raise TypeError(f"ctx must be a dict (a mapping), not {type(ctx).__name__}")
     if now is not None:
-        _day(now)
+        plain_day(now)
 
 
-def _day(now: dt.date | dt.datetime | None) -> dt.date:
+def plain_day(now: dt.date | dt.datetime | None) -> dt.date:
+    """The day to match on as a plain `date`: a subclass's own comparisons (or a
+    datetime's own `date()`) ran against a scene's `valid` range, and their error was
+    taken for a broken record. Read through `date`'s own fields, as a context value is."""
     if now is None:
         return dt.date.today()
-    if isinstance(now, dt.datetime):
-        return now.date()
-    if isinstance(now, dt.date):
+    if now.__class__ is dt.date:
         return now
+    if isinstance(now, dt.date):  # a datetime is a date too
+        return dt.date(_YEAR(now), _MONTH(now), _DAY(now))
     raise TypeError(f"now must be a date or datetime, not {type(now).__name__}")
+
+
+# `date`'s own field getters, which no subclass's property can replace
+_YEAR, _MONTH, _DAY = (getattr(dt.date, f).__get__ for f in ("year", "month", "day"))
 
 
 def _default_threads(n: int) -> int:

@@ -280,6 +280,31 @@ def test_a_closed_or_full_output_ends_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("closed", ["stdout", "both"])
+def test_a_closed_output_keeps_a_failing_commands_status(tmp_path: Path, closed: str) -> None:
+    """Round 14: a reader that went away (`scenec test rules | head -1`, `build … 2>&1 |
+    head`) made every command exit 0, as `match` rightly does: a failing example, a rule
+    error or a failed build passed `set -o pipefail` and CI. The status a command has
+    found stands; only the rest of its output is dropped, without a traceback."""
+    bad = write(tmp_path, GOOD.replace('expect card = "1234"', 'expect card = "9999"'))
+    broken = write(tmp_path, 'scene a "A" { when ( }\n', "broken.scene")
+    out = tmp_path / "x.scb"
+    for args, status in ((["test", bad], 1), (["build", bad, "-o", str(out)], 1),
+                         (["check", broken], 1), (["build", broken, "-o", str(out)], 1),
+                         (["match", str(tmp_path / "none.scb"), MSG], 2),
+                         (["build", write(tmp_path, GOOD, "good.scene"), "-o",
+                           str(tmp_path / "no" / "x.scb")], 2)):
+        read, written = os.pipe()
+        os.close(read)  # the reader is gone before the first line is written
+        errors = written if closed == "both" else subprocess.PIPE
+        done = subprocess.run([sys.executable, "-m", "scenec.compiler.cli", *args],
+                              stdout=written, stderr=errors, timeout=120)
+        os.close(written)
+        assert done.returncode == status, (args, done.returncode)
+        assert b"Traceback" not in (done.stderr or b""), done.stderr
+        assert not out.exists()
+
+
 def test_the_artifact_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path: Path) -> None:
     """`-o` naming a FIFO (or a device) is refused, not replaced by a file; a new artifact
     is readable as a new file would be (mkstemp's 0600 would lock out a service running
@@ -569,8 +594,9 @@ def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
     """Round 13: rule files that define no scene (emptied by a failed checkout or a full
     disk, or every scene commented out) built an artifact that matches nothing, exit 0,
     and a service's `Handle.reload` swapped it in: every message unmatched. `build` now
-    refuses it (E504 at the first file) and leaves the previous artifact as it was;
-    `check` of a file of word sets alone still passes."""
+    refuses it (E603 at the first file: round 14 gave it a code of its own, it was E504
+    'cannot read') and leaves the previous artifact as it was; `check` of a file of word
+    sets alone still passes."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "a.scene").write_text("", encoding="utf-8")
@@ -580,7 +606,8 @@ def test_a_build_that_defines_no_scene_writes_nothing(tmp_path: Path) -> None:
     out.write_bytes(b"previous artifact")
     r = scenec("build", str(rules), "-o", str(out))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "error[E504]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert "error[E603]" in r.stderr and "no scene" in r.stderr and "hint" in r.stderr
+    assert "E504" not in r.stderr  # nothing was unreadable
     assert out.read_bytes() == b"previous artifact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules", "rules.scb"]
     assert scenec("check", str(rules / "b.scene")).returncode == 0

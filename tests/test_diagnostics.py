@@ -46,6 +46,14 @@ def test_control_characters_are_shown_as_pictures_of_the_same_width() -> None:
     ("\ufeff", 0),                  # a byte-order mark inside the line
     ("\u1100\u1161\u11a8", 2),      # a Hangul syllable written as three jamo
     ("中e\u0301", 3),
+    # round 14: an emoji ZWJ sequence, a skin tone and a flag sequence are one glyph of two
+    # columns (they were two columns per emoji: the family took six)
+    ("\U0001f468\u200d\U0001f469\u200d\U0001f467", 2),
+    ("\U0001f44d\U0001f3fd", 2),
+    ("\U0001f3f3\ufe0f\u200d\U0001f308", 2),
+    ("\U0001f468\U0001f469", 4),                        # two emoji, no joiner: two glyphs
+    ("\u0915\u094d\u200d\u0937", 2),                    # a ZWJ between letters joins nothing
+    ("\U0001f468\u200d", 2),                            # a ZWJ at the end
 ])
 def test_the_caret_skips_characters_that_take_no_column(before: str, columns: int) -> None:
     """Marks that join the character before them take no terminal column: counted as

@@ -726,6 +726,59 @@ def test_a_context_value_is_read_as_its_plain_value() -> None:
     assert rs.broken_scenes == set()
 
 
+def test_a_context_key_is_read_as_its_plain_text() -> None:
+    """Round 14: a fact's name given as a str subclass whose `==` raises (or an object
+    hashing like the name) was compared by the scene's lookup: the error was taken for a
+    malformed record, the message lost the scene without a word, and `broken_scenes`
+    (which the CLI reports as 'rebuild the artifact') listed it from then on. A key is
+    read as its plain text; a key that is no str names no fact."""
+
+    class OddKey:
+        def __hash__(self) -> int:
+            return hash("segment")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("odd")
+
+    rs = compile_text(BANK).ruleset
+    assert rs is not None
+    gold = rs.match(MSG, ctx={"segment": "gold"})
+    assert rs.match(MSG, ctx={_OddStr("segment"): "gold"}) == gold
+    assert rs.match_many([MSG], ctxs=[{_OddStr("segment"): "gold"}]) == [gold]
+    assert rs.match(MSG, ctx={OddKey(): "gold"}) == rs.match(MSG)
+    assert rs.broken_scenes == set()
+
+
+class _OddDay(dt.date):
+    """A day whose comparisons raise: the runtime reads it as its plain date."""
+
+    def __le__(self, other: object) -> bool:
+        raise RuntimeError("odd")
+
+    __ge__ = __lt__ = __gt__ = __eq__ = __le__
+    __hash__ = dt.date.__hash__
+
+
+class _OddMoment(dt.datetime):
+    def date(self) -> dt.date:
+        return _OddDay(self.year, self.month, self.day)
+
+
+def test_now_is_read_as_its_plain_day() -> None:
+    """Round 14: `now` of a date subclass whose comparisons raise (or a datetime whose
+    `date()` gives one) was compared with a scene's `valid` range by its own methods: the
+    error was taken for a malformed record, the scene lost and listed in `broken_scenes`
+    from then on. `now` is read as its plain year, month and day."""
+    src = 'scene a "A" {\n  when "x" and /x/\n  valid 2020-01-01 .. 2030-12-31\n}\n'
+    rs = compile_text(src).ruleset
+    assert rs is not None
+    for now in (_OddDay(2025, 1, 1), _OddMoment(2025, 1, 1, 12)):
+        assert [m.scene for m in rs.match("x", now=now)] == ["a"]
+        assert [[m.scene for m in r] for r in rs.match_many(["x"], now=now)] == [["a"]]
+    assert rs.match("x", now=_OddDay(2031, 1, 1)) == []
+    assert rs.broken_scenes == set()
+
+
 def test_the_reference_reads_a_context_value_as_the_runtime_does() -> None:
     """Round 11: the reference interpreter still compared a subclass's value with its own
     methods, so it raised where the runtime matched (a str whose `__eq__` raises, an int

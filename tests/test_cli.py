@@ -447,13 +447,28 @@ def test_match_reports_malformed_records_of_a_crafted_artifact(tmp_path: Path) -
     assert done.returncode == 2 and "malformed scene records skipped (spend)" in done.stderr
 
 
+def _wait_for_cpu(proc: subprocess.Popen[str], seconds: float) -> None:
+    """Wait until the child has run `seconds` of its own CPU time (or ended). A wall-clock
+    wait failed on a loaded host: the child was still importing its modules, before
+    `main` handles Ctrl-C, when the signal came. Its CPU time counts its own work only."""
+    import time
+    tick = os.sysconf("SC_CLK_TCK")
+    while proc.poll() is None:
+        with open(f"/proc/{proc.pid}/stat") as record:
+            fields = record.read().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / tick >= seconds:
+            return
+        time.sleep(0.02)
+
+
 def _interrupted(args: list[str], wait_for: str | None, delay: float,
                  stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run `scenec ARGS`, wait until its output shows `wait_for` (or `delay` seconds),
-    then send SIGINT as Ctrl-C would. The child starts with SIGINT's default action, as
-    in a terminal: a test run started in the background (`pytest … &` without job
-    control) ignores SIGINT, Python then installs no KeyboardInterrupt handler, and the
-    command rightly went on to exit 0."""
+    """Run `scenec ARGS`, wait until its output shows `wait_for` and then `delay` seconds
+    (without `wait_for`: until it has used `delay` seconds of CPU), then send SIGINT as
+    Ctrl-C would. The child starts with SIGINT's default action, as in a terminal: a test
+    run started in the background (`pytest … &` without job control) ignores SIGINT,
+    Python then installs no KeyboardInterrupt handler, and the command rightly went on to
+    exit 0."""
     import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", *args],
@@ -465,7 +480,9 @@ def _interrupted(args: list[str], wait_for: str | None, delay: float,
         proc.stdin.write(stdin)
         proc.stdin.flush()
         assert wait_for in proc.stdout.readline()
-    time.sleep(delay)
+        time.sleep(delay)
+    else:
+        _wait_for_cpu(proc, delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Opcodes and assertion kinds: the core's `Regex` reads the same numbers.
@@ -486,6 +487,7 @@ class Program:
     classes: tuple[Ranges, ...]
     first: int
     second: int = -1
+    onepass: tuple[int, ...] = ()  # see one_pass: () when the pattern is not one-pass
 
 
 class Emitter:
@@ -584,5 +586,130 @@ def build_program(pattern: str, group: int) -> Program:
     first = -1 if nullable(root) else em.cls(first_chars(root))
     seconds = second_class(root)
     second = -1 if seconds is None else em.cls(seconds)
+    onepass = one_pass(root, group, em.cls)
     classes = tuple(sorted(em.classes, key=em.classes.__getitem__))
-    return Program(tuple(v for ins in em.code for v in ins), classes, first, second)
+    return Program(tuple(v for ins in em.code for v in ins), classes, first, second, onepass)
+
+
+# One-pass programs: a pattern that is a plain sequence of quantified classes (with the
+# group's start and end, and cheap assertions, between them) where no quantified class can
+# give back a code point to what follows it. At a given start the greedy match is then the
+# only one (greedy is possessive), so the core runs it as one loop over the text instead
+# of the backtracker or the Pike VM. Items are 4 ints each (the core reads the numbers):
+OP_ATOM, OP_SAVE, OP_ASSERT = range(3)  # (OP_ATOM, class, lo, hi: -1 unbounded),
+                                        # (OP_SAVE, 0 start | 1 end, 0, 0),
+                                        # (OP_ASSERT, BEGIN | END | WORD, 0, 0)
+MAX_ONE_PASS = 64  # items; the core keeps a run cache per item on its stack
+Item = tuple[int, Ranges | int, int, int]
+
+
+def one_class(node: Node) -> Ranges | None:
+    """The code points of a node that always matches exactly one of them: a class, a
+    group around one, or an alternation of such (whichever branch matches, it consumes
+    the same code point, so leftmost-first changes nothing)."""
+    if isinstance(node, Cls):
+        return node.ranges
+    if isinstance(node, Group):
+        return one_class(node.body)
+    if isinstance(node, Alt):
+        parts = [one_class(x) for x in node.items]
+        if any(p is None for p in parts):
+            return None
+        return normalise([r for p in parts for r in p or ()])
+    return None
+
+
+def flatten(node: Node, group: int, out: list[Item]) -> None:
+    """`node` as one-pass items appended to `out`; Unsupported when it is not a plain
+    sequence (an alternation of sequences, a repeated sequence, a lazy choice, the group
+    inside a repetition)."""
+    ranges = None if contains_group(node, group) else one_class(node)
+    if ranges is not None:
+        out.append((OP_ATOM, ranges, 1, 1))
+    elif isinstance(node, Assert):
+        out.append((OP_ASSERT, node.kind, 0, 0))
+    elif isinstance(node, Cat):
+        for item in node.items:
+            flatten(item, group, out)
+    elif isinstance(node, Group):
+        if node.index == group:
+            out.append((OP_SAVE, 0, 0, 0))
+        flatten(node.body, group, out)
+        if node.index == group:
+            out.append((OP_SAVE, 1, 0, 0))
+    elif isinstance(node, Repeat):
+        body = one_class(node.body)
+        if body is None or contains_group(node.body, group) or (
+                not node.greedy and node.lo != node.hi):
+            raise Unsupported("not a plain sequence")
+        if node.hi != 0:
+            out.append((OP_ATOM, body, node.lo, node.hi))
+    else:
+        raise Unsupported("alternation of sequences")
+
+
+def contains_group(node: Node, group: int) -> bool:
+    if isinstance(node, Group):
+        return node.index == group or contains_group(node.body, group)
+    if isinstance(node, Cat | Alt):
+        return any(contains_group(x, group) for x in node.items)
+    if isinstance(node, Repeat):
+        return contains_group(node.body, group)
+    return False
+
+
+def overlaps(a: Ranges, b: Ranges) -> bool:
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][1] < b[j][0]:
+            i += 1
+        elif b[j][1] < a[i][0]:
+            j += 1
+        else:
+            return True
+    return False
+
+
+def gives_back(items: list[Item], i: int) -> bool:
+    """Whether the variable atom i might have to give back a code point: one that can
+    follow it (a class of the next atoms up to the first that must consume) is in its
+    class, or only zero-width items follow and one is `\\b`, which a shorter match might
+    satisfy where the greedy one does not."""
+    ranges = items[i][1]
+    assert not isinstance(ranges, int)
+    word = False
+    for op, x, lo, _ in items[i + 1:]:
+        if op == OP_ATOM:
+            assert not isinstance(x, int)
+            if overlaps(ranges, x):
+                return True
+            if lo >= 1:
+                return False
+        elif op == OP_ASSERT and x == END:
+            return False
+        elif op == OP_ASSERT:
+            word = True
+    return word
+
+
+def one_pass(root: Node, group: int, cls: Callable[[Ranges], int]) -> tuple[int, ...]:
+    """The one-pass items of a pattern (see OP_ATOM), or () when its greedy match at a
+    start may not be the first one that a backtracker finds. `^` only before every atom,
+    `$` only after every one; `cls` numbers a class in the program's class table."""
+    items: list[Item] = []
+    try:
+        flatten(root, group, items)
+    except Unsupported:
+        return ()
+    atoms = [k for k, it in enumerate(items) if it[0] == OP_ATOM]
+    if not atoms or len(items) > MAX_ONE_PASS:
+        return ()
+    for k, (op, x, lo, hi) in enumerate(items):
+        if op == OP_ASSERT and (x == BEGIN and k > atoms[0] or x == END and k < atoms[-1]):
+            return ()
+        if op == OP_ATOM and lo != hi and gives_back(items, k):
+            return ()
+    out: list[int] = []
+    for op, x, lo, hi in items:
+        out += (op, x if isinstance(x, int) else cls(x), lo, hi)
+    return tuple(out)

@@ -35,6 +35,8 @@ cdef enum:
     OP_ATOM = 0          # one-pass items (4 ints): class x, count lo..hi (hi -1: no bound)
     OP_SAVE = 1          # the group's start (x = 0) or end (x = 1) is here
     OP_ASSERT = 2        # AS_BEGIN, AS_END or AS_WORD holds here
+    OP_TRY = 3           # the next x items are a branch: on failure back to its start and
+                         # on after it, on success y items further
     RX_MAX_ONEPASS = 64  # items (regex_program.MAX_ONE_PASS)
 
 cdef uint32_t RX_NONE = 0xFFFFFFFF
@@ -444,14 +446,19 @@ cdef int rx_op_at(const RxProg *P, const void *d, int kind, Py_ssize_t n, Py_ssi
                   Py_ssize_t *run, Py_ssize_t *steps, Py_ssize_t *ga,
                   Py_ssize_t *gb) noexcept nogil:
     """P's one-pass items at start sp: 1 (the group's span in ga, gb) or 0. Each class
-    takes all it can: no other choice can match (regex_program.one_pass). run[2j],
-    run[2j + 1] hold the last run an unbounded item j scanned (all in its class, ending
-    where the class stops), so that a later start inside it (a start at each digit of a
-    long digit run) does not scan it again."""
-    cdef Py_ssize_t p = sp, a = -1, b = -1, k, e
+    takes all it can and a branch is kept once it matched: no other choice can match
+    (regex_program.one_pass). run[2j], run[2j + 1] hold the last run an unbounded item j
+    scanned (all in its class, ending where the class stops), so that a later start
+    inside it (a start at each digit of a long digit run) does not scan it again."""
+    cdef Py_ssize_t p = sp, a = -1, b = -1, k = 0, e, p0 = 0, bend = -1, bskip = 0
     cdef const int32_t *it
-    for k in range(P.nop):
+    cdef bint ok
+    while k < P.nop:
+        if k == bend:                         # the branch matched: past the others
+            k, bend = k + bskip, -1
+            continue
         it = P.op + 4 * k
+        ok = True
         if it[0] == OP_ATOM:
             if it[3] >= 0:
                 e = rx_run(P, d, kind, n, it[1], p, min(n, p + it[3]), steps)
@@ -463,21 +470,26 @@ cdef int rx_op_at(const RxProg *P, const void *d, int kind, Py_ssize_t n, Py_ssi
                 if e == run[2 * k]:       # reached the known run: it goes on to its end
                     e = run[2 * k + 1]
                 run[2 * k], run[2 * k + 1] = p, e
-            if e - p < it[2]:
-                return 0
+            ok = e - p >= it[2]
             p = e
         elif it[0] == OP_SAVE:
             if it[1] == 0:
                 a = p
             else:
                 b = p
+        elif it[0] == OP_TRY:
+            p0, bend, bskip = p, k + 1 + it[1], it[2]
         elif it[1] == AS_BEGIN:
-            if p != 0:
-                return 0
+            ok = p == 0
         elif it[1] == AS_END:
-            if p != n:
-                return 0
-        elif (p > 0 and rx_word(P, d, kind, p - 1)) == (p < n and rx_word(P, d, kind, p)):
+            ok = p == n
+        else:
+            ok = (p > 0 and rx_word(P, d, kind, p - 1)) != (p < n and rx_word(P, d, kind, p))
+        if ok:
+            k += 1
+        elif bend >= 0:                      # the branch failed: on after it
+            p, k, bend = p0, bend, -1
+        else:
             return 0
     steps[0] += P.nop
     ga[0], gb[0] = a, b
@@ -636,6 +648,12 @@ cdef class Regex:
         self.p.op = <const int32_t *>(blk + offs[6])
         return 0
 
+    cdef bint _branch(self, items, Py_ssize_t k, int32_t x, int32_t skip):
+        """Whether a branch of x atoms at item k, then `skip` items, fits the items."""
+        cdef Py_ssize_t m = len(items) // 4
+        return (x >= 1 and skip >= 0 and k + 1 + x + skip <= m and
+                all(items[4 * j] == OP_ATOM for j in range(k + 1, k + 1 + x)))
+
     cdef int _one_pass(self, items, Py_ssize_t nclass) except -1:
         """Validate and copy the one-pass items (regex_program.one_pass; () for none), and
         the steps a try may cost without its unbounded runs (rx_onepass's budget)."""
@@ -651,7 +669,8 @@ cdef class Regex:
             op, x, lo, hi = items[4 * k], items[4 * k + 1], items[4 * k + 2], items[4 * k + 3]
             if not (op == OP_ATOM and 0 <= x < nclass and 0 <= lo and (hi == -1 or 1 <= hi
                     and lo <= hi) or op == OP_SAVE and (x == 0 or x == 1)
-                    or op == OP_ASSERT and x in (AS_BEGIN, AS_END, AS_WORD)):
+                    or op == OP_ASSERT and x in (AS_BEGIN, AS_END, AS_WORD)
+                    or op == OP_TRY and self._branch(items, k, x, lo)):
                 raise ValueError(f"one-pass item {k}: ({op}, {x}, {lo}, {hi})")
             self.op[4 * k], self.op[4 * k + 1] = op, x
             self.op[4 * k + 2], self.op[4 * k + 3] = lo, hi

@@ -591,16 +591,31 @@ def build_program(pattern: str, group: int) -> Program:
     return Program(tuple(v for ins in em.code for v in ins), classes, first, second, onepass)
 
 
-# One-pass programs: a pattern that is a plain sequence of quantified classes (with the
-# group's start and end, and cheap assertions, between them) where no quantified class can
-# give back a code point to what follows it. At a given start the greedy match is then the
-# only one (greedy is possessive), so the core runs it as one loop over the text instead
-# of the backtracker or the Pike VM. Items are 4 ints each (the core reads the numbers):
-OP_ATOM, OP_SAVE, OP_ASSERT = range(3)  # (OP_ATOM, class, lo, hi: -1 unbounded),
-                                        # (OP_SAVE, 0 start | 1 end, 0, 0),
-                                        # (OP_ASSERT, BEGIN | END | WORD, 0, 0)
+# One-pass programs: a pattern that is a sequence of quantified classes (with the group's
+# start and end, cheap assertions, and alternations of such sequences whose branches start
+# with disjoint classes) where nothing can give back a code point to what follows it. At a
+# given start the greedy match is then the only one (greedy is possessive), so the core
+# runs it as one loop over the text instead of the backtracker or the Pike VM. Items are
+# 4 ints each (the core reads the numbers):
+OP_ATOM, OP_SAVE, OP_ASSERT, OP_TRY = range(4)
+# (OP_ATOM, class, lo, hi: -1 unbounded), (OP_SAVE, 0 start | 1 end, 0, 0),
+# (OP_ASSERT, BEGIN | END | WORD, 0, 0), (OP_TRY, n, skip, 0): the next n items (atoms)
+# are one branch; if one fails, back to where the branch began and on after it, else on
+# `skip` items further (past the other branches).
 MAX_ONE_PASS = 64  # items; the core keeps a run cache per item on its stack
 Item = tuple[int, Ranges | int, int, int]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An alternation in a one-pass sequence: branches of atoms, tried in order; `empty`:
+    matching nothing is the last choice (`(?:…)?`)."""
+
+    branches: tuple[tuple[Item, ...], ...]
+    empty: bool
+
+
+Step = Item | Choice
 
 
 def one_class(node: Node) -> Ranges | None:
@@ -619,10 +634,10 @@ def one_class(node: Node) -> Ranges | None:
     return None
 
 
-def flatten(node: Node, group: int, out: list[Item]) -> None:
-    """`node` as one-pass items appended to `out`; Unsupported when it is not a plain
-    sequence (an alternation of sequences, a repeated sequence, a lazy choice, the group
-    inside a repetition)."""
+def flatten(node: Node, group: int, out: list[Step]) -> None:
+    """`node` as one-pass steps appended to `out`; Unsupported when it is not a sequence
+    of the kind (a repeated sequence, a lazy choice, the group inside a repetition or an
+    alternation, a branch that is not atoms alone or may match nothing)."""
     ranges = None if contains_group(node, group) else one_class(node)
     if ranges is not None:
         out.append((OP_ATOM, ranges, 1, 1))
@@ -637,15 +652,29 @@ def flatten(node: Node, group: int, out: list[Item]) -> None:
         flatten(node.body, group, out)
         if node.index == group:
             out.append((OP_SAVE, 1, 0, 0))
-    elif isinstance(node, Repeat):
-        body = one_class(node.body)
-        if body is None or contains_group(node.body, group) or (
-                not node.greedy and node.lo != node.hi):
-            raise Unsupported("not a plain sequence")
+    elif contains_group(node, group):
+        raise Unsupported("the group inside a repetition or an alternation")
+    elif isinstance(node, Repeat) and one_class(node.body) is not None:
+        if not node.greedy and node.lo != node.hi:
+            raise Unsupported("lazy")
         if node.hi != 0:
-            out.append((OP_ATOM, body, node.lo, node.hi))
+            out.append((OP_ATOM, one_class(node.body) or (), node.lo, node.hi))
+    elif isinstance(node, Repeat) and (node.lo, node.hi, node.greedy) == (0, 1, True):
+        out.append(Choice((branch(node.body, group),), True))
+    elif isinstance(node, Alt):
+        out.append(Choice(tuple(branch(x, group) for x in node.items), False))
     else:
-        raise Unsupported("alternation of sequences")
+        raise Unsupported("not a one-pass sequence")
+
+
+def branch(node: Node, group: int) -> tuple[Item, ...]:
+    """A choice's branch: atoms only, at least one of which must consume."""
+    steps: list[Step] = []
+    flatten(node, group, steps)
+    items = tuple(s for s in steps if not isinstance(s, Choice) and s[0] == OP_ATOM)
+    if len(items) != len(steps) or all(it[2] == 0 for it in items):
+        raise Unsupported("a branch that is not atoms, or may match nothing")
+    return items
 
 
 def contains_group(node: Node, group: int) -> bool:
@@ -670,46 +699,97 @@ def overlaps(a: Ranges, b: Ranges) -> bool:
     return False
 
 
-def gives_back(items: list[Item], i: int) -> bool:
-    """Whether the variable atom i might have to give back a code point: one that can
-    follow it (a class of the next atoms up to the first that must consume) is in its
-    class, or only zero-width items follow and one is `\\b`, which a shorter match might
-    satisfy where the greedy one does not."""
-    ranges = items[i][1]
-    assert not isinstance(ranges, int)
+def starts(items: tuple[Item, ...]) -> Ranges:
+    """The code points a branch's match can start with."""
+    acc: list[tuple[int, int]] = []
+    for _, x, lo, _ in items:
+        assert not isinstance(x, int)
+        acc.extend(x)
+        if lo >= 1:
+            break
+    return normalise(acc)
+
+
+def gives_back(ranges: Ranges, rest: list[Step]) -> bool:
+    """Whether something that took code points of `ranges` might have to give one back
+    to the steps `rest` that follow it: one that can come next (in a class of the steps
+    up to the first that must consume) is in `ranges`, or only zero-width steps follow
+    and one is `\\b`, which a shorter match might satisfy where the greedy one does not."""
     word = False
-    for op, x, lo, _ in items[i + 1:]:
-        if op == OP_ATOM:
-            assert not isinstance(x, int)
-            if overlaps(ranges, x):
+    for step in rest:
+        if isinstance(step, Choice):
+            if any(overlaps(ranges, starts(b)) for b in step.branches):
                 return True
-            if lo >= 1:
+            if not step.empty:
                 return False
-        elif op == OP_ASSERT and x == END:
+        elif step[0] == OP_ATOM:
+            assert not isinstance(step[1], int)
+            if overlaps(ranges, step[1]):
+                return True
+            if step[2] >= 1:
+                return False
+        elif step[0] == OP_ASSERT and step[1] == END:
             return False
-        elif op == OP_ASSERT:
+        elif step[0] == OP_ASSERT:
             word = True
     return word
 
 
+def decided(steps: list[Step]) -> bool:
+    """Whether every choice is decided by the text alone: each variable atom and optional
+    choice cannot give back (gives_back), a choice's branches start with disjoint classes,
+    `^` comes before every atom and `$` after every one."""
+    consumed = False
+    for k, step in enumerate(steps):
+        rest = steps[k + 1:]
+        if isinstance(step, Choice):
+            firsts = [starts(b) for b in step.branches]
+            if any(overlaps(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:]):
+                return False
+            if step.empty and gives_back(normalise([r for f in firsts for r in f]), rest):
+                return False
+            if any(lo != hi and gives_back(x, [*b[i + 1:], *rest])  # type: ignore[arg-type]
+                   for b in step.branches for i, (_, x, lo, hi) in enumerate(b)):
+                return False
+            consumed = True
+        elif step[0] == OP_ATOM:
+            assert not isinstance(step[1], int)
+            if step[2] != step[3] and gives_back(step[1], rest):
+                return False
+            consumed = True
+        elif step[0] == OP_ASSERT and (step[1] == BEGIN and consumed or step[1] == END and any(
+                isinstance(s, Choice) or s[0] == OP_ATOM for s in rest)):
+            return False
+    return consumed
+
+
 def one_pass(root: Node, group: int, cls: Callable[[Ranges], int]) -> tuple[int, ...]:
     """The one-pass items of a pattern (see OP_ATOM), or () when its greedy match at a
-    start may not be the first one that a backtracker finds. `^` only before every atom,
-    `$` only after every one; `cls` numbers a class in the program's class table."""
-    items: list[Item] = []
+    start may not be the first one that a backtracker finds; `cls` numbers a class in
+    the program's class table."""
+    steps: list[Step] = []
     try:
-        flatten(root, group, items)
+        flatten(root, group, steps)
     except Unsupported:
         return ()
-    atoms = [k for k, it in enumerate(items) if it[0] == OP_ATOM]
-    if not atoms or len(items) > MAX_ONE_PASS:
+    if not decided(steps):
         return ()
-    for k, (op, x, lo, hi) in enumerate(items):
-        if op == OP_ASSERT and (x == BEGIN and k > atoms[0] or x == END and k < atoms[-1]):
-            return ()
-        if op == OP_ATOM and lo != hi and gives_back(items, k):
-            return ()
     out: list[int] = []
-    for op, x, lo, hi in items:
-        out += (op, x if isinstance(x, int) else cls(x), lo, hi)
-    return tuple(out)
+    for step in steps:
+        if not isinstance(step, Choice):
+            out += encode(step, cls)
+            continue
+        tried = step.branches if step.empty else step.branches[:-1]
+        for i, b in enumerate(step.branches):
+            if i < len(tried):
+                later = sum(len(x) + (j < len(tried)) for j, x in enumerate(
+                    step.branches) if j > i)
+                out += (OP_TRY, len(b), later, 0)
+            for item in b:
+                out += encode(item, cls)
+    return tuple(out) if len(out) <= 4 * MAX_ONE_PASS else ()
+
+
+def encode(item: Item, cls: Callable[[Ranges], int]) -> tuple[int, int, int, int]:
+    op, x, lo, hi = item
+    return op, x if isinstance(x, int) else cls(x), lo, hi

@@ -4,6 +4,10 @@
 # leftmost-first like RE2, reporting one capture group's span: a bounded backtracker
 # (rx_backtrack, RE2's BitState) where its visited bitmap fits, else a Pike VM (rx_search).
 #
+# A one-pass program (regex_program.one_pass: a plain sequence of quantified classes, none
+# of which can give back a code point to what follows it) runs as one loop instead
+# (rx_onepass): at a start, each class takes what it can, and that is the match.
+#
 # Neither interprets jumps, splits or saves while matching. At construction, each
 # instruction's epsilon closure is computed once per assertion context (start of text, end
 # of text, at a word boundary: 8 contexts if the program asserts anything, else 1): the
@@ -28,10 +32,17 @@ cdef enum:
     CTX_BEGIN = 1
     CTX_END = 2
     CTX_WORD = 4
+    OP_ATOM = 0          # one-pass items (4 ints): class x, count lo..hi (hi -1: no bound)
+    OP_SAVE = 1          # the group's start (x = 0) or end (x = 1) is here
+    OP_ASSERT = 2        # AS_BEGIN, AS_END or AS_WORD holds here
+    OP_TRY = 3           # the next x items are a branch: on failure back to its start and
+                         # on after it, on success y items further
+    RX_MAX_ONEPASS = 64  # items (regex_program.MAX_ONE_PASS)
 
 cdef uint32_t RX_NONE = 0xFFFFFFFF
 LONG_TEXT = RX_LONG_TEXT  # for the Python finishing, which follows the same split
-ENGINES = {"auto": 0, "pike": 1, "backtrack": 2}
+ENGINES = {"auto": 0, "pike": 1, "backtrack": 2, "onepass": 3}
+cdef Py_ssize_t RX_OP_STEPS = 0  # the last one-pass search's steps, -1 if it gave up
 
 ctypedef struct RxThread:
     Py_ssize_t pc, a, b  # instruction, group start, group end (-1: not yet)
@@ -53,6 +64,9 @@ ctypedef struct RxProg:
     int32_t second           # class every match's second code point is in (every match
                              # has two or more), or -1
     bint raw                 # reads code points unfolded (see rx_view)
+    const int32_t *op        # [4 * nop] one-pass items, or nop == 0
+    int32_t nop
+    Py_ssize_t op_cost       # the most steps a one-pass try costs without its runs
 
 ctypedef struct RxJob:       # rx_backtrack: closure entries e .. end still to try at sp
     const int32_t *e
@@ -417,6 +431,103 @@ cdef int rx_backtrack(const RxProg *P, RxScratch *R, const void *d, int kind, Py
         sp += 1
 
 
+cdef inline Py_ssize_t rx_run(const RxProg *P, const void *d, int kind, Py_ssize_t n,
+                              int32_t k, Py_ssize_t p, Py_ssize_t lim,
+                              Py_ssize_t *steps) noexcept nogil:
+    """Where the run of class k's code points from p ends, at lim at the latest."""
+    cdef Py_ssize_t e = p
+    while e < lim and rx_has(P, k, rx_char(P, d, kind, e)):
+        e += 1
+    steps[0] += e - p + 1
+    return e
+
+
+cdef int rx_op_at(const RxProg *P, const void *d, int kind, Py_ssize_t n, Py_ssize_t sp,
+                  Py_ssize_t *run, Py_ssize_t *steps, Py_ssize_t *ga,
+                  Py_ssize_t *gb) noexcept nogil:
+    """P's one-pass items at start sp: 1 (the group's span in ga, gb) or 0. Each class
+    takes all it can and a branch is kept once it matched: no other choice can match
+    (regex_program.one_pass). run[2j], run[2j + 1] hold the last run an unbounded item j
+    scanned (all in its class, ending where the class stops), so that a later start
+    inside it (a start at each digit of a long digit run) does not scan it again."""
+    cdef Py_ssize_t p = sp, a = -1, b = -1, k = 0, e, p0 = 0, bend = -1, bskip = 0
+    cdef const int32_t *it
+    cdef bint ok
+    while k < P.nop:
+        if k == bend:                         # the branch matched: past the others
+            k, bend = k + bskip, -1
+            continue
+        it = P.op + 4 * k
+        ok = True
+        if it[0] == OP_ATOM:
+            if it[3] >= 0:
+                e = rx_run(P, d, kind, n, it[1], p, min(n, p + it[3]), steps)
+            elif run[2 * k] <= p <= run[2 * k + 1]:
+                e = run[2 * k + 1]
+            else:
+                e = rx_run(P, d, kind, n, it[1], p, run[2 * k] if p < run[2 * k] else n,
+                           steps)
+                if e == run[2 * k]:       # reached the known run: it goes on to its end
+                    e = run[2 * k + 1]
+                run[2 * k], run[2 * k + 1] = p, e
+            ok = e - p >= it[2]
+            p = e
+        elif it[0] == OP_SAVE:
+            if it[1] == 0:
+                a = p
+            else:
+                b = p
+        elif it[0] == OP_TRY:
+            p0, bend, bskip = p, k + 1 + it[1], it[2]
+        elif it[1] == AS_BEGIN:
+            ok = p == 0
+        elif it[1] == AS_END:
+            ok = p == n
+        else:
+            ok = (p > 0 and rx_word(P, d, kind, p - 1)) != (p < n and rx_word(P, d, kind, p))
+        if ok:
+            k += 1
+        elif bend >= 0:                      # the branch failed: on after it
+            p, k, bend = p0, bend, -1
+        else:
+            return 0
+    steps[0] += P.nop
+    ga[0], gb[0] = a, b
+    return 1
+
+
+cdef int rx_onepass(const RxProg *P, const void *d, int kind, Py_ssize_t n,
+                    Py_ssize_t *ga, Py_ssize_t *gb) noexcept nogil:
+    """rx_search's answer for a one-pass program (P.nop > 0): rx_op_at at each start in
+    turn. 1 or 0, or -2 when its steps pass 2 (n + 1) P.op_cost (a pattern whose runs
+    the cache does not cover: the caller then runs the VM), so the time stays linear."""
+    cdef Py_ssize_t run[2 * RX_MAX_ONEPASS]
+    cdef Py_ssize_t sp = 0, steps = 0, budget = 2 * (n + 1) * P.op_cost
+    cdef int r = 0
+    cdef int32_t k
+    global RX_OP_STEPS
+    for k in range(2 * P.nop):
+        run[k] = -1
+    ga[0] = gb[0] = -1
+    while True:
+        if P.first >= 0:
+            sp = rx_next_start(P, d, kind, sp, n)
+            if sp >= n:
+                break
+        steps += 1
+        if rx_op_at(P, d, kind, n, sp, run, &steps, ga, gb):
+            r = 1
+            break
+        if sp >= n:
+            break
+        if steps > budget:
+            r, steps = -2, -1
+            break
+        sp += 1
+    RX_OP_STEPS = steps
+    return r
+
+
 cdef object read_slice(str text, Py_ssize_t a, Py_ssize_t b, bint raw=False):
     """``text[a:b]`` as a program reads it (rx_view): ``fold(text[a:b])``, the extracted
     value as RE2 on the folded text would give it, or for a raw program only surrogates
@@ -453,13 +564,15 @@ cdef class Regex:
     cdef uint32_t *ranges
     cdef int32_t *clo_start
     cdef int32_t *clo
+    cdef int32_t *op
     cdef void *block                 # all of the above, packed (see _pack)
     cdef Py_ssize_t nclass, nranges
     cdef readonly Py_ssize_t nclo    # closure entries: the most a step can visit
     cdef readonly object fallback    # None, or RE2's (Match method, anchor) for long texts
     cdef readonly object text_fallback  # a raw program's: None, or f(text) for long texts
 
-    def __cinit__(self, code, classes, int first, bint raw=False, int second=-1):
+    def __cinit__(self, code, classes, int first, bint raw=False, int second=-1,
+                  onepass=()):
         cdef Py_ssize_t n = len(code), nclass = len(classes), nr, i, k, j
         if n % 3 or not 3 <= n <= 3 * RX_MAX_CODE:
             raise ValueError(f"program of {n} words")
@@ -495,15 +608,16 @@ cdef class Regex:
         self.p.ascii, self.p.rstart, self.p.ranges = self.ascii, self.rstart, self.ranges
         self.nclass, self.nranges = nclass, nr
         self._closures()
+        self._one_pass(onepass, nclass)
         self._pack()
 
     cdef int _pack(self) except -1:
         """Move the tables into one allocation: a search of a scene seen rarely (100,000
         scenes) then misses the cache on a few adjacent lines, not on six arrays."""
         cdef Py_ssize_t nctx = 8 if self.p.asserts else 1, n = self.p.n
-        cdef void *srcs[6]
-        cdef size_t sizes[6]
-        cdef size_t offs[7]
+        cdef void *srcs[7]
+        cdef size_t sizes[7]
+        cdef size_t offs[8]
         cdef int i
         cdef char *blk
         srcs[0], sizes[0] = self.ascii, 8 * (2 * self.nclass + 2)
@@ -512,24 +626,56 @@ cdef class Regex:
         srcs[3], sizes[3] = self.clo, 4 * 2 * self.nclo
         srcs[4], sizes[4] = self.rstart, 4 * (self.nclass + 1)
         srcs[5], sizes[5] = self.ranges, 4 * (2 * self.nranges + 2)
+        srcs[6], sizes[6] = self.op, 4 * 4 * self.p.nop
         offs[0] = 0
-        for i in range(6):                   # each table 8-byte aligned
+        for i in range(7):                   # each table 8-byte aligned
             offs[i + 1] = offs[i] + ((sizes[i] + 7) & ~(<size_t>7))
-        blk = <char *>malloc(offs[6])
+        blk = <char *>malloc(offs[7])
         if blk == NULL:
             raise MemoryError()
-        for i in range(6):
+        for i in range(7):
             memcpy(blk + offs[i], srcs[i], sizes[i])
             free(srcs[i])
         self.block = blk
         self.code = self.clo_start = self.clo = self.rstart = NULL
-        self.ascii, self.ranges = NULL, NULL
+        self.ascii, self.ranges, self.op = NULL, NULL, NULL
         self.p.ascii = <const uint64_t *>(blk + offs[0])
         self.p.code = <const int32_t *>(blk + offs[1])
         self.p.clo_start = <const int32_t *>(blk + offs[2])
         self.p.clo = <const int32_t *>(blk + offs[3])
         self.p.rstart = <const int32_t *>(blk + offs[4])
         self.p.ranges = <const uint32_t *>(blk + offs[5])
+        self.p.op = <const int32_t *>(blk + offs[6])
+        return 0
+
+    cdef bint _branch(self, items, Py_ssize_t k, int32_t x, int32_t skip):
+        """Whether a branch of x atoms at item k, then `skip` items, fits the items."""
+        cdef Py_ssize_t m = len(items) // 4
+        return (x >= 1 and skip >= 0 and k + 1 + x + skip <= m and
+                all(items[4 * j] == OP_ATOM for j in range(k + 1, k + 1 + x)))
+
+    cdef int _one_pass(self, items, Py_ssize_t nclass) except -1:
+        """Validate and copy the one-pass items (regex_program.one_pass; () for none), and
+        the steps a try may cost without its unbounded runs (rx_onepass's budget)."""
+        cdef Py_ssize_t m = len(items), k
+        cdef int32_t op, x, lo, hi
+        if m % 4 or m > 4 * RX_MAX_ONEPASS:
+            raise ValueError(f"one-pass program of {m} words")
+        self.op = <int32_t *>malloc(<size_t>(m + 4) * sizeof(int32_t))
+        if self.op == NULL:
+            raise MemoryError()
+        self.p.nop, self.p.op_cost = m // 4, 1
+        for k in range(m // 4):
+            op, x, lo, hi = items[4 * k], items[4 * k + 1], items[4 * k + 2], items[4 * k + 3]
+            if not (op == OP_ATOM and 0 <= x < nclass and 0 <= lo and (hi == -1 or 1 <= hi
+                    and lo <= hi) or op == OP_SAVE and (x == 0 or x == 1)
+                    or op == OP_ASSERT and x in (AS_BEGIN, AS_END, AS_WORD)
+                    or op == OP_TRY and self._branch(items, k, x, lo)):
+                raise ValueError(f"one-pass item {k}: ({op}, {x}, {lo}, {hi})")
+            self.op[4 * k], self.op[4 * k + 1] = op, x
+            self.op[4 * k + 2], self.op[4 * k + 3] = lo, hi
+            self.p.op_cost += 2 if op == OP_ATOM and hi < 0 else hi + 1 if op == OP_ATOM else 1
+        self.p.op = self.op
         return 0
 
     cdef int _closures(self) except -1:
@@ -609,15 +755,22 @@ cdef class Regex:
         free(self.ranges)
         free(self.clo_start)
         free(self.clo)
+        free(self.op)
         free(self.block)
 
     cdef int find(self, str text, Py_ssize_t *a, Py_ssize_t *b, int engine=0) except -1:
         """1 (span in a, b) or 0; the scratch is the module's, so the GIL must be held.
-        `engine` (tests only): 0 backtracking where its states fit RX_BT_BITS, else the
-        Pike VM; 1 always the Pike VM; 2 backtracking (the text must fit)."""
+        `engine` (tests only): 0 the one-pass loop for a one-pass program (unless it
+        gives up), else backtracking where its states fit RX_BT_BITS, else the Pike VM;
+        1 always the Pike VM; 2 backtracking (the text must fit); 3 as 0, for a one-pass
+        program only."""
         cdef int r
         cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
         scenec_unicode_ready(text)
+        if self.p.nop and (engine == 0 or engine == 3):
+            r = rx_onepass(&self.p, PyUnicode_DATA(text), PyUnicode_KIND(text), n, a, b)
+            if r >= 0:
+                return r
         if engine == 2 or engine == 0 and self.p.n * (n + 1) <= RX_BT_BITS:
             r = rx_backtrack(&self.p, &RX_SCRATCH, PyUnicode_DATA(text), PyUnicode_KIND(text),
                              n, a, b)
@@ -661,6 +814,8 @@ cdef class Regex:
         e = ENGINES[engine]
         if e == 2 and self.p.n * (PyUnicode_GET_LENGTH(text) + 1) > RX_BT_BITS:
             raise ValueError("text too long to backtrack")
+        if e == 3 and not self.p.nop:
+            raise ValueError("not a one-pass program")
         if not self.find(text, &a, &b, e):
             return None
         return (a, b)
@@ -672,6 +827,17 @@ cdef class Regex:
         if not self.find(text, &a, &b) or a < 0:
             return None
         return read_slice(text, a, b, self.p.raw)
+
+    @property
+    def onepass(self):
+        """Whether the program runs as a one-pass loop (see rx_onepass)."""
+        return self.p.nop > 0
+
+    @staticmethod
+    def onepass_steps():
+        """The last one-pass search's steps (code points tested, items, starts), or -1
+        when it gave up for the VM: the tests' measure of its linear time."""
+        return RX_OP_STEPS
 
     @property
     def raw(self):

@@ -118,7 +118,7 @@ class Patterns:
             prog = compile_program(pattern, group)
             try:
                 vm = None if prog is None else Regex(prog.code, prog.classes, prog.first,
-                                                     raw, prog.second)
+                                                     raw, prog.second, prog.onepass)
             except ValueError:  # its closures exceed the VM's per-step budget
                 vm = None
             rx = self.get(pattern)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Opcodes and assertion kinds: the core's `Regex` reads the same numbers.
@@ -486,6 +487,7 @@ class Program:
     classes: tuple[Ranges, ...]
     first: int
     second: int = -1
+    onepass: tuple[int, ...] = ()  # see one_pass: () when the pattern is not one-pass
 
 
 class Emitter:
@@ -584,5 +586,210 @@ def build_program(pattern: str, group: int) -> Program:
     first = -1 if nullable(root) else em.cls(first_chars(root))
     seconds = second_class(root)
     second = -1 if seconds is None else em.cls(seconds)
+    onepass = one_pass(root, group, em.cls)
     classes = tuple(sorted(em.classes, key=em.classes.__getitem__))
-    return Program(tuple(v for ins in em.code for v in ins), classes, first, second)
+    return Program(tuple(v for ins in em.code for v in ins), classes, first, second, onepass)
+
+
+# One-pass programs: a pattern that is a sequence of quantified classes (with the group's
+# start and end, cheap assertions, and alternations of such sequences whose branches start
+# with disjoint classes) where nothing can give back a code point to what follows it. At a
+# given start the greedy match is then the only one (greedy is possessive), so the core
+# runs it as one loop over the text instead of the backtracker or the Pike VM. Items are
+# 4 ints each (the core reads the numbers):
+OP_ATOM, OP_SAVE, OP_ASSERT, OP_TRY = range(4)
+# (OP_ATOM, class, lo, hi: -1 unbounded), (OP_SAVE, 0 start | 1 end, 0, 0),
+# (OP_ASSERT, BEGIN | END | WORD, 0, 0), (OP_TRY, n, skip, 0): the next n items (atoms)
+# are one branch; if one fails, back to where the branch began and on after it, else on
+# `skip` items further (past the other branches).
+MAX_ONE_PASS = 64  # items; the core keeps a run cache per item on its stack
+Item = tuple[int, Ranges | int, int, int]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An alternation in a one-pass sequence: branches of atoms, tried in order; `empty`:
+    matching nothing is the last choice (`(?:…)?`)."""
+
+    branches: tuple[tuple[Item, ...], ...]
+    empty: bool
+
+
+Step = Item | Choice
+
+
+def one_class(node: Node) -> Ranges | None:
+    """The code points of a node that always matches exactly one of them: a class, a
+    group around one, or an alternation of such (whichever branch matches, it consumes
+    the same code point, so leftmost-first changes nothing)."""
+    if isinstance(node, Cls):
+        return node.ranges
+    if isinstance(node, Group):
+        return one_class(node.body)
+    if isinstance(node, Alt):
+        parts = [one_class(x) for x in node.items]
+        if any(p is None for p in parts):
+            return None
+        return normalise([r for p in parts for r in p or ()])
+    return None
+
+
+def flatten(node: Node, group: int, out: list[Step]) -> None:
+    """`node` as one-pass steps appended to `out`; Unsupported when it is not a sequence
+    of the kind (a repeated sequence, a lazy choice, the group inside a repetition or an
+    alternation, a branch that is not atoms alone or may match nothing)."""
+    ranges = None if contains_group(node, group) else one_class(node)
+    if ranges is not None:
+        out.append((OP_ATOM, ranges, 1, 1))
+    elif isinstance(node, Assert):
+        out.append((OP_ASSERT, node.kind, 0, 0))
+    elif isinstance(node, Cat):
+        for item in node.items:
+            flatten(item, group, out)
+    elif isinstance(node, Group):
+        if node.index == group:
+            out.append((OP_SAVE, 0, 0, 0))
+        flatten(node.body, group, out)
+        if node.index == group:
+            out.append((OP_SAVE, 1, 0, 0))
+    elif contains_group(node, group):
+        raise Unsupported("the group inside a repetition or an alternation")
+    elif isinstance(node, Repeat) and one_class(node.body) is not None:
+        if not node.greedy and node.lo != node.hi:
+            raise Unsupported("lazy")
+        if node.hi != 0:
+            out.append((OP_ATOM, one_class(node.body) or (), node.lo, node.hi))
+    elif isinstance(node, Repeat) and (node.lo, node.hi, node.greedy) == (0, 1, True):
+        out.append(Choice((branch(node.body, group),), True))
+    elif isinstance(node, Alt):
+        out.append(Choice(tuple(branch(x, group) for x in node.items), False))
+    else:
+        raise Unsupported("not a one-pass sequence")
+
+
+def branch(node: Node, group: int) -> tuple[Item, ...]:
+    """A choice's branch: atoms only, at least one of which must consume."""
+    steps: list[Step] = []
+    flatten(node, group, steps)
+    items = tuple(s for s in steps if not isinstance(s, Choice) and s[0] == OP_ATOM)
+    if len(items) != len(steps) or all(it[2] == 0 for it in items):
+        raise Unsupported("a branch that is not atoms, or may match nothing")
+    return items
+
+
+def contains_group(node: Node, group: int) -> bool:
+    if isinstance(node, Group):
+        return node.index == group or contains_group(node.body, group)
+    if isinstance(node, Cat | Alt):
+        return any(contains_group(x, group) for x in node.items)
+    if isinstance(node, Repeat):
+        return contains_group(node.body, group)
+    return False
+
+
+def overlaps(a: Ranges, b: Ranges) -> bool:
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][1] < b[j][0]:
+            i += 1
+        elif b[j][1] < a[i][0]:
+            j += 1
+        else:
+            return True
+    return False
+
+
+def starts(items: tuple[Item, ...]) -> Ranges:
+    """The code points a branch's match can start with."""
+    acc: list[tuple[int, int]] = []
+    for _, x, lo, _ in items:
+        assert not isinstance(x, int)
+        acc.extend(x)
+        if lo >= 1:
+            break
+    return normalise(acc)
+
+
+def gives_back(ranges: Ranges, rest: list[Step]) -> bool:
+    """Whether something that took code points of `ranges` might have to give one back
+    to the steps `rest` that follow it: one that can come next (in a class of the steps
+    up to the first that must consume) is in `ranges`, or only zero-width steps follow
+    and one is `\\b`, which a shorter match might satisfy where the greedy one does not."""
+    word = False
+    for step in rest:
+        if isinstance(step, Choice):
+            if any(overlaps(ranges, starts(b)) for b in step.branches):
+                return True
+            if not step.empty:
+                return False
+        elif step[0] == OP_ATOM:
+            assert not isinstance(step[1], int)
+            if overlaps(ranges, step[1]):
+                return True
+            if step[2] >= 1:
+                return False
+        elif step[0] == OP_ASSERT and step[1] == END:
+            return False
+        elif step[0] == OP_ASSERT:
+            word = True
+    return word
+
+
+def decided(steps: list[Step]) -> bool:
+    """Whether every choice is decided by the text alone: each variable atom and optional
+    choice cannot give back (gives_back), a choice's branches start with disjoint classes,
+    `^` comes before every atom and `$` after every one."""
+    consumed = False
+    for k, step in enumerate(steps):
+        rest = steps[k + 1:]
+        if isinstance(step, Choice):
+            firsts = [starts(b) for b in step.branches]
+            if any(overlaps(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:]):
+                return False
+            if step.empty and gives_back(normalise([r for f in firsts for r in f]), rest):
+                return False
+            if any(lo != hi and gives_back(x, [*b[i + 1:], *rest])  # type: ignore[arg-type]
+                   for b in step.branches for i, (_, x, lo, hi) in enumerate(b)):
+                return False
+            consumed = True
+        elif step[0] == OP_ATOM:
+            assert not isinstance(step[1], int)
+            if step[2] != step[3] and gives_back(step[1], rest):
+                return False
+            consumed = True
+        elif step[0] == OP_ASSERT and (step[1] == BEGIN and consumed or step[1] == END and any(
+                isinstance(s, Choice) or s[0] == OP_ATOM for s in rest)):
+            return False
+    return consumed
+
+
+def one_pass(root: Node, group: int, cls: Callable[[Ranges], int]) -> tuple[int, ...]:
+    """The one-pass items of a pattern (see OP_ATOM), or () when its greedy match at a
+    start may not be the first one that a backtracker finds; `cls` numbers a class in
+    the program's class table."""
+    steps: list[Step] = []
+    try:
+        flatten(root, group, steps)
+    except Unsupported:
+        return ()
+    if not decided(steps):
+        return ()
+    out: list[int] = []
+    for step in steps:
+        if not isinstance(step, Choice):
+            out += encode(step, cls)
+            continue
+        tried = step.branches if step.empty else step.branches[:-1]
+        for i, b in enumerate(step.branches):
+            if i < len(tried):
+                later = sum(len(x) + (j < len(tried)) for j, x in enumerate(
+                    step.branches) if j > i)
+                out += (OP_TRY, len(b), later, 0)
+            for item in b:
+                out += encode(item, cls)
+    return tuple(out) if len(out) <= 4 * MAX_ONE_PASS else ()
+
+
+def encode(item: Item, cls: Callable[[Ranges], int]) -> tuple[int, int, int, int]:
+    op, x, lo, hi = item
+    return op, x if isinstance(x, int) else cls(x), lo, hi

@@ -6,6 +6,7 @@ library's extractors over the labelled corpus, and on the peers' workload shapes
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def _can_be_empty(p: str) -> bool:
 def vm(pattern: str, group: int, raw: bool = False) -> Regex | None:
     prog = compile_program(pattern, group)
     return None if prog is None else Regex(prog.code, prog.classes, prog.first, raw,
-                                           prog.second)
+                                           prog.second, prog.onepass)
 
 
 def vm_within_budget(pattern: str, group: int) -> Regex | None:
@@ -126,6 +127,8 @@ def assert_same(pattern: str, group: int, text: str, raw: bool = False) -> None:
     seen = unpaired(text) if raw else fold(text)
     assert r.search(text, "pike") == want, (pattern, group, text)
     assert r.search(text, "backtrack") == want, (pattern, group, text)
+    if r.onepass:
+        assert r.search(text, "onepass") == want, (pattern, group, text)
     value = None if want is None or want[0] < 0 else seen[want[0]:want[1]]
     assert r.extract(text) == value
 
@@ -422,3 +425,108 @@ def test_a_count_re2_reads_as_literal_text_is_literal_text(pattern: str) -> None
     for text in ["a", "aaaa", "a{001}", "a{1,01}", "a{01,2}", "a{00}", "a{0,00}",
                  "a{1,1234567890}", "12x", "1{02}x", "x"]:
         assert_same(pattern, 1, text)
+
+
+# One-pass programs (regex_program.one_pass): a plain sequence of quantified classes where
+# none can give back a code point to what follows. Generated from leaves that Python's `re`
+# (ASCII mode, `$` as `\Z`) reads as RE2 does, so both are oracles.
+ONE_PASS_LEAVES = ["a", "b", "0", "9", ",", r"\.", " ", "元", ":", "x", r"\d", r"\w", r"\s",
+                   r"\D", "[ab]", "[^a]", "[0-9,]", "[元消]", "[^0-9]", "é", "😀", "[a-z]"]
+ONE_PASS_ALPHABET = "ab09x,. :元消\n１，é😀Ab"
+ONE_PASS_QUANTS = ["", "", "", "+", "*", "?", "{2}", "{1,3}", "{2,}", "{0,2}", "{3}?"]
+
+
+def _one_pass_leaf(draw: st.DrawFn) -> str:
+    return draw(st.sampled_from(ONE_PASS_LEAVES)) + draw(st.sampled_from(ONE_PASS_QUANTS))
+
+
+@st.composite
+def one_pass_patterns(draw: st.DrawFn) -> str:
+    """A sequence of quantified leaves, assertions, optional runs of leaves and
+    alternations of runs, with one group around a stretch."""
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            parts.append(draw(st.sampled_from(["^", "$", r"\b"])))
+        elif kind >= 8:
+            runs = ["".join(_one_pass_leaf(draw) for _ in range(draw(st.integers(1, 3))))
+                    for _ in range(draw(st.integers(1, 3)))]
+            parts.append(f"(?:{'|'.join(runs)})" + ("?" if kind == 8 else ""))
+        else:
+            leaf = draw(st.sampled_from(ONE_PASS_LEAVES))
+            if draw(st.integers(0, 5)) == 0:
+                leaf = f"(?:{leaf}|{draw(st.sampled_from(ONE_PASS_LEAVES))})"
+            parts.append(leaf + draw(st.sampled_from(ONE_PASS_QUANTS)))
+    i = draw(st.integers(0, len(parts) - 1))
+    j = draw(st.integers(i + 1, len(parts)))
+    return "".join(parts[:i]) + "(" + "".join(parts[i:j]) + ")" + "".join(parts[j:])
+
+
+def re_span(pattern: str, text: str) -> tuple[int, int] | None:
+    """Python `re`'s span of group 1 on the folded text, reading the pattern as RE2 does."""
+    m = re.search(pattern.replace("$", r"\Z"), fold(text), re.ASCII)
+    return None if m is None else m.span(1)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_pass_patterns(), st.text(ONE_PASS_ALPHABET, max_size=40))
+def test_one_pass_equals_the_vm_re2_and_re(pattern: str, text: str) -> None:
+    """The one-pass loop, the backtracker, the Pike VM, RE2 and `re` agree wherever the
+    pattern is taken as one-pass; a `raw` program too, on every string kind."""
+    r = vm(pattern, 1)
+    if r is None or not r.onepass:
+        return
+    want = re2_span(pattern, 1, text)
+    assert re_span(pattern, text) == want, (pattern, text)
+    for t in (text, text + "😀", "Ä" + text):
+        assert_same(pattern, 1, t)
+        assert_same(pattern, 1, t, raw=True)
+
+
+@pytest.mark.parametrize("pattern, onepass", [
+    (r"(?P<amount>[0-9][0-9,]*\.[0-9]{2})元", True), (r"(?P<code>[0-9]{4,8})", True),
+    (r"应还[：:为是]?(?P<amount>[0-9][0-9,]*\.[0-9]{2})元", True), (r"^(a+)", True),
+    (r"(?i)rs\.? ?(\d+)", True), (r"(\d+)\b\D", True), (r"(a*)b*a", False),
+    (r"(\d+)\b", False), (r"(a|bc)", True), (r"(\d+?)x", False), (r"(a)+", False),
+    (r"(a+)$b?", False), (r"a+^(b)", False), (r"([0-9,]+)\d", False), (r"(\b)", False),
+    (r"(?i)(?:Rs|INR|₹)[.:]?\s?(\d[\d,]*(?:\.\d+)?)", True), (r"(a|ab)c", False),
+    (r"余额(?:为)?(?:人民币)?(\d[\d,]*(?:\.\d+)?)", True), (r"(?:ab)?(a)", False),
+    (r"(?:^|x)(\d)", False), (r"(?:a|b*)(c)", False), (r"(?:a\d*|b)(\d)", False)])
+def test_the_one_pass_shape(pattern: str, onepass: bool) -> None:
+    """Taken: quantified classes where a class never overlaps what may follow it (up to
+    the first item that must consume), `^` first, `$` last, `\\b` before a consuming item,
+    optional runs and alternations of runs whose branches start with disjoint classes.
+    Not: lazy ranges, repeated groups, a class or an optional run that could give back a
+    code point, branches that may start alike or match nothing, `\\b` with nothing to
+    consume after it."""
+    r = vm(pattern, 1)
+    assert r is not None and r.onepass == onepass
+
+
+@pytest.mark.parametrize("pattern, text", [
+    (r"(\d+)x", "1" * 1_000_000), (r"([0-9][0-9,]*\.[0-9]{2})元", "12," * 300_000),
+    (r"(\d+)\s*(?:a|b)", "12 " * 300_000), (r"(\d{4,8})元", "1" * 1_000_000),
+    (r"[0-9]+,[0-9]+(x)", "1,1,1," + "1" * 500_000),
+    (r"(?:Rs|INR)\.?(\d[\d,]*(?:\.\d+)?)x", "Rs" + "1" * 500_000 + ".")])
+def test_one_pass_time_is_linear(pattern: str, text: str) -> None:
+    """A start at each digit of a long run does not scan the run again (each unbounded
+    class remembers its last run), and a pattern whose runs the memory does not cover gives
+    up for the VM after 2 (n + 1) x cost steps: counted steps, never a quadratic scan."""
+    r = vm(pattern, 1)
+    assert r is not None and r.onepass
+    for t in (text, text + "x", "元" + text):
+        assert r.search(t, "onepass") == re2_span(pattern, 1, t)
+        steps = Regex.onepass_steps()
+        assert -1 <= steps <= 40 * (len(t) + 1), (pattern, steps)
+
+
+def test_malformed_one_pass_items_are_refused() -> None:
+    prog = compile_program(r"(\d+)", 1)
+    assert prog is not None and prog.onepass
+    for items in [(0, 5, 1, -1), (0, 0, 2, 1), (3, 0, 0, 0), (1, 2, 0, 0), (2, 3, 0, 0),
+                  (0, 0, 1), (0, 0, 1, 0)]:
+        with pytest.raises(ValueError, match="one-pass"):
+            Regex(prog.code, prog.classes, prog.first, False, prog.second, items)
+    with pytest.raises(ValueError, match="not a one-pass"):
+        vm(r"(a*)b*a", 1).search("a", "onepass")  # type: ignore[union-attr]

@@ -7,9 +7,17 @@ folder that happens to be called `scenec` (a clone of this repository, say) earl
 `sys.path` cannot stand in for the installed one; it imports nothing.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("scenec")
-except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """`scenec.__version__`, read from the installed metadata when first asked for:
+    importing `importlib.metadata` here took a noticeable part of the `scenec` command's
+    start-up, before its entry point (`_launch`) can catch Ctrl-C."""
+    if name != "__version__":
+        raise AttributeError(f"module 'scenec' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("scenec")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        return "0+unknown"

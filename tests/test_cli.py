@@ -506,6 +506,25 @@ def test_ctrl_c_is_a_short_message_and_exit_130(tmp_path: Path) -> None:
     assert list(target.parent.iterdir()) == []
 
 
+def test_ctrl_c_while_the_command_starts_is_the_same_short_message() -> None:
+    """Ctrl-C while the `scenec` command was still importing its modules (Lark, the
+    compiler) printed a traceback from the import machinery: the CLI's own handler was
+    not in place yet. The entry point (`scenec._launch`) catches it there too."""
+    import signal
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from scenec._launch import main; "
+             "sys.exit(main())", "check", str(rules)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        _wait_for_cpu(proc, 0.08)  # the imports take 0.3-0.5 s of CPU
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert err == "scenec: interrupted\n"
+
+
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
     """A read error inside `--file` (EIO from /proc/self/mem) was printed as Python's
     '[Errno 5] Input/output error', naming no file."""

@@ -461,17 +461,21 @@ def _wait_for_cpu(proc: subprocess.Popen[str], seconds: float) -> None:
         time.sleep(0.02)
 
 
-def _interrupted(args: list[str], wait_for: str | None, delay: float,
-                 stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run `scenec ARGS`, wait until its output shows `wait_for` and then `delay` seconds
-    (without `wait_for`: until it has used `delay` seconds of CPU), then send SIGINT as
-    Ctrl-C would. The child starts with SIGINT's default action, as in a terminal: a test
-    run started in the background (`pytest … &` without job control) ignores SIGINT,
-    Python then installs no KeyboardInterrupt handler, and the command rightly went on to
-    exit 0."""
+# how _interrupted starts scenec: the CLI module (its own Ctrl-C handler), by default
+CLI_MODULE = ("-m", "scenec.compiler.cli")
+
+
+def _interrupted(args: list[str], wait_for: str | None, delay: float, stdin: str = "",
+                 entry: tuple[str, str] = CLI_MODULE) -> subprocess.CompletedProcess[str]:
+    """Run `scenec ARGS` (`python ENTRY ARGS`), wait until its output shows `wait_for` and
+    then `delay` seconds (without `wait_for`: until it has used `delay` seconds of CPU),
+    then send SIGINT as Ctrl-C would. The child starts with SIGINT's default action, as in
+    a terminal: a test run started in the background (`pytest … &` without job control)
+    ignores SIGINT, Python then installs no KeyboardInterrupt handler, and the command
+    rightly went on to exit 0."""
     import signal
     import time
-    proc = subprocess.Popen([sys.executable, "-m", "scenec.compiler.cli", *args],
+    proc = subprocess.Popen([sys.executable, *entry, *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -510,19 +514,12 @@ def test_ctrl_c_while_the_command_starts_is_the_same_short_message() -> None:
     """Ctrl-C while the `scenec` command was still importing its modules (Lark, the
     compiler) printed a traceback from the import machinery: the CLI's own handler was
     not in place yet. The entry point (`scenec._launch`) catches it there too."""
-    import signal
     rules = Path(__file__).resolve().parent.parent / "rules"
-    for _ in range(3):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from scenec._launch import main; "
-             "sys.exit(main())", "check", str(rules)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        _wait_for_cpu(proc, 0.08)  # the imports take 0.3-0.5 s of CPU
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert err == "scenec: interrupted\n"
+    launcher = ("-c", "import sys; from scenec._launch import main; sys.exit(main())")
+    for _ in range(3):  # 0.08 s of CPU: the imports take 0.3-0.5 s
+        done = _interrupted(["check", str(rules)], None, 0.08, entry=launcher)
+        assert done.returncode == 130, done.stderr
+        assert done.stderr == "scenec: interrupted\n"
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
